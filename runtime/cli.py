@@ -1,0 +1,76 @@
+"""The ``mammoedge`` console command.
+
+Each subcommand lives in its own module, which defines
+``add_arguments(parser)`` and ``run(args, config) -> int`` (the exit code).
+Modules are imported only when their subcommand runs, so ``mammoedge inspect``
+never pays for OpenVINO or PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+from .config import dump_config, load_config
+from .errors import MammoedgeError
+
+#: subcommand -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
+}
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``mammoedge config`` (none)."""
+
+
+def run(args: argparse.Namespace, config) -> int:
+    """``mammoedge config``: print the configuration in force."""
+    print(dump_config(config))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mammoedge", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mammoedge {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file (default: built-in defaults)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Parse global options first, then let the chosen module add its own.
+    known, _ = parser.parse_known_args(argv)
+    if known.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[known.command][0])
+    sub_parsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    module.add_arguments(sub_parsers.choices[known.command])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+        return int(module.run(args, config) or 0)
+    except MammoedgeError as exc:
+        print(f"mammoedge {known.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""One TOML configuration file read into frozen dataclasses.
+
+Each section is a frozen dataclass; each option is a field whose ``doc``
+metadata says what it does (its default is the field default). An environment
+variable ``MAMMOEDGE__<SECTION>__<OPTION>`` (upper case) overrides the file,
+e.g. ``MAMMOEDGE__PREPROCESS__MODEL_SPACING_MM=0.07``.
+
+``mammoedge config`` prints the effective configuration as documented TOML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "MAMMOEDGE__"
+
+
+def option(default: Any, doc: str) -> Any:
+    """A documented configuration option with its default."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for sequence defaults (sections are frozen)")
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReaderConfig:
+    """Which DICOM mammograms are accepted and how far headers are trusted."""
+
+    accept_secondary_capture: bool = option(
+        False, "Accept MG Secondary Capture images (1.2.840.10008.5.1.4.1.1.7) besides DX mammography."
+    )
+    max_pixels: int = option(
+        60_000_000, "Largest Rows x Columns accepted (decompression-bomb guard); 4096x5625 is 23 M."
+    )
+    min_spacing_mm: float = option(0.02, "Smallest plausible pixel spacing at the breast, mm.")
+    max_spacing_mm: float = option(0.5, "Largest plausible pixel spacing at the breast, mm.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreprocessConfig:
+    """Normalization of a read mammogram into the models' input space."""
+
+    model_spacing_mm: float = option(0.1, "Pixel spacing the models work at, mm.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole appliance configuration, one attribute per TOML section."""
+
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a TOML or environment value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], where)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{where}: {value!r} is not a list")
+        item_type = args[0] if args else str
+        return tuple(_convert(v.strip() if isinstance(v, str) else v, item_type, where) for v in items if v != "")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: {value!r} is not a boolean (true/false)")
+    if annotation in (int, float, str):
+        try:
+            if annotation is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return annotation(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {value!r} is not a valid {annotation.__name__}") from None
+    if annotation is Path:
+        return Path(value)
+    if isinstance(annotation, type) and issubclass(annotation, __import__("enum").Enum):
+        try:
+            return annotation(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in annotation)
+            raise ConfigError(f"{where}: {value!r} is not one of: {allowed}") from None
+    return value
+
+
+def _build(cls: type, table: Mapping[str, Any], env: Mapping[str, str], path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"[{path}]: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        where = f"{path}.{f.name}" if path else f.name
+        annotation = hints[f.name]
+        if dataclasses.is_dataclass(annotation):
+            sub = table.get(f.name, {})
+            if not isinstance(sub, Mapping):
+                raise ConfigError(f"[{where}] must be a table, got {type(sub).__name__}")
+            kwargs[f.name] = _build(annotation, sub, env, where)
+            continue
+        env_name = ENV_PREFIX + where.replace(".", "__").upper()
+        if env_name in env:
+            kwargs[f.name] = _convert(env[env_name], annotation, f"{env_name}")
+        elif f.name in table:
+            kwargs[f.name] = _convert(table[f.name], annotation, where)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{path or 'config'}]: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (TOML; optional) and apply ``MAMMOEDGE__*`` environment overrides."""
+    table: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {os.fspath(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {os.fspath(path)!r} is not valid TOML: {exc}") from None
+    return _build(Config, table, os.environ if env is None else env, "")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None:
+        return '""'
+    if hasattr(value, "value"):  # enum
+        return _toml_value(value.value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump_config(config: Config) -> str:
+    """The configuration as TOML, every option preceded by its documentation."""
+    lines: list[str] = []
+    for section in dataclasses.fields(config):
+        obj = getattr(config, section.name)
+        lines.append(f"# {type(obj).__doc__.strip().splitlines()[0]}")
+        lines.append(f"[{section.name}]")
+        for f in dataclasses.fields(obj):
+            lines.append(f"# {f.metadata.get('doc', '')}")
+            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+        lines.append("")
+    return "\n".join(lines)

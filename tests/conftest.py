@@ -1,0 +1,1 @@
+"""Shared fixtures. Tests mirror the source folders: tests/runtime, tests/tools, tests/firmware."""

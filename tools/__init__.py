@@ -1,0 +1,1 @@
+"""Offline tools: phantoms, training, export, quantization, evaluation, benchmarks, fleet."""
