@@ -20,6 +20,7 @@ from .errors import MammoedgeError
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
+    "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
 }
 
 log = logging.getLogger(__name__)

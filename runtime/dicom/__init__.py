@@ -1,0 +1,16 @@
+"""Reading DICOM mammograms of any vendor into one convention, or a typed error."""
+
+from .errors import (BadHeaderError, BadSpacingError, MissingLateralityError, MissingViewError, NotDicomError,
+                     PixelDecodeError, PixelLengthError, TooLargeError, TruncatedError,
+                     UnsupportedTransferSyntaxError, WrongModalityError, WrongSopClassError)
+from .header import (MG_FOR_PRESENTATION, MG_FOR_PROCESSING, SECONDARY_CAPTURE, SUPPORTED_TRANSFER_SYNTAXES,
+                     MammogramHeader, load_dataset, read_header)
+from .reader import Mammogram, read_mammogram
+
+__all__ = [
+    "read_header", "read_mammogram", "load_dataset", "Mammogram", "MammogramHeader",
+    "MG_FOR_PRESENTATION", "MG_FOR_PROCESSING", "SECONDARY_CAPTURE", "SUPPORTED_TRANSFER_SYNTAXES",
+    "BadHeaderError", "BadSpacingError", "MissingLateralityError", "MissingViewError", "NotDicomError",
+    "PixelDecodeError", "PixelLengthError", "TooLargeError", "TruncatedError", "UnsupportedTransferSyntaxError",
+    "WrongModalityError", "WrongSopClassError",
+]

@@ -1,0 +1,30 @@
+"""Read a DICOM mammogram: header checks, then pixels in the project's convention."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from ..config import ReaderConfig
+from .header import MammogramHeader, load_dataset, read_header
+from .pixels import decode, to_brightness
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mammogram:
+    """A mammogram as stored (geometry untouched), pixels float32 with denser brighter."""
+
+    header: MammogramHeader
+    pixels: np.ndarray
+    decisions: tuple[str, ...]
+
+
+def read_mammogram(source: str | os.PathLike[str] | Dataset, config: ReaderConfig) -> Mammogram:
+    """Check and decode one mammogram; raise an ``InputError`` subclass naming the value and rule."""
+    ds = load_dataset(source)
+    header = read_header(ds, config)
+    pixels, decisions = to_brightness(decode(ds, header), ds, header)
+    return Mammogram(header=header, pixels=pixels, decisions=header.decisions + tuple(decisions))
