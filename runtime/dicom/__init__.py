@@ -1,5 +1,10 @@
 """Reading DICOM mammograms of any vendor into one convention, or a typed error."""
 
+import pydicom.config
+
+# pydicom's value-validation warnings quote element values (names, IDs): never let them reach a log.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
 from .errors import (BadHeaderError, BadSpacingError, MissingLateralityError, MissingViewError, NotDicomError,
                      PixelDecodeError, PixelLengthError, TooLargeError, TruncatedError,
                      UnsupportedTransferSyntaxError, WrongModalityError, WrongSopClassError)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,9 @@ def load_dataset(source: str | os.PathLike[str] | Dataset) -> Dataset:
     if size < 132:
         raise NotDicomError(f"file {name!r} is {size} bytes, shorter than a DICOM preamble (132 bytes)")
     try:
-        return pydicom.dcmread(source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(source)
     except InvalidDicomError:
         raise NotDicomError(f"file {name!r} has no DICOM preamble/'DICM' marker; rule: DICOM Part 10 file") from None
     except (EOFError, struct.error) as exc:
@@ -118,6 +121,11 @@ def load_dataset(source: str | os.PathLike[str] | Dataset) -> Dataset:
     except Exception as exc:  # pydicom raises many types on mutated files (FIELD-NOTES)
         raise NotDicomError(f"file {name!r} is not a readable DICOM file: {type(exc).__name__}: "
                             f"{_safe(exc)}") from None
+    # pydicom warns, and returns what it had, when a file ends inside an element or sequence.
+    if any("end of file" in str(w.message).lower() for w in caught) or len(ds) == 0:
+        raise TruncatedError(f"file {name!r} ends before its data set does ({size} bytes); "
+                             f"the file is truncated")
+    return ds
 
 
 def _safe(exc: Exception) -> str:

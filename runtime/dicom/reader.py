@@ -9,6 +9,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from ..config import ReaderConfig
+from .errors import PixelDecodeError
 from .header import MammogramHeader, load_dataset, read_header
 from .pixels import decode, to_brightness
 
@@ -26,5 +27,10 @@ def read_mammogram(source: str | os.PathLike[str] | Dataset, config: ReaderConfi
     """Check and decode one mammogram; raise an ``InputError`` subclass naming the value and rule."""
     ds = load_dataset(source)
     header = read_header(ds, config)
-    pixels, decisions = to_brightness(decode(ds, header), ds, header)
+    stored = decode(ds, header)
+    try:
+        pixels, decisions = to_brightness(stored, ds, header)
+    except Exception as exc:  # malformed LUT/window attributes surface here
+        raise PixelDecodeError(f"modality/VOI transform cannot be applied ({type(exc).__name__}: "
+                               f"{str(exc)[:160]})") from None
     return Mammogram(header=header, pixels=pixels, decisions=header.decisions + tuple(decisions))
