@@ -17,23 +17,23 @@ import numpy as np
 from .truth import Morphology
 
 #: Excess linear attenuation over breast tissue, 1/mm, effective for a ~28 kVp
-#: W/Rh spectrum with scatter. Pure hydroxyapatite is ~2.5/mm at 20 keV
-#: (Johns & Yaffe, PMB 32:675, 1987); calcifications are not solid mineral and
-#: the beam is polyenergetic, so dense ones are modelled at 1.0/mm and the
-#: faint, hazy amorphous type at 0.35/mm.
+#: W/Rh spectrum with scatter (scatter-to-primary ~0.3 with a grid). Solid
+#: hydroxyapatite is ~2.5-3/mm near 20 keV (NIST XCOM); calcifications are not
+#: solid mineral, so dense types are modelled at 1.2-1.6/mm and the faint,
+#: hazy amorphous type at 0.6/mm.
 EXCESS_ATTENUATION: dict[Morphology, float] = {
-    Morphology.AMORPHOUS: 0.35,
-    Morphology.COARSE_HETEROGENEOUS: 0.85,
-    Morphology.FINE_PLEOMORPHIC: 0.8,
-    Morphology.FINE_LINEAR_BRANCHING: 0.75,
-    Morphology.VASCULAR: 0.8,
-    Morphology.COARSE_POPCORN: 1.0,
-    Morphology.LARGE_ROD_LIKE: 0.9,
-    Morphology.ROUND: 1.0,
-    Morphology.PUNCTATE: 0.9,
-    Morphology.RIM: 1.0,
-    Morphology.DYSTROPHIC: 1.0,
-    Morphology.SKIN: 0.7,
+    Morphology.AMORPHOUS: 0.6,
+    Morphology.COARSE_HETEROGENEOUS: 1.4,
+    Morphology.FINE_PLEOMORPHIC: 1.4,
+    Morphology.FINE_LINEAR_BRANCHING: 1.3,
+    Morphology.VASCULAR: 1.2,
+    Morphology.COARSE_POPCORN: 1.6,
+    Morphology.LARGE_ROD_LIKE: 1.5,
+    Morphology.ROUND: 1.6,
+    Morphology.PUNCTATE: 1.5,
+    Morphology.RIM: 1.6,
+    Morphology.DYSTROPHIC: 1.6,
+    Morphology.SKIN: 1.2,
 }
 
 

@@ -101,8 +101,8 @@ def structures(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: flo
         else:
             heading = float(np.arctan2(toward[1] - start[1], toward[0] - start[0])) + rng.normal(0, 0.2)
         length_mm = rng.uniform(10, 40)
-        pts = _random_walk(rng, start, heading, 24, length_mm * scale / 24, 0.12)
-        thick = max(1, int(round(rng.uniform(0.5, 1.4) * scale)))
+        pts = _random_walk(rng, start, heading, 24, length_mm * scale / 24, 0.05)
+        thick = max(1, int(round(rng.uniform(0.8, 2.0) * scale)))
         cv2.polylines(canvas, [np.round(pts).astype(np.int32)], False, float(rng.uniform(0.3, 0.7)), thick,
                       cv2.LINE_AA)
         for _ in range(rng.integers(0, 3)):  # side branches
@@ -122,4 +122,4 @@ def structures(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: flo
     sigma = max(0.3, 0.35 * scale)
     canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
     ligaments = cv2.GaussianBlur(ligaments, (0, 0), max(0.3, 0.12 * scale))
-    return 0.18 * canvas + 0.10 * ligaments * (1.0 - np.clip(gland * 2.0, 0.0, 1.0))
+    return 0.10 * canvas + 0.06 * ligaments * (1.0 - np.clip(gland * 2.0, 0.0, 1.0))
