@@ -20,6 +20,7 @@ from .errors import MammoedgeError
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
+    "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
 }
 
 log = logging.getLogger(__name__)
