@@ -19,18 +19,18 @@ from .truth import Morphology
 #: Excess linear attenuation over breast tissue, 1/mm, effective for a ~28 kVp
 #: W/Rh spectrum with scatter (scatter-to-primary ~0.3 with a grid). Solid
 #: hydroxyapatite is ~2.5-3/mm near 20 keV (NIST XCOM); calcifications are not
-#: solid mineral, so dense types are modelled at 1.2-1.6/mm and the faint,
-#: hazy amorphous type at 0.6/mm.
+#: solid mineral, so dense types are modelled at 1.2-1.8/mm and the faint,
+#: hazy amorphous type at 0.9/mm.
 EXCESS_ATTENUATION: dict[Morphology, float] = {
-    Morphology.AMORPHOUS: 0.6,
-    Morphology.COARSE_HETEROGENEOUS: 1.4,
-    Morphology.FINE_PLEOMORPHIC: 1.4,
-    Morphology.FINE_LINEAR_BRANCHING: 1.3,
+    Morphology.AMORPHOUS: 0.9,
+    Morphology.COARSE_HETEROGENEOUS: 1.7,
+    Morphology.FINE_PLEOMORPHIC: 1.8,
+    Morphology.FINE_LINEAR_BRANCHING: 1.7,
     Morphology.VASCULAR: 1.2,
     Morphology.COARSE_POPCORN: 1.6,
     Morphology.LARGE_ROD_LIKE: 1.5,
     Morphology.ROUND: 1.6,
-    Morphology.PUNCTATE: 1.5,
+    Morphology.PUNCTATE: 1.8,
     Morphology.RIM: 1.6,
     Morphology.DYSTROPHIC: 1.6,
     Morphology.SKIN: 1.2,
