@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from .vendors import Encoded, VendorProfile, VoiKind
 
@@ -149,7 +150,7 @@ def build_dataset(identity: Identity, acq: Acquisition, profile: VendorProfile, 
     ds.InstanceNumber = acq.instance_number
     ds.PatientOrientation = PATIENT_ORIENTATION[(acq.laterality, acq.view)]
     ds.ImageLaterality = acq.laterality
-    ds.FrameOfReferenceUID = generate_uid(prefix=None, entropy_srcs=[identity.study_uid, acq.laterality])
+    ds.FrameOfReferenceUID = new_uid("frame", identity.study_uid, acq.laterality)
     ds.PositionReferenceIndicator = ""
     ds.BurnedInAnnotation = "NO"
     ds.LossyImageCompression = "00"
@@ -201,5 +202,6 @@ def write(ds: Dataset, profile: VendorProfile, path: Path) -> None:
 
 
 def new_uid(*entropy: object) -> str:
-    """A deterministic 2.25 UID from the given entropy (same seed -> same UIDs)."""
-    return generate_uid(prefix=None, entropy_srcs=[str(e) for e in entropy])
+    """A deterministic 2.25 (UUID-derived) UID from the given parts: same seed -> same UIDs."""
+    digest = hashlib.sha256("|".join(["mammoedge-phantom", *map(str, entropy)]).encode()).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
