@@ -82,7 +82,7 @@ def _volume(rng: np.random.Generator, density: Density, shape: tuple[int, int, i
         [np.fft.rfftfreq(nz, d=voxel).astype(np.float32)]
     k2 = f[0][:, None, None] ** 2 + f[1][None, :, None] ** 2 + f[2][None, None, :] ** 2 + np.float32(0.02 ** 2)
     amp = k2 ** np.float32(-3.0 / 4.0)
-    field = np.fft.irfftn(np.fft.rfftn(rng.standard_normal(shape, dtype=np.float32)) * amp, s=shape)
+    field = np.fft.irfftn(np.fft.rfftn(rng.standard_normal(shape, dtype=np.float32)) * amp, s=shape, axes=(0, 1, 2))
     field = (field - field.mean()) / field.std()
     model = DENSITY_MODELS[density]
     return (0.5 + 0.5 * np.tanh((field - model.threshold) / 0.5)).astype(np.float32)
