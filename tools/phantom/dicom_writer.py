@@ -187,7 +187,7 @@ def build_dataset(identity: Identity, acq: Acquisition, profile: VendorProfile, 
         item = Dataset()
         item.LUTDescriptor = [len(enc.lut), 0, 16]
         item.LUTExplanation = "PHANTOM SIGMOID"
-        item.add_new(0x00283006, "US", enc.lut.tolist())  # LUTData, US for 16-bit entries
+        item.add_new(0x00283006, "OW", enc.lut.astype("<u2").tobytes())  # LUTData, 16-bit entries
         ds.VOILUTSequence = Sequence([item])
     ds.AcquisitionContextSequence = Sequence()
     ds.PixelData = enc.pixels.tobytes()

@@ -44,14 +44,14 @@ def edge_paths(distance_mm: np.ndarray, thickness_mm: float, skin_mm: float = SK
     shell of ``skin_mm`` over it (and over both paddle sides), which makes the
     skin line a thin bright rim.
     """
-    r = thickness_mm / 2.0
-    off = np.clip(r - distance_mm, 0.0, None)
-    outer = 2.0 * np.sqrt(np.clip(r * r - off * off, 0.0, None))
-    inner_r = r - skin_mm
-    inner = 2.0 * np.sqrt(np.clip(inner_r * inner_r - off * off, 0.0, None))
-    inside = distance_mm >= 0
-    return (np.where(inside, inner, 0.0).astype(np.float32),
-            np.where(inside, outer - inner, 0.0).astype(np.float32))
+    d = np.asarray(distance_mm, np.float32)
+    r = np.float32(thickness_mm / 2.0)
+    inner_r = np.float32(max(thickness_mm / 2.0 - skin_mm, 0.0))
+    off2 = np.square(np.maximum(r - d, np.float32(0.0)))
+    outer = np.float32(2.0) * np.sqrt(np.maximum(r * r - off2, np.float32(0.0)))
+    inner = np.float32(2.0) * np.sqrt(np.maximum(inner_r * inner_r - off2, np.float32(0.0)))
+    inside = d >= 0
+    return np.where(inside, inner, np.float32(0.0)), np.where(inside, outer - inner, np.float32(0.0))
 
 
 def render_calcification(canvas: np.ndarray, shape: CalcShape, center_px: tuple[float, float],

@@ -82,16 +82,19 @@ def render_view(rng: np.random.Generator, breast: anatomy.Breast, view: str, den
         gland_c *= np.clip(1.0 - muscle_c / (0.1 * breast.thickness_mm), 0.0, 1.0)
     dense = float((gland_c[inside_c] > 0.5 * DENSITY_MODELS[density].gland_scale).mean())
 
-    signed = _upsample(signed_c, factor, shape)
-    gland = np.clip(_upsample(gland_c, factor, shape), 0.0, 1.0)
-    tissue, skin = physics.edge_paths(signed, breast.thickness_mm)
-    inside = signed > 0
-    line = tissue * (np.float32(physics.MU_FAT) + np.float32(physics.MU_GLAND - physics.MU_FAT) * gland)
+    # everything anatomical is smooth at COARSE_MM: build the line integral there, interpolate once
+    tissue_c, skin_c = physics.edge_paths(signed_c, breast.thickness_mm)
+    gland_c = np.clip(gland_c, 0.0, 1.0)
+    line_c = tissue_c * (np.float32(physics.MU_FAT) + np.float32(physics.MU_GLAND - physics.MU_FAT) * gland_c)
     if muscle_c is not None:
-        muscle = np.minimum(_upsample(muscle_c, factor, shape), tissue)
-        line += muscle * np.float32(physics.MU_MUSCLE - physics.MU_FAT) * (1.0 - gland)
-    line += skin * np.float32(physics.MU_SKIN)
-
+        muscle_c = np.minimum(muscle_c, tissue_c)
+        line_c += muscle_c * np.float32(physics.MU_MUSCLE - physics.MU_FAT) * (1.0 - gland_c)
+    line_c += skin_c * np.float32(physics.MU_SKIN)
+    lift_c = np.float32(physics.EQUALIZATION * physics.MU_FAT) * (breast.thickness_mm - tissue_c - skin_c)
+    lift_c *= inside_c
+    signed = _upsample(signed_c, factor, shape)
+    inside = signed > 0
+    line = _upsample(line_c, factor, shape)
     excess = np.zeros(shape, np.float32)
     rendered: list[RenderedCalc] = []
 
@@ -107,12 +110,12 @@ def render_view(rng: np.random.Generator, breast: anatomy.Breast, view: str, den
         if result is not None:
             rendered.append(RenderedCalc(cluster_id=placed.cluster_id, x=result[0], y=result[1],
                                          length_mm=result[2], shape=placed.shape))
-    line += excess * inside
+    line += excess  # calcifications were only placed at points inside the breast
 
-    reference = float(np.median(line[inside]))
+    reference = float(np.median(line_c[inside_c]))
     counts, n0 = physics.expose(line, spacing_mm, rng, detector, reference)
     image = physics.log_image(counts, n0)
-    image += (np.float32(physics.EQUALIZATION * physics.MU_FAT) * (breast.thickness_mm - tissue - skin)) * inside
+    image += _upsample(lift_c, factor, shape) * inside
     nipple = (nipple_c[0] * coarse_mm / spacing_mm, nipple_c[1] * coarse_mm / spacing_mm)
     return RenderedView(image=image, counts=counts, n0=n0, inside=inside, spacing_mm=spacing_mm,
                         nipple_px=nipple, calcs=tuple(rendered),
