@@ -142,19 +142,24 @@ def outline(breast: Breast, view: str, shape: tuple[int, int], spacing_mm: float
     else:
         depth, half = breast.mlo_nipple_distance_mm, breast.mlo_half_height_mm
     p = breast.exponent
-    inside = (np.clip(xm / depth, 0, None) ** p + np.abs(ym / half) ** 2.0) <= 1.0
+    if view == "MLO":  # the upper half reaches the axilla at the top edge of the image
+        x_top = min(0.8 * depth, 1.6 * breast.pectoral_top_mm)
+        q_up = 1.3  # a nearly straight upper contour from the axilla down to the nipple
+        half_up = y0_mm / (1.0 - (x_top / depth) ** p) ** (1 / q_up)
+        half_y = np.where(ym < 0, np.float32(half_up), np.float32(half))
+        q = np.where(ym < 0, np.float32(q_up), np.float32(2.0))
+    else:
+        half_y, q = np.float32(half), np.float32(2.0)
+    inside = (np.clip(xm / depth, 0, None) ** p + np.abs(ym / half_y) ** q) <= 1.0
     nipple = (depth / spacing_mm, y0_mm / spacing_mm)
     nipple_r = 4.0
     inside |= np.hypot(xm - depth, ym) <= nipple_r
     muscle = None
-    if view == "MLO":  # axillary tail up to the top edge, pectoral muscle in the upper-left corner
+    if view == "MLO":  # pectoral muscle: a convex triangle in the upper-left corner
         top = -y0_mm
-        frac = np.clip((ym - top) / (0 - top), 0, 1)
-        inside |= (ym < 0) & (xm < breast.pectoral_top_mm * 1.3 + (0.6 * depth - breast.pectoral_top_mm * 1.3)
-                              * frac ** 0.7)
         a, b = breast.pectoral_top_mm, breast.pectoral_length_mm
-        rel = xm / a + (ym - top) / b + 0.25 * (xm / a) * ((ym - top) / b)
-        muscle = (np.clip((1 - rel) * 2.0, 0, 1) ** 0.7 * 0.45 * breast.thickness_mm).astype(np.float32)
+        rel = xm / a + (ym - top) / b - 0.3 * (xm / a) * ((ym - top) / b)
+        muscle = (np.clip((1 - rel) * 2.0, 0, 1) ** 0.8 * 0.38 * breast.thickness_mm).astype(np.float32)
     pad = 64
     mask = cv2.copyMakeBorder(inside.astype(np.uint8), pad if view == "MLO" else 0, 0, pad, 0,
                               cv2.BORDER_REPLICATE)
