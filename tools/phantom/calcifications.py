@@ -20,9 +20,9 @@ from .truth import Morphology
 #: W/Rh spectrum with scatter (scatter-to-primary ~0.3 with a grid). Solid
 #: hydroxyapatite is ~2.5-3/mm near 20 keV (NIST XCOM); calcifications are not
 #: solid mineral, so dense types are modelled at 1.2-1.8/mm and the faint,
-#: hazy amorphous type at 0.9/mm.
+#: hazy amorphous type at 1.3/mm (smaller, softer blobs).
 EXCESS_ATTENUATION: dict[Morphology, float] = {
-    Morphology.AMORPHOUS: 0.9,
+    Morphology.AMORPHOUS: 1.3,
     Morphology.COARSE_HETEROGENEOUS: 1.7,
     Morphology.FINE_PLEOMORPHIC: 1.8,
     Morphology.FINE_LINEAR_BRANCHING: 1.7,

@@ -13,7 +13,7 @@ from .clusters import PlantedCluster, pick, plant_cluster
 from .texture import DENSITY_PREVALENCE
 from .truth import (SCHEMA_VERSION, Assessment, CalcTruth, ClusterInView, ClusterTruth, Density, Distribution,
                     ExamTruth, Morphology, ViewTruth, write_truth)
-from .vendors import VendorProfile, encode
+from .vendors import VendorProfile, encode, resolve
 
 log = logging.getLogger(__name__)
 GENERATOR = "mammoedge.tools.phantom"
@@ -106,10 +106,13 @@ def plan_findings(rng: np.random.Generator, normal: bool) -> list[PlantedCluster
     return found
 
 
-def make_exam(out_dir: str | Path, *, seed: int, index: int, profile: VendorProfile, size: str = "full",
+def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: VendorProfile | str = "hologic",
+              size: str = "full",
               density: Density | str | None = None, normal_fraction: float = 0.3, with_cohort: bool = False
               ) -> ExamTruth:
     """Write a four-view exam (``RCC.dcm``, ``LCC.dcm``, ``RMLO.dcm``, ``LMLO.dcm``, ``truth.json``) to ``out_dir``."""
+    if isinstance(profile, str):
+        profile = resolve(profile)[0]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, index])

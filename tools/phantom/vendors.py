@@ -114,8 +114,8 @@ def encode(view: RenderedView, profile: VendorProfile, flip: bool) -> Encoded:
         gain = 0.85 * top / view.n0
         stored = np.clip(np.round(view.counts * np.float32(gain)), 0, top).astype(np.uint16)
         sign, relation = +1, "LIN"
-        if profile.photometric == "MONOCHROME2":  # pragma: no cover - no profile uses raw MONOCHROME2
-            raise ValueError("For Processing profiles here are MONOCHROME1 (air displayed dark)")
+        if profile.photometric != "MONOCHROME1":
+            raise ValueError(f"For Processing profile {profile.name!r} must be MONOCHROME1 (air displayed dark)")
         window, lut = None, None
     else:
         p_hi = 6.5  # burned-in white; line integrals of breasts stay below
@@ -134,9 +134,7 @@ def encode(view: RenderedView, profile: VendorProfile, flip: bool) -> Encoded:
         if profile.voi is VoiKind.LUT:
             x = np.arange(top + 1, dtype=np.float64)
             out = 1.0 / (1.0 + np.exp(-4.0 * (x - window[0]) / window[1]))
-            lut = np.round(out * 65535).astype(np.uint16)
-            if profile.photometric == "MONOCHROME1":
-                pass  # the LUT output is still interpreted as MONOCHROME1 (low = white)
+            lut = np.round(out * 65535).astype(np.uint16)  # output keeps the MONOCHROME1 sense
             window = None
     if flip:
         stored = np.ascontiguousarray(stored[:, ::-1])
