@@ -8,15 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mammoedge.runtime.errors import MammoedgeError
-
+from .errors import PhantomError
 from .truth import Density
 
 log = logging.getLogger(__name__)
-
-
-class PhantomError(MammoedgeError):
-    """A phantom option is out of its allowed range."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,10 +46,7 @@ def run(args: argparse.Namespace, config: object) -> int:
         print(f"contact sheet: {args.contact_sheet}")
         return 0
     from . import vendors
-    try:
-        profiles = vendors.resolve(args.vendor)
-    except KeyError as exc:
-        raise PhantomError(str(exc.args[0])) from None
+    profiles = vendors.resolve(args.vendor)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for i in tqdm(range(args.exams), desc=f"phantom {args.kind}", unit="exam"):

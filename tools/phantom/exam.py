@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import anatomy, cohort, dicom_writer, physics, views
+from .errors import PhantomError
 from .clusters import PlantedCluster, pick, plant_cluster
 from .texture import DENSITY_PREVALENCE
 from .truth import (SCHEMA_VERSION, Assessment, CalcTruth, ClusterInView, ClusterTruth, Density, Distribution,
@@ -31,7 +32,7 @@ class Geometry:
 
 def geometry(profile: VendorProfile, size: str) -> Geometry:
     if size not in ("full", "small"):
-        raise ValueError(f"Size {size!r} is not allowed; allowed: full, small")
+        raise PhantomError(f"Size {size!r} is not allowed; allowed: full, small")
     f = 1 if size == "full" else 2
     return Geometry(shape=(profile.rows // f, profile.columns // f), spacing_mm=profile.spacing_mm * f, factor=f)
 

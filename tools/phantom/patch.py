@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import physics
+from .errors import PhantomError
 from .clusters import FINDING_MIX, pick, plant_cluster
 from .texture import DENSITY_PREVALENCE, glandular_fraction, structures
 from .truth import CalcTruth, Density, Distribution, Morphology
@@ -44,7 +45,7 @@ def make_training_patch(rng: np.random.Generator, *, size: int = 256, spacing_mm
     line in ~15 %, burned-in text in ~10 %, a lead marker in ~3 %.
     """
     if size < 16 or not 0.02 <= spacing_mm <= 0.5:
-        raise ValueError(f"Patch size {size} px at {spacing_mm} mm is outside the rule: size >= 16, "
+        raise PhantomError(f"Patch size {size} px at {spacing_mm} mm is outside the rule: size >= 16, "
                          "0.02 <= spacing_mm <= 0.5")
     density = Density(density) if density is not None else pick(rng, DENSITY_PREVALENCE)
     thickness = float(thickness_mm) if thickness_mm is not None else float(rng.uniform(30.0, 75.0))

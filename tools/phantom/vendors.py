@@ -15,6 +15,7 @@ import enum
 import numpy as np
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 
+from .errors import PhantomError
 from .views import RenderedView
 
 
@@ -91,7 +92,7 @@ def resolve(name: str) -> list[VendorProfile]:
     if name == "all":
         return list(PROFILES.values())
     if name not in PROFILES:
-        raise KeyError(f"Vendor profile {name!r} is unknown; known: {', '.join(PROFILES)}, all")
+        raise PhantomError(f"Vendor profile {name!r} is unknown; known: {', '.join(PROFILES)}, all")
     return [PROFILES[name]]
 
 
