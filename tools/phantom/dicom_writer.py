@@ -99,7 +99,7 @@ def build_dataset(identity: Identity, acq: Acquisition, profile: VendorProfile, 
     ds.ProtocolName = acq.protocol
     sid = acq.source_to_detector_mm or profile.source_to_detector_mm
     ds.DistanceSourceToDetector = f"{sid:.1f}"
-    ds.DistanceSourceToPatient = f"{sid / profile.magnification:.1f}"  # to the breast plane the factor refers to
+    ds.DistanceSourceToPatient = f"{sid / round(profile.magnification, 3):.1f}"  # plane the factor refers to
     exposure_ms = acq.mas / 0.1  # 100 mA tube current
     ds.ExposureTime = str(int(round(exposure_ms)))
     ds.XRayTubeCurrent = "100"

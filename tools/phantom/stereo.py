@@ -173,7 +173,6 @@ def make_stereo(out_dir: str | Path, *, seed: int, index: int, size: str = "full
         ds = dicom_writer.build_dataset(ident, acq, profile, enc)
         ds.SeriesDescription = f"STEREO {VIEW_NAMES[angle].upper()}"
         ds.StudyDescription = "PHANTOM STEREOTACTIC BIOPSY"
-        ds.DistanceSourceToPatient = f"{geometry.sid_mm - thickness / 2:.1f}"
         name = f"{VIEW_NAMES[angle]}.dcm"
         dicom_writer.write(ds, profile, out / name)
         projected[VIEW_NAMES[angle]] = tuple(float(v) for v in geometry.project(target, angle)[0])
