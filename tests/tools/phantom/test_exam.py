@@ -139,3 +139,20 @@ def test_bad_cli_values_give_a_clear_error(tmp_path, capsys, argv):
     out = [] if argv == [] else ["--out", str(tmp_path)]
     assert main(["phantom", *out, *argv]) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_files_read_back_through_the_project_reader(exams):
+    """Runs once the reader (issue 2) is merged: headers agree with the truth."""
+    dicom = pytest.importorskip("mammoedge.runtime.dicom")
+    from mammoedge.runtime.config import load_config
+
+    reader_config = getattr(load_config(None), "reader", None)
+    if reader_config is None:
+        pytest.skip("no [reader] configuration section yet")
+    for exam in _exam_dirs(exams):
+        truth = json.loads((exam / "truth.json").read_text())
+        for view in truth["views"]:
+            header = dicom.read_header(exam / view["file"], reader_config)
+            assert header.laterality == view["laterality"] and header.view == view["view"]
+            assert header.spacing_mm == pytest.approx(view["pixel_spacing_mm"], rel=1e-3)
+            dicom.read_mammogram(exam / view["file"], reader_config)

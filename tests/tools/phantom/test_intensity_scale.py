@@ -1,0 +1,25 @@
+"""The training patch and a full view share one intensity scale and orientation (before vendor encoding)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mammoedge.tools.phantom import Density, make_training_patch, physics
+from mammoedge.tools.phantom import anatomy, views
+
+
+def test_patch_values_match_the_interior_of_a_full_view():
+    rng = np.random.default_rng(12)
+    breast = dataclasses.replace(anatomy.make_breast(rng, Density.B), thickness_mm=50.0)
+    view = views.render_view(rng, breast, "CC", Density.B, (1024, 832), 0.28, [], physics.Detector())
+    yy, xx = np.nonzero(view.inside)
+    interior = view.image[view.inside & (np.arange(832)[None, :] < 0.6 * xx.max())]
+    patches = [make_training_patch(rng, density=Density.B, thickness_mm=50.0, n_clusters=0, edge=False,
+                                   label=False, marker=False)[0] for _ in range(12)]
+    patch_median = float(np.median(np.concatenate([p.ravel() for p in patches])))
+    assert abs(float(np.median(interior)) - patch_median) < 0.25, (np.median(interior), patch_median)
+    # orientation: chest wall (tissue) on the left, air on the right
+    assert view.image[:, :50].mean() > view.image[:, -50:].mean()
+    assert float(np.median(view.image[~view.inside])) < 0.05
