@@ -153,7 +153,9 @@ def plant_cluster(rng: np.random.Generator, morph: Morphology | None = None,
     dist = Distribution(dist) if dist is not None else pick(rng, TYPICAL_DISTRIBUTIONS[morph])
     axis = np.array([1.0, 0.0, 0.0]) if axis is None else np.asarray(axis, float)
     offsets = _layout(rng, dist, axis)
-    shapes = tuple(make_calcification(rng, morph, axis) for _ in range(len(offsets)))
+    mineral = rng.uniform(0.6, 1.3)  # calcifications differ in mineral density from cluster to cluster
+    shapes = tuple(dataclasses.replace(s, excess_mu=s.excess_mu * mineral)
+                   for s in (make_calcification(rng, morph, axis) for _ in range(len(offsets))))
     p = malignancy_probability(morph, dist)
     return PlantedCluster(morphology=morph, distribution=dist, offsets_mm=offsets, shapes=shapes,
                           malignant=bool(rng.random() < p), malignancy_probability=p,

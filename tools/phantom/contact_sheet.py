@@ -47,13 +47,18 @@ def exam_row(seed: int, density: Density, height: int = 420) -> np.ndarray:
     return np.hstack(tiles)
 
 
+SINGLES = (Morphology.VASCULAR, Morphology.COARSE_POPCORN, Morphology.LARGE_ROD_LIKE, Morphology.RIM,
+           Morphology.DYSTROPHIC)
+
+
 def morphology_row(seed: int, tile: int = 200) -> list[np.ndarray]:
     crops = []
     for i, morph in enumerate(Morphology):
         rng = np.random.default_rng([seed, 77, i])
+        dist = "single" if morph in SINGLES else "grouped"
         image, truth = make_training_patch(rng, size=tile, spacing_mm=0.05, density=Density.B, n_clusters=1,
-                                           morphology=morph, edge=morph is Morphology.SKIN, label=False,
-                                           marker=False)
+                                           morphology=morph, distribution=dist, edge=morph is Morphology.SKIN,
+                                           label=False, marker=False)
         crops.append(_label(_display(image, image > 0.5), morph.value.replace("_", " ")))
     return crops
 
