@@ -50,7 +50,7 @@ class RenderedView:
 
 def _upsample(coarse: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
     h, w = coarse.shape
-    full = cv2.resize(coarse, (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
+    full = cv2.resize(coarse, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
     return full[: shape[0], : shape[1]]
 
 

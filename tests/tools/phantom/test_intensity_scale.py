@@ -23,3 +23,18 @@ def test_patch_values_match_the_interior_of_a_full_view():
     # orientation: chest wall (tissue) on the left, air on the right
     assert view.image[:, :50].mean() > view.image[:, -50:].mean()
     assert float(np.median(view.image[~view.inside])) < 0.05
+
+
+def test_full_view_texture_spectrum_exponent():
+    """A 25.6 mm ROI inside a rendered CC view (0.1 mm) has beta in 2.5-3.5, like the patches."""
+    from mammoedge.tools.phantom.realism import spectrum_exponent
+
+    betas = []
+    for seed, density in ((0, Density.B), (1, Density.C)):
+        rng = np.random.default_rng(seed)
+        breast = anatomy.make_breast(rng, density)
+        view = views.render_view(rng, breast, "CC", density, (2400, 1800), 0.1, [], physics.Detector())
+        rows, cols = np.nonzero(view.inside)
+        cy, cx = int(rows.mean()), int(cols.max() * 0.4)
+        betas.append(spectrum_exponent(view.image[cy - 128:cy + 128, cx - 128:cx + 128], 0.1))
+    assert 2.5 <= float(np.mean(betas)) <= 3.5, betas
