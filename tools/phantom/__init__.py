@@ -8,7 +8,7 @@ from .patch import make_training_patch
 from .truth import (Assessment, CalcTruth, ClusterTruth, Density, Distribution, ExamTruth, Morphology,
                     SCHEMA_VERSION)
 
-__all__ = ["make_training_patch", "make_exam", "CalcTruth", "ClusterTruth", "ExamTruth", "Morphology",
+__all__ = ["make_training_patch", "make_exam", "make_stereo", "CalcTruth", "ClusterTruth", "ExamTruth", "Morphology",
            "Distribution", "Density", "Assessment", "SCHEMA_VERSION"]
 
 
@@ -16,4 +16,7 @@ def __getattr__(name: str):  # make_exam pulls in pydicom; import it only when a
     if name == "make_exam":
         from .exam import make_exam
         return make_exam
+    if name == "make_stereo":
+        from .stereo import make_stereo
+        return make_stereo
     raise AttributeError(name)

@@ -75,8 +75,11 @@ def _place(rng: np.random.Generator, breast: anatomy.Breast, cluster: PlantedClu
     return center, placed
 
 
-def _acquisition(rng: np.random.Generator, profile: VendorProfile, thickness: float, lat: str, view: str,
+def _acquisition(rng: np.random.Generator, profile: VendorProfile, breast: anatomy.Breast, lat: str, view: str,
                  series_uid: str, sop_uid: str, number: int) -> dicom_writer.Acquisition:
+    thickness = breast.thickness_mm
+    # MLO: the C-arm obliquity, + for the right breast, - for the left (this phantom's sign convention)
+    angle = 0.0 if view == "CC" else (1.0 if lat == "R" else -1.0) * breast.obliquity_deg
     lo, hi = profile.kvp_range
     kvp = float(np.clip(lo + (thickness - 20) / 60 * (hi - lo), lo, hi))
     mas = float(np.clip(30 + 2.5 * thickness + rng.normal(0, 10), 20, 300))
@@ -84,7 +87,7 @@ def _acquisition(rng: np.random.Generator, profile: VendorProfile, thickness: fl
     return dicom_writer.Acquisition(laterality=lat, view=view, series_uid=series_uid, sop_uid=sop_uid,
                                     instance_number=number, thickness_mm=thickness,
                                     force_n=float(rng.uniform(60, 150)), kvp=kvp, mas=mas, entrance_dose_mgy=dose,
-                                    organ_dose_mgy=dose * 0.2)
+                                    organ_dose_mgy=dose * 0.2, angle_deg=angle)
 
 
 def identity(seed: int, index: int) -> dicom_writer.Identity:
@@ -163,7 +166,7 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
         flip = lat == "R"
         enc = encode(rendered, profile, flip)
         sop_uid = dicom_writer.new_uid("sop", seed, index, number)
-        acq = _acquisition(vrng, profile, breast.thickness_mm, lat, view, series_uid, sop_uid, number)
+        acq = _acquisition(vrng, profile, breast, lat, view, series_uid, sop_uid, number)
         ds = dicom_writer.build_dataset(ident, acq, profile, enc)
         if geo.factor != 1:  # small mode: same field of view, coarser detector grid
             ds.ImagerPixelSpacing = [f"{profile.imager_spacing_mm * geo.factor:.4f}"] * 2
@@ -171,7 +174,7 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
                 ds.PixelSpacing = [f"{geo.spacing_mm:.5f}"] * 2
         name = f"{lat}{view}.dcm"
         dicom_writer.write(ds, profile, out / name)
-        view_truths.append(_view_truth(name, sop_uid, lat, view, rendered, flip, geo))
+        view_truths.append(_view_truth(name, sop_uid, lat, view, rendered, flip, geo, acq.angle_deg))
     clusters = {k: tuple(v) for k, v in cluster_truths.items()}
     all_clusters = [c for v in clusters.values() for c in v]
     assessment = max((c.assessment for c in all_clusters), key=lambda a: a.rank, default=Assessment.NEGATIVE)
@@ -184,7 +187,7 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
 
 
 def _view_truth(name: str, sop_uid: str, lat: str, view: str, rendered: views.RenderedView, flip: bool,
-                geo: Geometry) -> ViewTruth:
+                geo: Geometry, angle_deg: float) -> ViewTruth:
     width = geo.shape[1]
 
     def col(x: float) -> float:
@@ -205,4 +208,5 @@ def _view_truth(name: str, sop_uid: str, lat: str, view: str, rendered: views.Re
                      columns=geo.shape[1], pixel_spacing_mm=geo.spacing_mm,
                      chest_wall_side="right" if flip else "left", breast_area_mm2=rendered.breast_area_mm2,
                      dense_area_fraction=rendered.dense_area_fraction,
-                     nipple_px=(col(rendered.nipple_px[0]), rendered.nipple_px[1]), clusters=tuple(in_view))
+                     nipple_px=(col(rendered.nipple_px[0]), rendered.nipple_px[1]), clusters=tuple(in_view),
+                     positioner_primary_angle_deg=angle_deg)

@@ -65,6 +65,9 @@ def test_headers_follow_the_vendor_profiles(exams):
             assert float(ds.BodyPartThickness) == pytest.approx(truth["breast_thickness_mm"][view["laterality"]], abs=0.1)
             assert "PHANTOM" in str(ds.PatientName) and ds.PatientID.startswith("PH-")
             assert (ds.Rows, ds.Columns) == (view["rows"], view["columns"])
+            angle = float(ds.PositionerPrimaryAngle)
+            assert angle == pytest.approx(view["positioner_primary_angle_deg"], abs=0.1)
+            assert (angle == 0.0) == (view["view"] == "CC") and (view["view"] == "CC" or 40 <= abs(angle) <= 55)
             if profile.presentation_intent == "FOR PRESENTATION":
                 assert "WindowCenter" in ds or "VOILUTSequence" in ds
             assert ds.pixel_array.shape == (view["rows"], view["columns"])
