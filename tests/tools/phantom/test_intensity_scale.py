@@ -38,3 +38,20 @@ def test_full_view_texture_spectrum_exponent():
         cy, cx = int(rows.mean()), int(cols.max() * 0.4)
         betas.append(spectrum_exponent(view.image[cy - 128:cy + 128, cx - 128:cx + 128], 0.1))
     assert 2.5 <= float(np.mean(betas)) <= 3.5, betas
+
+
+def test_rendered_views_density_bands_and_area():
+    """Dense-area fraction of CC views falls in the BI-RADS bands; fatty breasts are larger."""
+    bands = {Density.A: (0.0, 0.25), Density.B: (0.25, 0.5), Density.C: (0.5, 0.75), Density.D: (0.75, 1.0)}
+    areas = []
+    for density, (low, high) in bands.items():
+        fractions, area = [], []
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            breast = anatomy.make_breast(rng, density)
+            view = views.render_view(rng, breast, "CC", density, (1024, 832), 0.28, [], physics.Detector())
+            fractions.append(view.dense_area_fraction)
+            area.append(view.breast_area_mm2)
+        assert low - 0.03 <= float(np.mean(fractions)) <= high + 0.03, (density, fractions)
+        areas.append(float(np.mean(area)))
+    assert areas == sorted(areas, reverse=True), areas
