@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-from .vendors import Encoded, VendorProfile, VoiKind
+from .vendors import Encoded, VendorProfile
 
 MG_PRESENTATION = UID("1.2.840.10008.5.1.4.1.1.1.2")
 MG_PROCESSING = UID("1.2.840.10008.5.1.4.1.1.1.2.1")

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydicom.uid import ExplicitVRLittleEndian
 
 from . import dicom_writer, physics
-from .clusters import plant_cluster, pick
+from .clusters import pick, plant_cluster
 from .exam import identity
 from .texture import DENSITY_MODELS, DENSITY_PREVALENCE
-from .truth import (SCHEMA_VERSION, Assessment, CalcTruth, ClusterInView, ClusterTruth, Density, ExamTruth,
+from .truth import (SCHEMA_VERSION, CalcTruth, ClusterInView, ClusterTruth, Density, ExamTruth,
                     Morphology, StereoTarget, ViewTruth, write_truth)
 from .vendors import VendorProfile, VoiKind, encode
 from .views import RenderedView
-from pydicom.uid import ExplicitVRLittleEndian
 
 ANGLES_DEG = (0.0, 15.0, -15.0)
 VIEW_NAMES = {0.0: "scout", 15.0: "plus15", -15.0: "minus15"}
@@ -88,6 +88,53 @@ def _volume(rng: np.random.Generator, density: Density, shape: tuple[int, int, i
     return (0.5 + 0.5 * np.tanh((field - model.threshold) / 0.5)).astype(np.float32)
 
 
+def _profile(geometry: StereoGeometry, thickness: float) -> VendorProfile:
+    """Header conventions of the stereotactic unit (magnification at mid-breast)."""
+    return VendorProfile(name="stereo", manufacturer="PHANTOM (stereotactic unit profile)",
+                         model_name="Phantom Stereo", detector_type="DIRECT", imager_spacing_mm=geometry.pitch_mm,
+                         rows=geometry.rows, columns=geometry.columns, bits_stored=14, photometric="MONOCHROME2",
+                         presentation_intent="FOR PRESENTATION", voi=VoiKind.WINDOW, voi_function="LINEAR",
+                         magnification=geometry.sid_mm / (geometry.sid_mm - thickness / 2),
+                         write_pixel_spacing=False, transfer_syntax=ExplicitVRLittleEndian, blur_mm=0.04,
+                         anode="TUNGSTEN", filter="RHODIUM", kvp_range=(26, 32), source_to_detector_mm=geometry.sid_mm)
+
+
+def _project_volume(gland: np.ndarray, geometry: StereoGeometry, angle: float, voxel: float,
+                    extent: tuple[float, float], dz: float) -> np.ndarray:
+    """Sum of the volume's slices along the rays from the source at ``angle`` (voxel units), detector grid."""
+    s = geometry.source(angle)
+    total = np.zeros((geometry.rows, geometry.columns), np.float32)
+    for k in range(gland.shape[2]):  # slice at height z scales about the source by t = s_z / (s_z - z)
+        t = s[2] / (s[2] - (k + 0.5) * dz)
+        scale = geometry.pitch_mm / (t * voxel)  # detector px -> voxel index: x = s_x + (x_d - s_x) / t
+        ox = (s[0] + (-(geometry.columns - 1) / 2 * geometry.pitch_mm - s[0]) / t + extent[0] / 2) / voxel - 0.5
+        oy = ((-(geometry.rows - 1) / 2 * geometry.pitch_mm) / t + extent[1] / 2) / voxel - 0.5
+        m = np.array([[scale, 0, ox], [0, scale, oy]], np.float32)
+        total += cv2.warpAffine(gland[:, :, k].T.copy(), m, (geometry.columns, geometry.rows),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+    return total
+
+
+def _render_calcifications(excess: np.ndarray, geometry: StereoGeometry, angle: float, calc_xyz: np.ndarray,
+                           shapes: tuple) -> list[CalcTruth]:
+    """Project each calcification from its 3-D position (point source, local shear for its own shape)."""
+    s = geometry.source(angle)
+    calcs = []
+    for xyz, calc in zip(calc_xyz, shapes):
+        px = geometry.project(xyz, angle)[0]
+        t = s[2] / (s[2] - xyz[2])
+        tan_ray = (xyz[0] - s[0]) / (s[2] - xyz[2])
+
+        def project(off: np.ndarray, tan_ray: float = tan_ray) -> np.ndarray:
+            return np.stack([off[:, 0] - off[:, 2] * tan_ray, off[:, 1]], 1)
+
+        res = physics.render_calcification(excess, calc, (px[0], px[1]), geometry.pitch_mm / t, project)
+        if res is not None:
+            calcs.append(CalcTruth(x=res[0], y=res[1], diameter_mm=calc.diameter_mm, length_mm=res[2],
+                                   morphology=calc.morphology, cluster_id=0, suspicious=calc.morphology.suspicious))
+    return calcs
+
+
 def make_stereo(out_dir: str | Path, *, seed: int, index: int, size: str = "full",
                 density: Density | str | None = None, geometry: StereoGeometry | None = None) -> ExamTruth:
     """Write scout, +15 and -15 deg images of one target cluster and ``truth.json``."""
@@ -117,47 +164,18 @@ def make_stereo(out_dir: str | Path, *, seed: int, index: int, size: str = "full
     shape = (geometry.rows, geometry.columns)
     ident = identity(seed, index)
     series_uid = dicom_writer.new_uid("stereo-series", seed, index)
-    profile = VendorProfile(name="stereo", manufacturer="PHANTOM (stereotactic unit profile)",
-                            model_name="Phantom Stereo", detector_type="DIRECT", imager_spacing_mm=geometry.pitch_mm,
-                            rows=geometry.rows, columns=geometry.columns, bits_stored=14, photometric="MONOCHROME2",
-                            presentation_intent="FOR PRESENTATION", voi=VoiKind.WINDOW, voi_function="LINEAR",
-                            magnification=geometry.sid_mm / (geometry.sid_mm - thickness / 2),
-                            write_pixel_spacing=False, transfer_syntax=ExplicitVRLittleEndian, blur_mm=0.04,
-                            anode="TUNGSTEN", filter="RHODIUM", kvp_range=(26, 32), source_to_detector_mm=geometry.sid_mm)
+    profile = _profile(geometry, thickness)
     detector = physics.Detector(blur_mm=0.04, quanta_per_mm2=2.0e5)
     lat = str(rng.choice(["L", "R"]))
     views_truth, projected = [], {}
     for number, angle in enumerate(ANGLES_DEG, start=1):
         vrng = np.random.default_rng([seed, index, 15, number])
-        s = geometry.source(angle)
         cos_a = np.cos(np.deg2rad(angle))
-        gland_path = np.zeros(shape, np.float32)
-        for k in range(vshape[2]):  # each slice maps to the detector by a scale about the source
-            z = (k + 0.5) * dz
-            t = s[2] / (s[2] - z)
-            # detector px -> slice voxel index: x = s_x + (x_d - s_x) / t
-            sx = geometry.pitch_mm / (t * voxel)
-            ox = (s[0] + (-(geometry.columns - 1) / 2 * geometry.pitch_mm - s[0]) / t + extent_x / 2) / voxel - 0.5
-            oy = ((-(geometry.rows - 1) / 2 * geometry.pitch_mm) / t + extent_y / 2) / voxel - 0.5
-            m = np.array([[sx, 0, ox], [0, sx, oy]], np.float32)
-            gland_path += cv2.warpAffine(gland[:, :, k].T.copy(), m, (geometry.columns, geometry.rows),
-                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        gland_path = _project_volume(gland, geometry, angle, voxel, (extent_x, extent_y), dz)
         path = thickness / cos_a
         line = np.float32(physics.MU_FAT * path) + np.float32((physics.MU_GLAND - physics.MU_FAT) * dz / cos_a) * gland_path
         excess = np.zeros(shape, np.float32)
-        calcs = []
-        for xyz, calc in zip(calc_xyz, cluster.shapes):
-            px = geometry.project(xyz, angle)[0]
-            t = s[2] / (s[2] - xyz[2])
-            tan_ray = (xyz[0] - s[0]) / (s[2] - xyz[2])
-
-            def project(off: np.ndarray, tan_ray: float = tan_ray) -> np.ndarray:
-                return np.stack([off[:, 0] - off[:, 2] * tan_ray, off[:, 1]], 1)
-
-            res = physics.render_calcification(excess, calc, (px[0], px[1]), geometry.pitch_mm / t, project)
-            if res is not None:
-                calcs.append(CalcTruth(x=res[0], y=res[1], diameter_mm=calc.diameter_mm, length_mm=res[2],
-                                       morphology=calc.morphology, cluster_id=0, suspicious=calc.morphology.suspicious))
+        calcs = _render_calcifications(excess, geometry, angle, calc_xyz, cluster.shapes)
         line += excess
         counts, n0 = physics.expose(line, geometry.pitch_mm, vrng, detector, float(np.median(line)))
         image = physics.log_image(counts, n0)

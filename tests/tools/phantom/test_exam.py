@@ -7,7 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
 from phantom_helpers import dense_bright, lands_on_object, validate
