@@ -32,17 +32,28 @@ def _edge_distance(rng: np.random.Generator, size: int, spacing_mm: float) -> np
     return radius - np.hypot(xx - cx, yy - cy)
 
 
+def _pectoral_path(rng: np.random.Generator, size: int, spacing_mm: float, thickness: float) -> np.ndarray:
+    """Muscle path length (mm) behind a straight pectoral edge crossing the upper-left corner."""
+    angle = rng.uniform(np.deg2rad(20), np.deg2rad(70))
+    normal = np.array([-np.cos(angle), -np.sin(angle)])  # points to the upper left
+    offset = rng.uniform(0.2, 0.8) * size
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    depth_mm = ((xx - offset * np.sin(angle)) * normal[0] + (yy - offset * np.cos(angle)) * normal[1]) * spacing_mm
+    return (np.clip(depth_mm / 15.0, 0.0, 1.0) ** 0.8 * 0.38 * thickness).astype(np.float32)
+
+
 def make_training_patch(rng: np.random.Generator, *, size: int = 256, spacing_mm: float = 0.1,
                         density: Density | str | None = None, thickness_mm: float | None = None,
                         n_clusters: int | None = None, morphology: Morphology | str | None = None,
                         distribution: Distribution | str | None = None, edge: bool | None = None,
-                        label: bool | None = None, marker: bool | None = None,
+                        label: bool | None = None, marker: bool | None = None, pectoral: bool | None = None,
                         detector: physics.Detector | None = None) -> tuple[np.ndarray, list[CalcTruth]]:
     """One patch (float32 size x size) and the truth of every calcification centred in it.
 
     Unset options are drawn at random: density by population prevalence,
     thickness 30-75 mm, 0 clusters in ~30 % of patches (normal tissue), skin
-    line in ~15 %, burned-in text in ~10 %, a lead marker in ~3 %.
+    line in ~15 %, the pectoral muscle's edge (upper left, as in an MLO) in ~5 %,
+    burned-in text in ~10 %, a lead marker in ~3 %.
     """
     if size < 16 or not 0.02 <= spacing_mm <= 0.5:
         raise PhantomError(f"Patch size {size} px at {spacing_mm} mm is outside the rule: size >= 16, "
@@ -52,6 +63,7 @@ def make_training_patch(rng: np.random.Generator, *, size: int = 256, spacing_mm
     detector = detector or physics.Detector(blur_mm=float(rng.uniform(0.035, 0.075)),
                                             quanta_per_mm2=float(rng.uniform(1.2e5, 3.0e5)))
     edge = bool(rng.random() < 0.15) if edge is None else edge
+    pectoral = bool(not edge and rng.random() < 0.05) if pectoral is None else pectoral
     shape = (size, size)
 
     gland = glandular_fraction(rng, shape, spacing_mm, density)
@@ -65,6 +77,10 @@ def make_training_patch(rng: np.random.Generator, *, size: int = 256, spacing_mm
     gland = np.clip(gland, 0.0, 1.0)
     line = tissue * (np.float32(physics.MU_FAT) + np.float32(physics.MU_GLAND - physics.MU_FAT) * gland)
     line += skin * np.float32(physics.MU_SKIN)
+    if pectoral:
+        muscle = _pectoral_path(rng, size, spacing_mm, thickness)
+        line += muscle * (np.float32(physics.MU_MUSCLE - physics.MU_FAT)
+                          - np.float32(physics.MU_GLAND - physics.MU_FAT) * gland)
     inside = dist > 0
 
     truths: list[CalcTruth] = []
@@ -102,5 +118,5 @@ def make_training_patch(rng: np.random.Generator, *, size: int = 256, spacing_mm
     image = physics.log_image(counts, n0)
     image += (np.float32(physics.EQUALIZATION * physics.MU_FAT) * (thickness - tissue - skin)) * inside
     if label if label is not None else rng.random() < 0.10:
-        physics.burn_in_text(image, rng, str(rng.choice(LABEL_TEXTS)), LABEL_VALUE)
+        physics.burn_in_text(image, rng, str(rng.choice(LABEL_TEXTS)), LABEL_VALUE, spacing_mm)
     return image.astype(np.float32, copy=False), truths

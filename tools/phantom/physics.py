@@ -18,11 +18,12 @@ import numpy as np
 from .calcifications import CalcShape
 
 #: Linear attenuation, 1/mm, near 20 keV (Johns & Yaffe, PMB 32:675, 1987:
-#: fat 0.456/cm, fibroglandular 0.802/cm; skin and muscle close to glandular).
+#: fat 0.456/cm, fibroglandular 0.802/cm; skin close to glandular; skeletal
+#: muscle ~0.85/cm from ICRU-44 muscle, mu/rho ~0.81 cm2/g at 20 keV, rho 1.05).
 MU_FAT = 0.0456
 MU_GLAND = 0.0802
 MU_SKIN = 0.0800
-MU_MUSCLE = 0.0820
+MU_MUSCLE = 0.0850
 SKIN_MM = 1.5
 #: fraction of the edge thickness fall-off that presentation processing restores
 EQUALIZATION = 0.75
@@ -127,10 +128,11 @@ def log_image(counts: np.ndarray, n0: float) -> np.ndarray:
     return np.log(np.float32(n0) / np.maximum(counts, np.float32(1e-3)))
 
 
-def burn_in_text(image: np.ndarray, rng: np.random.Generator, text: str, value: float) -> None:
-    """Burn a vendor annotation (e.g. "L CC") into a presentation image, in place."""
+def burn_in_text(image: np.ndarray, rng: np.random.Generator, text: str, value: float,
+                 spacing_mm: float = 0.1) -> None:
+    """Burn a vendor annotation (e.g. "L CC", 3-8 mm tall) into a presentation image, in place."""
     h, w = image.shape
-    scale = float(rng.uniform(0.6, 1.6)) * max(h, w) / 512
+    scale = float(rng.uniform(3.0, 8.0)) / spacing_mm / 22.0  # Hershey simplex: ~22 px tall at scale 1
     thick = max(1, int(round(scale * 2)))
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     org = (int(rng.uniform(0, max(1, w - tw))), int(rng.uniform(th, max(th + 1, h))))

@@ -10,7 +10,7 @@ from mammoedge.tools.phantom import Density, Morphology, make_training_patch
 from mammoedge.tools.phantom.patch import LABEL_VALUE
 from mammoedge.tools.phantom.realism import contrast_to_noise, spectrum_exponent
 
-CLEAN = dict(edge=False, label=False, marker=False)
+CLEAN = dict(edge=False, label=False, marker=False, pectoral=False)
 
 
 def test_same_seed_same_patch_and_truth():
@@ -91,7 +91,13 @@ def test_edge_label_and_marker_options():
     assert (img < 0.1).mean() > 0.05  # air beyond the skin line
     assert img[:, :20].mean() > img[:, -20:].mean()  # breast on the left (chest wall side)
     img, _ = make_training_patch(np.random.default_rng(2), n_clusters=0, edge=False, label=True, marker=False)
-    assert np.isclose(img, LABEL_VALUE, atol=1e-3).sum() > 10
+    assert np.isclose(img, LABEL_VALUE, atol=1e-3).sum() > 50
+    with_muscle, _ = make_training_patch(np.random.default_rng(3), n_clusters=0, pectoral=True, **{
+        k: v for k, v in CLEAN.items() if k != "pectoral"})
+    without, _ = make_training_patch(np.random.default_rng(3), n_clusters=0, **CLEAN)
+    corner = np.s_[:20, :20]
+    assert with_muscle[corner].mean() - without[corner].mean() > 0.2  # pectoral muscle in the upper left
+    assert abs(with_muscle[-20:, -20:].mean() - without[-20:, -20:].mean()) < 0.01
 
 
 @pytest.mark.parametrize("kwargs", [dict(size=8), dict(spacing_mm=2.0), dict(density="e")])
