@@ -50,7 +50,7 @@ def report(seed: int = 0, patches: int = 12) -> dict[str, dict[str, float]]:
     from .truth import Density, Morphology
 
     rng = np.random.default_rng(seed)
-    clean = dict(edge=False, label=False, marker=False)
+    clean = dict(edge=False, label=False, marker=False, pectoral=False)
     beta, mean = {}, {}
     for d in Density:
         images = [make_training_patch(rng, density=d, n_clusters=0, **clean)[0] for _ in range(patches)]
