@@ -21,6 +21,7 @@ from .errors import MammoedgeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
+    "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
 }
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # Parse global options first, then let the chosen module add its own.
-    known, _ = parser.parse_known_args(argv)
-    if known.command is None:
+    # Find the subcommand without acting on -h, so the chosen module can add its options first.
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("-v", "--verbose", action="count", default=0)
+    pre.add_argument("command", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    if known.command not in COMMANDS:
+        parser.parse_args(argv)  # prints help, version or the usage error
         parser.print_help()
         return 2
     module = importlib.import_module(COMMANDS[known.command][0])
