@@ -21,6 +21,7 @@ from .errors import MammoedgeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
+    "demo": ("mammoedge.tools.demo", "make a phantom exam on the spot and run the main job on it"),
     "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
 }
 
