@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
     "demo": ("mammoedge.tools.demo", "make a phantom exam on the spot and run the main job on it"),
+    "train": ("mammoedge.tools.train", "train a model on phantom data (needs the train extra)"),
+    "export": ("mammoedge.tools.export", "export a trained model to ONNX FP32 + INT8 and the manifest"),
+    "evaluate": ("mammoedge.tools.evaluate", "evaluate models on held-out phantom data (FROC)"),
     "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
 }
 

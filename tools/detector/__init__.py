@@ -1,0 +1,1 @@
+"""The microcalcification detector: model, training, export, INT8 quantization, evaluation."""

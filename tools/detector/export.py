@@ -1,0 +1,92 @@
+"""Export the trained detector to ONNX (FP32), quantize it to INT8 (QDQ), write manifest entries.
+
+INT8 is static post-training quantization by onnxruntime's ``quantize_static``
+(QDQ format, per-channel symmetric int8 weights, uint8 activations) calibrated
+on phantom patches; OpenVINO reads the QDQ graph and runs it as INT8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+MODEL_NAME = "calc-detector"
+INPUT_NAME, OUTPUT_NAME = "image", "prob"
+OPSET = 17
+
+
+def export_onnx(checkpoint: Path, out_path: Path, width: int = 8) -> Path:
+    """FP32 ONNX with dynamic batch, height and width."""
+    import torch
+
+    from .train import load_model
+
+    model = load_model(checkpoint, width)
+    dummy = torch.zeros(1, 1, 256, 256)
+    torch.onnx.export(model, dummy, str(out_path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                      opset_version=OPSET, dynamo=False,
+                      dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                                    OUTPUT_NAME: {0: "batch", 2: "height_4", 3: "width_4"}})
+    return out_path
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over standardized patches."""
+
+    def __init__(self, patches: np.ndarray) -> None:
+        self._items = iter([{INPUT_NAME: patches[i:i + 1]} for i in range(len(patches))])
+
+    def get_next(self):
+        return next(self._items, None)
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
+    """Static QDQ INT8 of ``fp32_path`` calibrated on ``calibration`` (N,1,H,W)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = int8_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+    try:
+        quantize_static(str(prepared), str(int8_path), _Calibration(calibration.astype(np.float32)),
+                        quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": 99.999})
+    finally:
+        prepared.unlink(missing_ok=True)
+    return int8_path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_entry(path: Path, *, name: str, version: str, precision: str, training: dict,
+                   metrics: dict | None = None) -> dict:
+    """A manifest entry (format: docs/models.md) for a detector file next to the manifest."""
+    return {
+        "name": name, "version": version, "file": path.name, "sha256": sha256(path), "precision": precision,
+        "description": "Microcalcification detector: probability that a 0.4 mm cell holds a calcification",
+        "inputs": [{"name": INPUT_NAME, "shape": [None, 1, None, None], "layout": "NCHW", "dtype": "float32",
+                    "spacing_mm": 0.1, "normalization": "standardize_intensity (breast p2/p98 -> 0.1/0.9)"}],
+        "outputs": [{"name": OUTPUT_NAME, "meaning": "calcification probability per cell", "stride": 4,
+                     "dtype": "float32"}],
+        "training": training, "metrics": metrics or {},
+    }
+
+
+def write_manifest(models_dir: Path, entries: list[dict]) -> Path:
+    """Replace entries of the same name and version in ``models_dir/manifest.json``; keep the rest."""
+    path = models_dir / "manifest.json"
+    document = json.loads(path.read_text()) if path.exists() else {"schema_version": 1, "models": []}
+    keys = {(e["name"], e["version"]) for e in entries}
+    document["models"] = [m for m in document["models"] if (m["name"], m["version"]) not in keys] + entries
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path

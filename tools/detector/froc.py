@@ -1,0 +1,87 @@
+"""Free-response ROC: sensitivity against false positives per image, with bootstrap intervals.
+
+Matching (per image, greedy by descending score): a detection is a true
+positive when it lies within the truth's match radius of a truth not matched
+yet; any other detection is a false positive. For individual calcifications
+the radius is max(0.5 mm, half the calcification's length); for clusters it is
+the true cluster's half-extent plus 5 mm (documented in docs/detector.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+FP_RATES = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageCase:
+    """Detections (x, y, score) and truths (x, y, match radius), one image, same units (mm)."""
+
+    detections: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    truths: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+def match(case: ImageCase) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of detections with a TP flag each: (scores, is_true_positive)."""
+    det = np.asarray(case.detections, float).reshape(-1, 3)
+    truths = np.asarray(case.truths, float).reshape(-1, 3)
+    order = np.argsort(-det[:, 2], kind="stable")
+    taken = np.zeros(len(truths), bool)
+    hit = np.zeros(len(det), bool)
+    for i in order:
+        if not len(truths):
+            break
+        d = np.hypot(truths[:, 0] - det[i, 0], truths[:, 1] - det[i, 1])
+        d[taken | (d > truths[:, 2])] = np.inf
+        j = int(np.argmin(d))
+        if np.isfinite(d[j]):
+            taken[j] = True
+            hit[i] = True
+    return det[:, 2], hit
+
+
+def froc_curve(cases: Sequence[ImageCase]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, sensitivity, false positives per image), thresholds descending."""
+    scores, hits = [], []
+    for case in cases:
+        s, h = match(case)
+        scores.append(s)
+        hits.append(h)
+    scores = np.concatenate(scores) if scores else np.zeros(0)
+    hits = np.concatenate(hits) if hits else np.zeros(0, bool)
+    n_truth = sum(len(np.asarray(c.truths).reshape(-1, 3)) for c in cases)
+    order = np.argsort(-scores, kind="stable")
+    scores, hits = scores[order], hits[order]
+    tp = np.cumsum(hits)
+    fp = np.cumsum(~hits)
+    sens = tp / max(1, n_truth)
+    fpi = fp / max(1, len(cases))
+    return scores, sens, fpi
+
+
+def sensitivity_at(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES) -> dict[float, float]:
+    """Highest sensitivity reached with at most ``rate`` false positives per image."""
+    _, sens, fpi = froc_curve(cases)
+    out = {}
+    for rate in rates:
+        ok = fpi <= rate + 1e-12
+        out[rate] = float(sens[ok].max()) if ok.any() else 0.0
+    return out
+
+
+def bootstrap(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES, samples: int = 500,
+              seed: int = 0) -> dict[float, tuple[float, float, float]]:
+    """Per rate: (sensitivity, 2.5th, 97.5th percentile) over images resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    point = sensitivity_at(cases, rates)
+    draws = {rate: [] for rate in rates}
+    for _ in range(samples):
+        pick = [cases[i] for i in rng.integers(0, len(cases), len(cases))]
+        for rate, value in sensitivity_at(pick, rates).items():
+            draws[rate].append(value)
+    return {rate: (point[rate], float(np.percentile(draws[rate], 2.5)), float(np.percentile(draws[rate], 97.5)))
+            for rate in rates}
