@@ -1,0 +1,9 @@
+"""The versioned exam result (frozen dataclasses), its JSON form and its committed JSON Schema."""
+
+from .exam import SCHEMA_VERSION, ExamResult, ModelProvenance, build_exam_result, provenance
+from .serialize import SCHEMA_PATH, ResultError, schema, to_dict, to_json, validate, write_result
+
+__all__ = [
+    "SCHEMA_PATH", "SCHEMA_VERSION", "ExamResult", "ModelProvenance", "ResultError", "build_exam_result",
+    "provenance", "schema", "to_dict", "to_json", "validate", "write_result",
+]
