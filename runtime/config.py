@@ -111,6 +111,9 @@ class AnalysisConfig:
     linear_min_linearity: float = option(
         0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm)."
     )
+    linear_neighbourhood_mm: float = option(
+        4.0, "Radius of the neighbourhood for local linearity (curved or branching lines), mm."
+    )
     linear_min_extent_mm: float = option(5.0, "Shortest linear arrangement, mm.")
     segmental_max_angle_deg: float = option(
         30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the nipple."
@@ -121,6 +124,19 @@ class AnalysisConfig:
     )
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
     triage_threshold: float = option(0.5, "Operating point: a breast is flagged when its case score is at least this.")
+
+    def __post_init__(self) -> None:
+        positive = ("tile_size", "batch_size", "nms_distance_mm", "link_distance_mm", "min_cluster_count",
+                    "grouped_core_mm", "grouped_max_extent_mm", "linear_neighbourhood_mm", "diffuse_min_count")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        if not 0 <= self.tile_overlap < self.tile_size:
+            raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
+        for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
+                     "diffuse_min_breast_fraction", "triage_threshold"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,9 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
 1. Single linkage: calcifications closer than ``link_distance_mm`` are in one group.
 2. A group of at least ``min_cluster_count`` is classified, in this order:
    diffuse  - its convex hull covers >= ``diffuse_min_breast_fraction`` of the breast;
-   linear   - linearity >= ``linear_min_linearity`` and extent >= ``linear_min_extent_mm``;
+   linear   - extent >= ``linear_min_extent_mm`` and either linearity >= ``linear_min_linearity``
+              (a straight line) or, with >= 10 members, local linearity (within
+              ``linear_neighbourhood_mm``) >= ``linear_min_linearity`` (a curved or branching line);
    grouped  - extent <= ``grouped_max_extent_mm`` and >= ``min_cluster_count`` within a
               circle of ``grouped_core_mm`` (BI-RADS: >= 5 within 1 cm, up to 2 cm);
    (a small group failing the core test is not a cluster: its members count as scattered);
@@ -30,9 +32,11 @@ from ..config import AnalysisConfig
 from .geometry import DepthThird, depth_third, side_in_view
 from .peaks import Calcification
 from .shapes import (
-    convex_hull, extent, link_components, max_within_circle, minimum_spanning_tree, polygon_area, principal_axes,
+    convex_hull, extent, link_components, local_linearity, max_within_circle, minimum_spanning_tree, polygon_area, principal_axes,
 )
 
+#: Fewest members for the local-linearity (curved/branching line) test; small random groups pass it by chance.
+LOCAL_LINEARITY_MIN_COUNT = 10
 #: A point within this distance of the nipple line is "central" (mm).
 CENTRAL_BAND_MM = 5.0
 #: Suspicion weight per distribution: the BI-RADS ordering (diffuse usually benign; linear and
@@ -85,6 +89,7 @@ class Cluster:
     score_mean: float
     score_max: float
     linearity: float
+    local_linearity: float
     axis_to_nipple_deg: float
     mst_length_mm: float
     mst_branch_points: int
@@ -118,7 +123,11 @@ def classify(points: np.ndarray, breast_area_mm2: float, nipple_mm: np.ndarray,
         return Distribution.DIFFUSE
     linearity, axis = principal_axes(points)
     size = extent(points)
-    if linearity >= config.linear_min_linearity and size >= config.linear_min_extent_mm:
+    if size >= config.linear_min_extent_mm and (
+        linearity >= config.linear_min_linearity
+        or (len(points) >= LOCAL_LINEARITY_MIN_COUNT
+            and local_linearity(points, config.linear_neighbourhood_mm) >= config.linear_min_linearity)
+    ):
         return Distribution.LINEAR
     if size <= config.grouped_max_extent_mm:
         core = max_within_circle(points, config.grouped_core_mm)
@@ -209,6 +218,7 @@ def describe(kind: Distribution, group: np.ndarray, calcifications: Sequence[Cal
         contrast_mean=float(contrasts.mean()), contrast_sd=float(contrasts.std()),
         score_mean=float(scores.mean()), score_max=float(scores.max()),
         linearity=linearity,
+        local_linearity=local_linearity(pts, config.linear_neighbourhood_mm),
         axis_to_nipple_deg=_axis_angle(axis, centroid, nipple_mm),
         mst_length_mm=mst_length,
         mst_branch_points=int((degree >= 3).sum()),

@@ -71,6 +71,19 @@ def principal_axes(points: np.ndarray) -> tuple[float, np.ndarray]:
     return float(linearity), vectors[:, 1]
 
 
+def local_linearity(points: np.ndarray, radius: float, min_neighbours: int = 4) -> float:
+    """Mean linearity of each point's neighbourhood (points within ``radius``, at least ``min_neighbours``).
+
+    High for points along lines, including branching and curved ones; low for 2-D scatter.
+    """
+    values = []
+    for point in points:
+        near = points[np.hypot(*(points - point).T) <= radius]
+        if len(near) >= min_neighbours:
+            values.append(principal_axes(near)[0])
+    return float(np.mean(values)) if values else 0.0
+
+
 def minimum_spanning_tree(points: np.ndarray) -> tuple[float, np.ndarray]:
     """(total length, degree of each node) of the Euclidean MST (Prim, O(n^2))."""
     n = len(points)
