@@ -39,7 +39,7 @@ def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray |
     for cluster in analysis.clusters:
         colour = COLOURS[cluster.distribution]
         outline = np.round(np.array(cluster.outline)).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [outline], True, colour, max(1, int(round(2 * scale))), cv2.LINE_AA)
+        cv2.polylines(canvas, [outline], True, colour, max(1, int(round(2 * scale))), cv2.LINE_8)
         label = f"#{cluster.id} {cluster.distribution.value} n={cluster.count} s={cluster.suspicion:.2f}"
         x = int(np.clip(outline[:, 0, 0].min(), 0, canvas.shape[1] - 1))
         y = int(np.clip(outline[:, 0, 1].min() - 6, 12, canvas.shape[0] - 1))
