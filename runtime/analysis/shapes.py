@@ -109,13 +109,28 @@ def minimum_spanning_tree(points: np.ndarray) -> tuple[float, np.ndarray]:
     return total, degree
 
 
-def max_within_circle(points: np.ndarray, diameter: float) -> int:
-    """Most points inside one circle of ``diameter``; circles centred on points and on close pairs' midpoints."""
+def _counts_within(centres: np.ndarray, points: np.ndarray, radius: float, chunk: int = 512) -> int:
+    best = 0
+    for start in range(0, len(centres), chunk):
+        block = centres[start:start + chunk]
+        inside = (((block[:, None, :] - points[None, :, :]) ** 2).sum(-1) <= radius * radius).sum(1)
+        best = max(best, int(inside.max()))
+    return best
+
+
+def max_within_circle(points: np.ndarray, diameter: float, pair_limit: int = 300) -> int:
+    """Most points inside one circle of ``diameter`` (a lower bound of the exact maximum).
+
+    Circles are centred on each point and, for up to ``pair_limit`` points, on the midpoint
+    of each pair closer than ``diameter``; memory stays bounded for large sets.
+    """
     if len(points) == 0:
         return 0
     radius = diameter / 2.0 + 1e-9
-    d = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
-    i, j = np.nonzero(np.triu(d <= diameter, 1))
-    centres = np.concatenate([points, (points[i] + points[j]) / 2.0])
-    counts = (np.sqrt(((centres[:, None, :] - points[None, :, :]) ** 2).sum(-1)) <= radius).sum(1)
-    return int(counts.max())
+    best = _counts_within(points, points, radius)
+    if len(points) <= pair_limit:
+        d = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+        i, j = np.nonzero(np.triu(d <= diameter, 1))
+        if len(i):
+            best = max(best, _counts_within((points[i] + points[j]) / 2.0, points, radius))
+    return best

@@ -129,3 +129,45 @@ def test_overlay_outlines_and_labels_clusters(detector, tmp_path):
     image, mask, analysis = views[1]  # L CC: no cluster
     plain = cv2.imread(str(write_overlay(tmp_path / "LCC.png", image, analysis, mask)))
     assert not (plain == (0, 140, 255)).all(axis=2).any()
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeTransform:
+    """Stands in for the reader's ViewTransform: original = normalized * 2 (a 0.05 mm original)."""
+
+    def to_original(self, xy):
+        return np.asarray(xy) * 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalized:
+    """The attributes of the reader's NormalizedView that analysis uses."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    spacing_mm: float
+    laterality: Laterality
+    view: View
+    transform: FakeTransform
+
+
+def test_analyze_exam_and_write_outputs(detector, tmp_path):
+    from mammoedge.runtime.results import analyze_exam, write_exam_outputs
+
+    normalized = []
+    for laterality, view in [*SCREENING_VIEWS, (Laterality.RIGHT, View.CC)]:
+        points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
+        image, mask = synthetic_view(points_mm=points)
+        normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
+    result = analyze_exam(normalized, detector, CONFIG, study_key=KEY)
+    result, path = write_exam_outputs(result, normalized, tmp_path)
+    assert result.triage.flagged and [b.flagged for b in result.breasts] == [False, True]
+    assert [v.overlay for v in result.views] == [
+        f"{KEY}_RCC.png", f"{KEY}_LCC.png", f"{KEY}_RMLO.png", f"{KEY}_LMLO.png", f"{KEY}_RCC_2.png"]
+    assert all((tmp_path / v.overlay).is_file() for v in result.views)
+    validate(json.loads(path.read_text()))
+    lcc = result.views[1]
+    (cluster,) = lcc.clusters
+    assert cluster.centroid_original_x == pytest.approx(cluster.centroid_x * 2)
+    assert all(c.original_x == pytest.approx(c.x * 2) for c in lcc.calcifications)
+    assert "overlays" in {t.stage for t in result.timings}
