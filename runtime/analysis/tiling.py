@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from ..errors import ConfigError, ModelError
@@ -40,6 +41,7 @@ class TilePlan:
     map_shape: tuple[int, int]
     tiles: tuple[Tile, ...]
     total_tiles: int
+    breast: np.ndarray  # bool map_shape: stride blocks holding breast
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +72,11 @@ def block_any(mask: np.ndarray, stride: int) -> np.ndarray:
     """``mask`` reduced to stride blocks: True where any pixel of the block is True."""
     h, w = mask.shape
     ho, wo = math.ceil(h / stride), math.ceil(w / stride)
-    padded = np.zeros((ho * stride, wo * stride), bool)
+    padded = np.zeros((ho * stride, wo * stride), np.uint8)
     padded[:h, :w] = mask
+    if stride <= 16:  # INTER_AREA is the exact block mean; one 255 pixel in 16x16 still rounds to >= 1
+        padded *= 255
+        return cv2.resize(padded, (wo, ho), interpolation=cv2.INTER_AREA) > 0
     return padded.reshape(ho, stride, wo, stride).any(axis=(1, 3))
 
 
@@ -95,12 +100,15 @@ def plan_tiles(mask: np.ndarray, *, tile_size: int, overlap: int, stride: int) -
         if breast[rb[i]:rb[i + 1], cb[j]:cb[j + 1]].any()
     ]
     return TilePlan(tile_size=tile_size, stride=stride, image_shape=(h, w), padded_shape=(hp, wp),
-                    map_shape=(ho, wo), tiles=tuple(tiles), total_tiles=len(ys) * len(xs))
+                    map_shape=(ho, wo), tiles=tuple(tiles), total_tiles=len(ys) * len(xs), breast=breast)
 
 
 def background_level(image: np.ndarray, mask: np.ndarray) -> float:
-    """Value used to pad beyond the image: the median outside the breast (0 if there is none)."""
-    outside = image[~mask]
+    """Value used to pad beyond the image: the median outside the breast (0 if there is none).
+
+    Read on every 4th row and column: the background is flat and the full median costs ~20 ms.
+    """
+    outside = image[::4, ::4][~mask[::4, ::4]]
     return float(np.median(outside)) if outside.size else 0.0
 
 
@@ -131,8 +139,7 @@ def detect_map(image: np.ndarray, mask: np.ndarray, model: CompiledModel, *, til
             for tile, tile_out in zip(group, out.reshape(len(group), -1, side, side)[:, 0]):
                 ry, cx = tile.y0 // stride, tile.x0 // stride
                 maps[name][tile.r0:tile.r1, tile.c0:tile.c1] = tile_out[tile.r0 - ry:tile.r1 - ry, tile.c0 - cx:tile.c1 - cx]
-    breast = block_any(mask, stride)
     for array in maps.values():
-        array[~breast] = 0.0
+        array[~plan.breast] = 0.0
     prob = maps.pop(output)
     return ProbabilityMap(prob=prob, stride=stride, extras=maps, tiles_run=len(plan.tiles), tiles_total=plan.total_tiles)

@@ -69,3 +69,12 @@ def test_stitched_map_equals_the_model_on_the_whole_image(registry, backend):
     assert stitched.tiles_run < stitched.tiles_total
     np.testing.assert_allclose(stitched.prob[breast], whole[breast], atol=1e-5)
     assert (stitched.prob[~breast] == 0).all()
+
+
+@pytest.mark.parametrize("stride", [1, 4, 16, 32])
+def test_block_reduction_marks_every_block_holding_a_single_pixel(stride):
+    mask = np.random.default_rng(stride).random((301, 257)) < 0.0005
+    expected = np.zeros((-(-301 // stride), -(-257 // stride)), bool)
+    for y, x in zip(*np.nonzero(mask)):
+        expected[y // stride, x // stride] = True
+    np.testing.assert_array_equal(block_any(mask, stride), expected)
