@@ -6,11 +6,11 @@ from .overlay import render_overlay, write_overlay
 from .peaks import Calcification, extract_calcifications
 from .tiling import ProbabilityMap, TilePlan, detect_map, plan_tiles
 from .triage import BreastAssessment, ClusterLocation, Triage, assess
-from .view import StageTiming, ViewAnalysis, analyze_normalized, analyze_view
+from .view import StageTiming, ViewAnalysis, analyze_normalized, analyze_view, load_detector
 
 __all__ = [
     "BreastAssessment", "Calcification", "Cluster", "ClusterLocation", "DepthThird", "Distribution", "Morphology",
     "ProbabilityMap", "Quadrant", "StageTiming", "TilePlan", "Triage", "ViewAnalysis", "analyze_normalized",
     "analyze_view", "assess", "clock_position", "detect_map", "extract_calcifications", "find_clusters",
-    "image_to_map", "map_to_image", "nipple_position", "plan_tiles", "render_overlay", "write_overlay",
+    "image_to_map", "load_detector", "map_to_image", "nipple_position", "plan_tiles", "render_overlay", "write_overlay",
 ]

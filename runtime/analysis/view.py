@@ -88,3 +88,13 @@ def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisCo
         view=normalized.view, model=model, config=config,
         to_original=None if transform is None else transform.to_original,
     )
+
+
+def load_detector(engine: Any, config: AnalysisConfig, **overrides: Any) -> CompiledModel:
+    """The configured detector, compiled by OpenVINO for fixed (batch_size, 1, tile, tile) tiles.
+
+    ``overrides`` go to ``Engine.load`` (``backend``, ``device``, ``force``, ``version``).
+    """
+    entry = engine.registry.entry(config.detector_model, overrides.get("version"))
+    shape = (config.batch_size, 1, config.tile_size, config.tile_size)
+    return engine.load(config.detector_model, static_shapes={entry.inputs[0].name: shape}, **overrides)

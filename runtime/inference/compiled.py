@@ -28,6 +28,9 @@ class CompiledModel(abc.ABC):
         self.requested = requested
         self.inputs = inputs
         self.outputs = outputs
+        #: I/O of the model file before any static reshape; the manifest contract is checked on these.
+        self.model_inputs = inputs
+        self.model_outputs = outputs
         self.fallbacks: tuple[str, ...] = ()
 
     def infer(self, batch: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

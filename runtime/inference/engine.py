@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config import InferenceBackend, InferenceConfig
@@ -44,12 +45,19 @@ class Engine:
         self.registry = registry if registry is not None else ModelRegistry.from_config(config)
 
     def load(self, name: str, version: str | None = None, *, backend: InferenceBackend | str | None = None,
-             device: str | None = None, force: bool | None = None) -> CompiledModel:
-        """Verify ``name`` (sha256) and compile it; the result says which backend and device run it."""
-        return self.compile(self.registry.verified(name, version), backend=backend, device=device, force=force)
+             device: str | None = None, force: bool | None = None,
+             static_shapes: Mapping[str, tuple[int, ...]] | None = None) -> CompiledModel:
+        """Verify ``name`` (sha256) and compile it; the result says which backend and device run it.
+
+        ``static_shapes`` (input name -> shape, e.g. ``{"image": (4, 1, 512, 512)}``) lets OpenVINO
+        compile for fixed tiles; the model still accepts any batch (run in chunks).
+        """
+        return self.compile(self.registry.verified(name, version), backend=backend, device=device, force=force,
+                            static_shapes=static_shapes)
 
     def compile(self, model: VerifiedModel, *, backend: InferenceBackend | str | None = None,
-                device: str | None = None, force: bool | None = None) -> CompiledModel:
+                device: str | None = None, force: bool | None = None,
+                static_shapes: Mapping[str, tuple[int, ...]] | None = None) -> CompiledModel:
         config = dataclasses.replace(
             self.config,
             backend=InferenceBackend(backend) if backend is not None else self.config.backend,
@@ -61,14 +69,14 @@ class Engine:
             try:
                 if attempt.skip_reason:
                     raise DeviceError(attempt.skip_reason)
-                compiled = _COMPILERS[attempt.backend](model, attempt.device, config)
+                compiled = _COMPILERS[attempt.backend](model, attempt.device, config, static_shapes)
             except DeviceError as exc:
                 if config.force:
                     raise DeviceError(f"{exc} (forced by configuration: no fallback)") from None
                 reasons.append(str(exc))
                 log.warning("inference fallback for %s: %s", model.entry.name, exc)
                 continue
-            check_contract(model.entry, compiled.inputs, compiled.outputs)
+            check_contract(model.entry, compiled.model_inputs, compiled.model_outputs)
             compiled.fallbacks = tuple(reasons)
             log.info("model %s %s runs on %s/%s", model.entry.name, model.entry.version, compiled.backend, compiled.device)
             return compiled

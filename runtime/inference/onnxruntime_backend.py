@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -44,8 +45,12 @@ class OnnxRuntimeModel(CompiledModel):
         return dict(zip(self._names, self._session.run(self._names, feeds)))
 
 
-def compile_model(model: VerifiedModel, device: str, config: InferenceConfig) -> OnnxRuntimeModel:
-    """``device`` "CPU" uses the CPU EP; any other device needs onnxruntime's OpenVINO EP."""
+def compile_model(model: VerifiedModel, device: str, config: InferenceConfig,
+                  static_shapes: Mapping[str, tuple[int, ...]] | None = None) -> OnnxRuntimeModel:
+    """``device`` "CPU" uses the CPU EP; any other device needs onnxruntime's OpenVINO EP.
+
+    ``static_shapes`` is accepted for interface parity and ignored (onnxruntime gains nothing from it).
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

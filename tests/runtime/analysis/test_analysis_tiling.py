@@ -78,3 +78,20 @@ def test_block_reduction_marks_every_block_holding_a_single_pixel(stride):
     for y, x in zip(*np.nonzero(mask)):
         expected[y // stride, x // stride] = True
     np.testing.assert_array_equal(block_any(mask, stride), expected)
+
+
+def test_detector_compiled_for_static_tiles_gives_the_same_map(registry):
+    from mammoedge.runtime.analysis import load_detector
+    from mammoedge.runtime.config import AnalysisConfig
+
+    config = AnalysisConfig(detector_model="conv", tile_size=128, tile_overlap=32, batch_size=4)
+    engine = Engine(InferenceConfig(num_threads=1), registry)
+    static = load_detector(engine, config, backend="openvino", force=True)
+    assert static.inputs[0].shape == (4, 1, 128, 128) and static.model_inputs[0].shape == (None, 1, None, None)
+    dynamic = engine.load("conv", backend="openvino", force=True)
+    image = np.random.default_rng(5).normal(size=(300, 260)).astype(np.float32)
+    mask = breast_mask(image.shape)
+    a = detect_map(image, mask, static, tile_size=128, overlap=32, batch_size=4)  # 3rd batch is partial
+    b = detect_map(image, mask, dynamic, tile_size=128, overlap=32, batch_size=4)
+    assert a.tiles_run % 4 != 0
+    np.testing.assert_allclose(a.prob, b.prob, atol=1e-5)

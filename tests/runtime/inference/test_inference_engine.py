@@ -110,3 +110,17 @@ def test_int8_qdq_model_loads_on_both_backends(tmp_path):
         # INT8 tracks FP32 closely but not exactly (random weights, 8 calibration tiles)
         assert np.abs(out - reference).mean() < 0.04, backend
         assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.95, backend
+
+
+def test_file_no_backend_can_read_is_a_model_error_after_fallback(tmp_path, caplog):
+    import json
+    from mammoedge.runtime.errors import ModelError
+    from conftest import entry_for
+
+    data = b"this is not an onnx model"
+    (tmp_path / "bad.onnx").write_bytes(data)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "models": [entry_for("bad.onnx", data, name="bad")]}))
+    with caplog.at_level(logging.WARNING, logger="mammoedge.runtime.inference"):
+        with pytest.raises(ModelError, match="bad.onnx is not a model onnxruntime can load"):
+            Engine(InferenceConfig(), ModelRegistry(tmp_path)).load("bad")
+    assert any("OpenVINO cannot read" in r.getMessage() for r in caplog.records)
