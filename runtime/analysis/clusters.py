@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -169,13 +169,7 @@ def find_clusters(
     clusters = [describe(kind, group, calcifications, points, spacing_mm, view, config, nipple, to_original)
                 for kind, group in found]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
-    return [_renumber(c, i + 1) for i, c in enumerate(clusters)]
-
-
-def _renumber(cluster: Cluster, new_id: int) -> Cluster:
-    from dataclasses import replace
-
-    return replace(cluster, id=new_id)
+    return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
 
 
 def suspicion(scores: np.ndarray, distribution: Distribution) -> float:

@@ -15,6 +15,13 @@ import math
 import numpy as np
 
 from ..codes import Laterality, View
+from ..errors import InputError
+
+
+class NoBreastError(InputError):
+    """The view's breast mask is empty (blank or unreadable image): nothing to analyse."""
+
+    reason = "no-breast"
 
 
 class DepthThird(enum.StrEnum):
@@ -55,7 +62,7 @@ def nipple_position(mask: np.ndarray) -> tuple[float, float]:
     """The breast mask's most anterior point (rightmost column; middle of its rows) as (x, y) px."""
     columns = np.flatnonzero(mask.any(axis=0))
     if columns.size == 0:
-        raise ValueError("the breast mask is empty")
+        raise NoBreastError("the breast mask of the view is empty; nothing to analyse")
     x = int(columns[-1])
     rows = np.flatnonzero(mask[:, x])
     return float(x), float((rows[0] + rows[-1]) / 2.0)

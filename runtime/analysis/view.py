@@ -58,9 +58,7 @@ def analyze_view(
 ) -> ViewAnalysis:
     """Detect and cluster calcifications in a normalized view (chest wall at column 0)."""
     laterality, view = Laterality(laterality), View(view)
-    if not mask.any():
-        raise ValueError("the breast mask of the view is empty")
-    nipple = nipple if nipple is not None else nipple_position(mask)
+    nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
     started = time.perf_counter()
     pmap = detect_map(image, mask, model, tile_size=config.tile_size, overlap=config.tile_overlap,
                       batch_size=config.batch_size)

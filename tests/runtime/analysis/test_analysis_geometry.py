@@ -82,3 +82,14 @@ def test_positions_map_back_to_original_pixels_within_one_pixel(detector):
     got = np.array(sorted((c.original_x, c.original_y) for c in calcs))
     assert got.shape == truth.shape
     assert np.abs(got - truth[np.argsort(truth[:, 0])]).max() <= 1.0
+
+
+def test_empty_breast_is_a_typed_input_error(detector):
+    from mammoedge.runtime.analysis import NoBreastError, analyze_view
+    from mammoedge.runtime.config import AnalysisConfig
+    from mammoedge.runtime.errors import InputError
+
+    image = np.zeros((200, 200), np.float32)
+    with pytest.raises(NoBreastError, match="breast mask of the view is empty") as info:
+        analyze_view(image, image > 0, spacing_mm=0.1, laterality="L", view="CC", model=detector, config=AnalysisConfig())
+    assert isinstance(info.value, InputError) and info.value.reason == "no-breast"
