@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import SPACING, breast_mask
+from analysis_helpers import SPACING, breast_mask
 from mammoedge.runtime.analysis import Calcification, Distribution, Morphology, find_clusters
 from mammoedge.runtime.analysis.geometry import DepthThird
 from mammoedge.runtime.codes import View

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import breast_mask
+from analysis_helpers import breast_mask
 from mammoedge.runtime.analysis import detect_map, plan_tiles
 from mammoedge.runtime.analysis.tiling import block_any
 from mammoedge.runtime.config import InferenceConfig

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import synthetic_view
+from analysis_helpers import synthetic_view
 from mammoedge.runtime.analysis import (
     BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
     analyze_view, write_overlay,

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from conftest import conv_net, write_models
+from inference_helpers import conv_net, write_models
 from mammoedge.runtime.config import InferenceConfig
 from mammoedge.runtime.errors import DeviceError
 from mammoedge.runtime.inference import Engine, ModelRegistry, auto_device
@@ -81,7 +81,6 @@ def test_compiled_model_cache_dir_is_filled(models_dir, tmp_path):
     assert any(cache.iterdir())
 
 
-@pytest.mark.slow
 def test_int8_qdq_model_loads_on_both_backends(tmp_path):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -115,7 +114,7 @@ def test_int8_qdq_model_loads_on_both_backends(tmp_path):
 def test_file_no_backend_can_read_is_a_model_error_after_fallback(tmp_path, caplog):
     import json
     from mammoedge.runtime.errors import ModelError
-    from conftest import entry_for
+    from inference_helpers import entry_for
 
     data = b"this is not an onnx model"
     (tmp_path / "bad.onnx").write_bytes(data)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import conv_net, entry_for, write_models
+from inference_helpers import conv_net, entry_for, write_models
 from mammoedge.runtime.config import InferenceConfig
 from mammoedge.runtime.errors import ModelError
 from mammoedge.runtime.inference import Engine, ModelRegistry, shipped_models_dir
