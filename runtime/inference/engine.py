@@ -121,3 +121,19 @@ class Engine:
         if config.backend is InferenceBackend.ONNXRUNTIME:
             return [Attempt(ort, device_type(requested) if ":" not in requested else requested), Attempt(ort, "CPU")]
         return [Attempt(ort, "CPU")]
+
+
+def inventory() -> dict[str, tuple[str, ...]]:
+    """What this box offers: OpenVINO devices and onnxruntime execution providers (for health reports)."""
+    found: dict[str, tuple[str, ...]] = {}
+    try:
+        found["openvino"] = openvino_backend.available_devices()
+    except Exception as exc:  # reported, not raised: a health probe must not fail
+        log.warning("OpenVINO is not usable: %s", exc)
+        found["openvino"] = ()
+    try:
+        found["onnxruntime"] = onnxruntime_backend.providers()
+    except Exception as exc:
+        log.warning("onnxruntime is not usable: %s", exc)
+        found["onnxruntime"] = ()
+    return found

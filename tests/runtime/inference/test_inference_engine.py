@@ -6,7 +6,7 @@ import pytest
 from inference_helpers import conv_net, write_models
 from mammoedge.runtime.config import InferenceConfig
 from mammoedge.runtime.errors import DeviceError
-from mammoedge.runtime.inference import Engine, ModelRegistry, auto_device
+from mammoedge.runtime.inference import Engine, ModelRegistry, auto_device, inventory
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,8 @@ def test_file_no_backend_can_read_is_a_model_error_after_fallback(tmp_path, capl
         with pytest.raises(ModelError, match="bad.onnx is not a model onnxruntime can load"):
             Engine(InferenceConfig(), ModelRegistry(tmp_path)).load("bad")
     assert any("OpenVINO cannot read" in r.getMessage() for r in caplog.records)
+
+
+def test_inventory_lists_what_this_box_has():
+    found = inventory()
+    assert "CPU" in found["openvino"] and "CPUExecutionProvider" in found["onnxruntime"]
