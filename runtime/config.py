@@ -11,6 +11,7 @@ e.g. ``MAMMOEDGE__PREPROCESS__MODEL_SPACING_MM=0.07``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import tomllib
 import types
@@ -52,12 +53,100 @@ class PreprocessConfig:
     model_spacing_mm: float = option(0.1, "Pixel spacing the models work at, mm.")
 
 
+class InferenceBackend(enum.StrEnum):
+    """Which inference library runs the models."""
+
+    AUTO = "auto"
+    OPENVINO = "openvino"
+    ONNXRUNTIME = "onnxruntime"
+
+
+class PerformanceHint(enum.StrEnum):
+    """OpenVINO performance hint."""
+
+    LATENCY = "LATENCY"
+    THROUGHPUT = "THROUGHPUT"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceConfig:
+    """Inference engine: backend, device, compiled-model cache and the model registry."""
+
+    backend: InferenceBackend = option(
+        InferenceBackend.AUTO,
+        "auto (OpenVINO, onnxruntime if OpenVINO fails), openvino or onnxruntime.",
+    )
+    device: str = option(
+        "AUTO", "OpenVINO device: AUTO (priority list below, present devices only), CPU, GPU, GPU.0, NPU, ..."
+    )
+    device_priority: tuple[str, ...] = option(
+        ("NPU", "GPU", "CPU"), "Device order for AUTO; absent devices are left out, never passed to OpenVINO."
+    )
+    force: bool = option(
+        False, "Refuse to fall back: an absent device or backend, or a failed compile, is an error (DeviceError)."
+    )
+    performance_hint: PerformanceHint = option(PerformanceHint.LATENCY, "OpenVINO hint: LATENCY or THROUGHPUT.")
+    num_threads: int = option(0, "Inference threads per model; 0 = the backend's default.")
+    cache_dir: Path | None = option(None, "OpenVINO compiled-model cache directory; empty = no cache.")
+    models_dir: Path | None = option(None, "Directory with manifest.json and the shipped models; empty = the package's models/.")
+    extra_models_dir: Path | None = option(
+        None, "Site models directory with its own manifest.json; its entries win over shipped ones of equal version."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisConfig:
+    """Detection over a view (tiles, peaks), clustering in mm, descriptors and the triage rule."""
+
+    detector_model: str = option("calc-detector", "Registry name of the calcification detector.")
+    tile_size: int = option(512, "Tile side at the model spacing, px (a multiple of the model's output stride).")
+    tile_overlap: int = option(64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.")
+    batch_size: int = option(4, "Tiles per inference call.")
+    peak_threshold: float = option(0.5, "Smallest detector probability kept as a calcification.")
+    nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
+    link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.")
+    min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).")
+    grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.")
+    grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.")
+    linear_min_linearity: float = option(
+        0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm)."
+    )
+    linear_neighbourhood_mm: float = option(
+        4.0, "Radius of the neighbourhood for local linearity (curved or branching lines), mm."
+    )
+    linear_min_extent_mm: float = option(5.0, "Shortest linear arrangement, mm.")
+    segmental_max_angle_deg: float = option(
+        30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the nipple."
+    )
+    segmental_min_linearity: float = option(0.4, "Segmental groups are at least this elongated (wedge toward the nipple).")
+    diffuse_min_breast_fraction: float = option(
+        0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area."
+    )
+    diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
+    triage_threshold: float = option(0.5, "Operating point: a breast is flagged when its case score is at least this.")
+
+    def __post_init__(self) -> None:
+        positive = ("tile_size", "batch_size", "nms_distance_mm", "link_distance_mm", "min_cluster_count",
+                    "grouped_core_mm", "grouped_max_extent_mm", "linear_neighbourhood_mm", "diffuse_min_count")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        if not 0 <= self.tile_overlap < self.tile_size:
+            raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
+        for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
+                     "diffuse_min_breast_fraction", "triage_threshold"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
 
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

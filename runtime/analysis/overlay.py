@@ -1,0 +1,58 @@
+"""An overlay PNG of a view: the image, each calcification dotted, each cluster outlined and labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .clusters import Distribution
+from .view import ViewAnalysis
+
+#: BGR colour per distribution (suspicious ones warm).
+COLOURS = {
+    Distribution.SEGMENTAL: (0, 0, 255),
+    Distribution.LINEAR: (0, 0, 255),
+    Distribution.GROUPED: (0, 140, 255),
+    Distribution.REGIONAL: (0, 220, 255),
+    Distribution.DIFFUSE: (255, 200, 0),
+}
+DOT = (80, 255, 80)
+
+
+def to_8bit(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Window the image to the 0.5-99.5 percentiles of the breast."""
+    values = image[mask] if mask is not None and mask.any() else image.ravel()
+    low, high = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
+    scale = 255.0 / max(float(high - low), 1e-6)
+    return np.clip((image - low) * scale, 0, 255).astype(np.uint8)
+
+
+def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray | None = None) -> np.ndarray:
+    """BGR uint8 image of the view with its findings drawn."""
+    canvas = cv2.cvtColor(to_8bit(image, mask), cv2.COLOR_GRAY2BGR)
+    radius = max(2, int(round(0.4 / analysis.spacing_mm)))
+    for calc in analysis.calcifications:
+        cv2.circle(canvas, (int(round(calc.x)), int(round(calc.y))), radius, DOT, 1, cv2.LINE_AA)
+    scale = max(0.4, min(canvas.shape[:2]) / 1200.0)
+    for cluster in analysis.clusters:
+        colour = COLOURS[cluster.distribution]
+        outline = np.round(np.array(cluster.outline)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [outline], True, colour, max(1, int(round(2 * scale))), cv2.LINE_8)
+        label = f"#{cluster.id} {cluster.distribution.value} n={cluster.count} s={cluster.suspicion:.2f}"
+        x = int(np.clip(outline[:, 0, 0].min(), 0, canvas.shape[1] - 1))
+        y = int(np.clip(outline[:, 0, 1].min() - 6, 12, canvas.shape[0] - 1))
+        cv2.putText(canvas, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, max(1, int(scale)), cv2.LINE_AA)
+    title = f"{analysis.laterality.value}{analysis.view.value} score {analysis.score:.2f}"
+    cv2.putText(canvas, title, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (255, 255, 255),
+                max(1, int(scale)), cv2.LINE_AA)
+    return canvas
+
+
+def write_overlay(path: str | Path, image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), render_overlay(image, analysis, mask)):
+        raise OSError(f"could not write the overlay {path}")
+    return path

@@ -1,0 +1,98 @@
+"""One view end to end after preprocessing: tiled detection, calcifications, clusters, view score."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..codes import Laterality, View
+from ..config import AnalysisConfig
+from ..inference import CompiledModel
+from .clusters import Cluster, find_clusters
+from .geometry import nipple_position
+from .peaks import Calcification, extract_calcifications
+from .tiling import detect_map
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageTiming:
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewAnalysis:
+    """Findings of one view; positions in the normalized view (px and mm) and original px when known."""
+
+    laterality: Laterality
+    view: View
+    spacing_mm: float
+    rows: int
+    columns: int
+    nipple_x: float
+    nipple_y: float
+    calcifications: tuple[Calcification, ...]
+    clusters: tuple[Cluster, ...]
+    score: float
+    tiles_run: int
+    tiles_total: int
+    timings: tuple[StageTiming, ...]
+    overlay: str | None = None
+
+
+def analyze_view(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    spacing_mm: float,
+    laterality: Laterality | str,
+    view: View | str,
+    model: CompiledModel,
+    config: AnalysisConfig,
+    nipple: tuple[float, float] | None = None,
+    to_original: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> ViewAnalysis:
+    """Detect and cluster calcifications in a normalized view (chest wall at column 0)."""
+    laterality, view = Laterality(laterality), View(view)
+    nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
+    started = time.perf_counter()
+    pmap = detect_map(image, mask, model, tile_size=config.tile_size, overlap=config.tile_overlap,
+                      batch_size=config.batch_size)
+    inferred = time.perf_counter()
+    calcifications = extract_calcifications(pmap, image, spacing_mm, threshold=config.peak_threshold,
+                                            nms_distance_mm=config.nms_distance_mm, to_original=to_original)
+    clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
+    done = time.perf_counter()
+    return ViewAnalysis(
+        laterality=laterality, view=view, spacing_mm=spacing_mm, rows=image.shape[0], columns=image.shape[1],
+        nipple_x=float(nipple[0]), nipple_y=float(nipple[1]),
+        calcifications=tuple(calcifications), clusters=tuple(clusters),
+        score=max((c.suspicion for c in clusters), default=0.0),
+        tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
+        timings=(StageTiming(stage="inference", seconds=inferred - started),
+                 StageTiming(stage="postprocess", seconds=done - inferred)),
+    )
+
+
+def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisConfig) -> ViewAnalysis:
+    """:func:`analyze_view` on a reader ``NormalizedView`` (image, mask, spacing_mm, laterality, view, transform)."""
+    transform = getattr(normalized, "transform", None)
+    return analyze_view(
+        normalized.image, normalized.mask, spacing_mm=normalized.spacing_mm, laterality=normalized.laterality,
+        view=normalized.view, model=model, config=config,
+        to_original=None if transform is None else transform.to_original,
+    )
+
+
+def load_detector(engine: Any, config: AnalysisConfig, **overrides: Any) -> CompiledModel:
+    """The configured detector, compiled by OpenVINO for fixed (batch_size, 1, tile, tile) tiles.
+
+    ``overrides`` go to ``Engine.load`` (``backend``, ``device``, ``force``, ``version``).
+    """
+    entry = engine.registry.entry(config.detector_model, overrides.get("version"))
+    shape = (config.batch_size, 1, config.tile_size, config.tile_size)
+    return engine.load(config.detector_model, static_shapes={entry.inputs[0].name: shape}, **overrides)

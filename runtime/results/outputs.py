@@ -1,0 +1,51 @@
+"""Analyze a whole exam of normalized views and write its JSON and overlays."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..analysis import StageTiming, ViewAnalysis, analyze_normalized, write_overlay
+from ..config import AnalysisConfig
+from ..inference import CompiledModel
+from .exam import ExamResult, build_exam_result
+from .serialize import write_result
+
+
+def analyze_exam(normalized_views: Sequence[Any], detector: CompiledModel, config: AnalysisConfig, *,
+                 study_key: str, timings: Sequence[StageTiming] = ()) -> ExamResult:
+    """Each reader ``NormalizedView`` through the detector and clustering, then triage and provenance."""
+    views = [analyze_normalized(view, detector, config) for view in normalized_views]
+    return build_exam_result(study_key=study_key, views=views, models=[detector],
+                             operating_point=config.triage_threshold, timings=timings)
+
+
+def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
+    """``<study key>_<laterality><view>.png``, with ``_2``, ``_3`` ... for repeated views."""
+    names, seen = [], {}
+    for view in views:
+        base = f"{study_key}_{view.laterality.value}{view.view.value}"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(f"{base}.png" if seen[base] == 1 else f"{base}_{seen[base]}.png")
+    return names
+
+
+def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], directory: str | Path) -> tuple[ExamResult, Path]:
+    """Write one overlay per view (same order as ``result.views``) and ``<study key>.json``.
+
+    Returns the result with each view's ``overlay`` file name filled in, and the JSON path.
+    """
+    if len(normalized_views) != len(result.views):
+        raise ValueError(f"{len(normalized_views)} images for {len(result.views)} analysed views")
+    directory = Path(directory)
+    started = time.perf_counter()
+    named = []
+    for name, view, normalized in zip(overlay_names(result.views, result.study_key), result.views, normalized_views):
+        write_overlay(directory / name, normalized.image, view, normalized.mask)
+        named.append(dataclasses.replace(view, overlay=name))
+    timings = (*result.timings, StageTiming(stage="overlays", seconds=time.perf_counter() - started))
+    result = dataclasses.replace(result, views=tuple(named), timings=timings)
+    return result, write_result(result, directory)

@@ -1,0 +1,173 @@
+"""Four synthetic views through the real detector path into one validated exam result and overlays."""
+
+import dataclasses
+import datetime as dt
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from analysis_helpers import synthetic_view
+from mammoedge.runtime.analysis import (
+    BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
+    analyze_view, write_overlay,
+)
+from mammoedge.runtime.codes import SCREENING_VIEWS, Laterality, View
+from mammoedge.runtime.config import AnalysisConfig
+from mammoedge.runtime.results import (
+    ExamResult, ModelProvenance, ResultError, build_exam_result, schema, to_dict, to_json, validate, write_result,
+)
+
+CONFIG = AnalysisConfig(tile_size=128, tile_overlap=32)
+KEY = "0123456789abcdef0123456789abcdef"
+# a grouped cluster 7 mm wide in the right breast, seen in both views (similar nipple distance)
+GROUP = [(0, 0), (2.5, 1), (1, 3), (4, 3.5), (3, -1.5), (5.5, 1)]
+
+
+def exam(flagged: bool, detector):
+    views = []
+    for laterality, view in SCREENING_VIEWS:
+        points = []
+        if flagged and laterality is Laterality.RIGHT:
+            # CC: lateral (upper) half; MLO: superior half -> upper outer quadrant
+            points = [(6 + dx, 18 + dy) for dx, dy in GROUP]
+        if view is View.MLO:
+            points += [(10, 50)]  # one lone calcification: never a cluster
+        image, mask = synthetic_view(points_mm=points)
+        views.append((image, mask, analyze_view(image, mask, spacing_mm=0.1, laterality=laterality, view=view,
+                                                model=detector, config=CONFIG)))
+    result = build_exam_result(study_key=KEY, views=[v[2] for v in views], models=[detector],
+                               operating_point=CONFIG.triage_threshold,
+                               timings=[StageTiming(stage="read", seconds=0.01)],
+                               created=dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.timezone.utc))
+    return result, views
+
+
+def test_suspicious_exam_is_flagged_with_located_cluster(detector):
+    result, _ = exam(True, detector)
+    assert result.triage.flagged and result.triage.operating_point == 0.5
+    right, left = result.breasts
+    assert right.laterality is Laterality.RIGHT and right.flagged and not left.flagged
+    rcc = next(v for v in result.views if v.laterality is Laterality.RIGHT and v.view is View.CC)
+    (cluster,) = rcc.clusters
+    assert cluster.distribution is Distribution.GROUPED and cluster.count == 6
+    assert cluster.side == "lateral"
+    (location,) = right.locations
+    assert location.quadrant == "UOQ" and location.clock_hour in (10, 11)
+    assert location.depth == "posterior"
+    assert {t.stage for t in result.timings} == {"read", "inference", "postprocess"}
+    (model,) = result.models
+    assert (model.backend, model.device, model.name) == ("openvino", "CPU", "maxpool") and len(model.sha256) == 64
+
+
+def test_normal_exam_raises_no_flag(detector):
+    result, _ = exam(False, detector)
+    assert not result.triage.flagged and result.triage.score == 0.0
+    assert all(not v.clusters for v in result.views)
+    assert sum(len(v.calcifications) for v in result.views) == 2  # the lone ones are still reported
+
+
+def test_result_json_validates_and_has_no_identifiers(detector, tmp_path):
+    result, _ = exam(True, detector)
+    document = json.loads(to_json(result))
+    validate(document)
+    assert document["schema_version"] == 1 and document["study_key"] == KEY
+    path = write_result(result, tmp_path)
+    assert path.name == f"{KEY}.json" and json.loads(path.read_text()) == document
+    document["patient_name"] = "DOE^JANE"
+    with pytest.raises(ResultError, match=r"\(root\).*'patient_name' was unexpected"):
+        validate(document)
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda d: d.update(study_key="1.2.840.113619.2.55"), "study_key"),
+        (lambda d: d["triage"].update(score=1.5), "triage/score"),
+        (lambda d: d["views"][0]["clusters"][0].update(distribution="clustered"), "distribution"),
+        (lambda d: d["models"][0].update(sha256="x"), "sha256"),
+    ],
+)
+def test_schema_rejects_bad_documents(detector, change, needle):
+    document = to_dict(exam(True, detector)[0])
+    change(document)
+    with pytest.raises(ResultError, match=needle):
+        validate(document)
+
+
+def test_write_refuses_a_study_key_that_is_not_a_keyed_hash(detector, tmp_path):
+    result = dataclasses.replace(exam(False, detector)[0], study_key="1.2.3.4")
+    with pytest.raises(ResultError, match="'1.2.3.4' is not 32 lower-case hex digits"):
+        write_result(result, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "cls, definition",
+    [
+        (ExamResult, None), (Triage, "triage"), (BreastAssessment, "breast"), (ClusterLocation, "location"),
+        (ViewAnalysis, "view"), (Cluster, "cluster"), (Calcification, "calcification"), (StageTiming, "timing"),
+        (ModelProvenance, "model"),
+    ],
+)
+def test_schema_describes_every_field_and_nothing_else(cls, definition):
+    part = schema() if definition is None else schema()["$defs"][definition]
+    names = {f.name for f in dataclasses.fields(cls)}
+    assert set(part["properties"]) == names and set(part["required"]) == names
+    assert part["additionalProperties"] is False
+
+
+def test_overlay_outlines_and_labels_clusters(detector, tmp_path):
+    result, views = exam(True, detector)
+    image, mask, analysis = views[0]  # R CC
+    path = write_overlay(tmp_path / "RCC.png", image, analysis, mask)
+    png = cv2.imread(str(path))
+    assert png.shape == (*image.shape, 3)
+    (cluster,) = analysis.clusters
+    x, y = np.round(cluster.outline[0]).astype(int)
+    assert tuple(png[y, x]) == (0, 140, 255)  # grouped outline colour (BGR) on the hull vertex
+    image, mask, analysis = views[1]  # L CC: no cluster
+    plain = cv2.imread(str(write_overlay(tmp_path / "LCC.png", image, analysis, mask)))
+    assert not (plain == (0, 140, 255)).all(axis=2).any()
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeTransform:
+    """Stands in for the reader's ViewTransform: original = normalized * 2 (a 0.05 mm original)."""
+
+    def to_original(self, xy):
+        return np.asarray(xy) * 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalized:
+    """The attributes of the reader's NormalizedView that analysis uses."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    spacing_mm: float
+    laterality: Laterality
+    view: View
+    transform: FakeTransform
+
+
+def test_analyze_exam_and_write_outputs(detector, tmp_path):
+    from mammoedge.runtime.results import analyze_exam, write_exam_outputs
+
+    normalized = []
+    for laterality, view in [*SCREENING_VIEWS, (Laterality.RIGHT, View.CC)]:
+        points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
+        image, mask = synthetic_view(points_mm=points)
+        normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
+    result = analyze_exam(normalized, detector, CONFIG, study_key=KEY)
+    result, path = write_exam_outputs(result, normalized, tmp_path)
+    assert result.triage.flagged and [b.flagged for b in result.breasts] == [False, True]
+    assert [v.overlay for v in result.views] == [
+        f"{KEY}_RCC.png", f"{KEY}_LCC.png", f"{KEY}_RMLO.png", f"{KEY}_LMLO.png", f"{KEY}_RCC_2.png"]
+    assert all((tmp_path / v.overlay).is_file() for v in result.views)
+    validate(json.loads(path.read_text()))
+    lcc = result.views[1]
+    (cluster,) = lcc.clusters
+    assert cluster.centroid_original_x == pytest.approx(cluster.centroid_x * 2)
+    assert all(c.original_x == pytest.approx(c.x * 2) for c in lcc.calcifications)
+    assert "overlays" in {t.stage for t in result.timings}
