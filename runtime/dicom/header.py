@@ -125,6 +125,9 @@ def load_dataset(source: str | os.PathLike[str] | Dataset) -> Dataset:
     if any("end of file" in str(w.message).lower() for w in caught) or len(ds) == 0:
         raise TruncatedError(f"file {name!r} ends before its data set does ({size} bytes); "
                              f"the file is truncated")
+    if "PixelData" not in ds:  # pydicom stops quietly when a file ends inside an element header
+        raise TruncatedError(f"file {name!r} ({size} bytes) holds no PixelData: truncated, or not an image; "
+                             f"rule: a mammogram carries pixel data")
     return ds
 
 

@@ -44,16 +44,26 @@ def match(case: ImageCase) -> tuple[np.ndarray, np.ndarray]:
     return det[:, 2], hit
 
 
-def froc_curve(cases: Sequence[ImageCase]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Matched:
+    """One image after matching: detection scores, their TP flags, and the number of truths."""
+
+    scores: np.ndarray
+    hits: np.ndarray
+    n_truth: int
+
+
+def _matched(cases: Sequence[ImageCase | Matched]) -> list[Matched]:
+    return [c if isinstance(c, Matched) else Matched(*match(c), len(np.asarray(c.truths).reshape(-1, 3)))
+            for c in cases]
+
+
+def froc_curve(cases: Sequence[ImageCase | Matched]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(thresholds, sensitivity, false positives per image), thresholds descending."""
-    scores, hits = [], []
-    for case in cases:
-        s, h = match(case)
-        scores.append(s)
-        hits.append(h)
-    scores = np.concatenate(scores) if scores else np.zeros(0)
-    hits = np.concatenate(hits) if hits else np.zeros(0, bool)
-    n_truth = sum(len(np.asarray(c.truths).reshape(-1, 3)) for c in cases)
+    matched = _matched(cases)
+    scores = np.concatenate([m.scores for m in matched]) if matched else np.zeros(0)
+    hits = np.concatenate([m.hits for m in matched]) if matched else np.zeros(0, bool)
+    n_truth = sum(m.n_truth for m in matched)
     order = np.argsort(-scores, kind="stable")
     scores, hits = scores[order], hits[order]
     tp = np.cumsum(hits)
@@ -63,7 +73,7 @@ def froc_curve(cases: Sequence[ImageCase]) -> tuple[np.ndarray, np.ndarray, np.n
     return scores, sens, fpi
 
 
-def sensitivity_at(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES) -> dict[float, float]:
+def sensitivity_at(cases: Sequence[ImageCase | Matched], rates: Sequence[float] = FP_RATES) -> dict[float, float]:
     """Highest sensitivity reached with at most ``rate`` false positives per image."""
     _, sens, fpi = froc_curve(cases)
     out = {}
@@ -77,6 +87,7 @@ def bootstrap(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES, sam
               seed: int = 0) -> dict[float, tuple[float, float, float]]:
     """Per rate: (sensitivity, 2.5th, 97.5th percentile) over images resampled with replacement."""
     rng = np.random.default_rng(seed)
+    cases = _matched(cases)  # match once; resampling reuses the matches
     point = sensitivity_at(cases, rates)
     draws = {rate: [] for rate in rates}
     for _ in range(samples):

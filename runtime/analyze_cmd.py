@@ -1,0 +1,66 @@
+"""``mammoedge analyze PATH...``: triage every exam found in files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .config import Config
+from .exam_files import analyze_study, group_by_study, list_files
+from .inference import Engine
+from .privacy import load_secret
+from .analysis.view import load_detector
+
+DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="DICOM files or folders")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="where results go (results/)")
+    parser.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), help="override [inference] backend")
+    parser.add_argument("--device", help="override [inference] device, e.g. CPU, GPU, NPU, AUTO")
+    parser.add_argument("--force", action="store_true", help="fail instead of falling back to another device")
+    parser.add_argument("--secret-file", type=Path, default=DEFAULT_SECRET,
+                        help="study-key secret (created on first use)")
+
+
+def summary_line(result, path: Path) -> str:
+    flag = "FLAG" if result.triage.flagged else "no flag"
+    parts = [f"{result.study_key[:12]}: {flag} (score {result.triage.score:.2f} at {result.triage.operating_point:g})"]
+    for view in result.views:
+        if view.clusters:
+            best = max(view.clusters, key=lambda c: c.suspicion)
+            parts.append(f"{view.laterality.value}{view.view.value}: {len(view.clusters)} cluster(s), top "
+                         f"{best.distribution.value} x{best.count} {best.suspicion:.2f}")
+    seconds = sum(t.seconds for t in result.timings)
+    return " | ".join(parts) + f" | {seconds:.2f} s -> {path}"
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    files = list_files(args.paths)
+    studies, rejected = group_by_study(files, config)
+    for r in rejected:
+        print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
+    if not studies:
+        print("no analyzable mammogram found", file=sys.stderr)
+        return 1
+    overrides = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
+    if args.force:
+        overrides["force"] = True
+    detector = load_detector(Engine(config.inference), config.analysis, **overrides)
+    print(f"detector {detector.entry.name} {detector.entry.version} ({detector.entry.precision}) on "
+          f"{detector.backend}/{detector.device}" + (f"; fallbacks: {list(detector.fallbacks)}" if detector.fallbacks else ""))
+    secret = load_secret(args.secret_file)
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = len(rejected)
+    for uid, paths in tqdm(studies.items(), desc="exams", unit="exam", disable=len(studies) < 2):
+        result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out)
+        for r in bad:
+            print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
+        failed += len(bad)
+        print(summary_line(result, path))
+    return 1 if failed else 0
