@@ -105,6 +105,8 @@ class AnalysisConfig:
     peak_threshold: float = option(
         0.3, "Smallest detector probability kept as a calcification (0.3: about 0.5 false positives per 6.5 cm2 "
              "on held-out phantom patches; docs/detector.md).")
+    skin_margin_mm: float = option(
+        3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
     nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
     link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.")
     min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).")

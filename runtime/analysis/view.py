@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..codes import Laterality, View
@@ -44,6 +45,24 @@ class ViewAnalysis:
     overlay: str | None = None
 
 
+def away_from_skin(calcifications: list[Calcification], mask: np.ndarray, spacing_mm: float,
+                   margin_mm: float) -> list[Calcification]:
+    """Drop detections within ``margin_mm`` of the skin line (the mask edge, not the chest wall at column 0).
+
+    Skin calcifications are benign (BI-RADS 2) and the skin line is the detector's most frequent false
+    positive on phantom views, where ridges along it chain into false "linear" clusters.
+    """
+    if margin_mm <= 0 or not calcifications:
+        return calcifications
+    inside = np.pad(mask.astype(np.uint8), ((1, 1), (0, 1)))
+    inside = np.pad(inside, ((0, 0), (1, 0)), constant_values=1)  # the chest wall is not skin
+    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    limit = margin_mm / spacing_mm
+    rows, cols = distance.shape
+    return [c for c in calcifications
+            if distance[min(rows - 1, max(0, int(round(c.y)))), min(cols - 1, max(0, int(round(c.x))))] > limit]
+
+
 def analyze_view(
     image: np.ndarray,
     mask: np.ndarray,
@@ -65,6 +84,7 @@ def analyze_view(
     inferred = time.perf_counter()
     calcifications = extract_calcifications(pmap, image, spacing_mm, threshold=config.peak_threshold,
                                             nms_distance_mm=config.nms_distance_mm, to_original=to_original)
+    calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
     done = time.perf_counter()
     return ViewAnalysis(
