@@ -21,6 +21,7 @@ from .errors import MammoedgeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "analyze": ("mammoedge.runtime.analyze_cmd", "triage exams: detect and describe calcification clusters"),
+    "bench": ("mammoedge.tools.bench", "time each stage of the main job on realistic phantom exams"),
     "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
     "demo": ("mammoedge.tools.demo", "make a phantom exam on the spot and run the main job on it"),
     "train": ("mammoedge.tools.train", "train a model on phantom data (needs the train extra)"),

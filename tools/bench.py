@@ -1,0 +1,170 @@
+"""``mammoedge bench``: time each stage of the main job on realistic phantom exams.
+
+Exams: four views at 3328x4096 (uncompressed and JPEG 2000 lossless) and at
+4096x5625 (uncompressed). Each (exam, backend, precision) runs in a fresh
+worker process, so its peak RSS is its own; times are medians over repeats
+after one warm-up. Figures go to ``bench.json`` and ``bench.md``: compare them
+as ratios within one run, the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXAMS = {
+    "3328x4096 uncompressed": {"profile": "hologic"},
+    "3328x4096 JPEG 2000": {"profile": "hologic", "transfer_syntax": "1.2.840.10008.1.2.4.90"},
+    "4096x5625 uncompressed": {"profile": "hologic", "rows": 5625, "columns": 4096, "imager_spacing_mm": 0.05},
+}
+RUNS = [("openvino", "int8"), ("openvino", "fp32"), ("onnxruntime", "int8"), ("onnxruntime", "fp32")]
+MODEL = {"int8": "calc-detector", "fp32": "calc-detector-fp32"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("build/bench"), help="where bench.json/bench.md go")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per configuration (median)")
+    parser.add_argument("--quick", action="store_true", help="only the 3328x4096 uncompressed exam, OpenVINO")
+    parser.add_argument("--worker", nargs=4, metavar=("EXAM_DIR", "BACKEND", "PRECISION", "REPEATS"),
+                        help=argparse.SUPPRESS)
+
+
+def make_bench_exam(folder: Path, spec: dict) -> Path:
+    from mammoedge.tools.phantom import make_exam
+    from mammoedge.tools.phantom.vendors import PROFILES
+
+    from pydicom.uid import UID
+
+    changes = {k: (UID(v) if k == "transfer_syntax" else v) for k, v in spec.items() if k != "profile"}
+    profile = dataclasses.replace(PROFILES[spec["profile"]], **changes)
+    make_exam(folder, seed=2, profile=profile, size="full", normal_fraction=0.0)
+    return folder
+
+
+def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
+    """Run the main job on one exam ``repeats`` times (+1 warm-up); stage medians and peak RSS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mammoedge.runtime.analysis.view import load_detector
+    from mammoedge.runtime.config import load_config
+    from mammoedge.runtime.dicom import read_mammogram
+    from mammoedge.runtime.inference import Engine
+    from mammoedge.runtime.preprocess import normalize
+    from mammoedge.runtime.results.outputs import analyze_exam
+
+    config = load_config(None)
+    analysis = dataclasses.replace(config.analysis, detector_model=MODEL[precision])
+    detector = load_detector(Engine(config.inference), analysis, backend=backend, force=True)
+    files = sorted(exam_dir.glob("*.dcm"))
+    stages: dict[str, list[float]] = {}
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for i in range(repeats + 1):
+            t0 = time.perf_counter()
+            mammograms = list(pool.map(lambda f: read_mammogram(f, config.reader), files))
+            t1 = time.perf_counter()
+            views = list(pool.map(lambda m: normalize(m, config.preprocess), mammograms))
+            t2 = time.perf_counter()
+            result = analyze_exam(views, detector, analysis, study_key="0" * 32)
+            t3 = time.perf_counter()
+            decode_only = time.perf_counter()
+            for f in files:
+                read_mammogram(f, config.reader)
+            decode_only = time.perf_counter() - decode_only
+            if i == 0:
+                continue  # warm-up
+            per = {t.stage: t.seconds for t in result.timings}
+            sample = {"read+decode (parallel)": t1 - t0, "normalize": t2 - t1,
+                      "inference": per.get("inference", 0.0), "postprocess": per.get("postprocess", 0.0),
+                      "total (files to result)": t3 - t0, "decode four files (serial)": decode_only}
+            for k, v in sample.items():
+                stages.setdefault(k, []).append(v)
+    return {"backend": detector.backend, "device": detector.device, "precision": precision,
+            "median_s": {k: round(statistics.median(v), 4) for k, v in stages.items()},
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        info["cpu"] = model
+    except (OSError, StopIteration):
+        pass
+    import openvino
+
+    info["openvino_devices"] = list(openvino.Core().available_devices)
+    return info
+
+
+def markdown(report: dict) -> str:
+    stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "total (files to result)",
+              "decode four files (serial)"]
+    lines = [f"Machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} cores, OpenVINO devices "
+             f"{report['machine']['openvino_devices']}; medians of {report['repeats']} runs, seconds.", "",
+             "| exam (4 views) | backend | precision | " + " | ".join(stages) + " | peak RSS MB |",
+             "|---" * (len(stages) + 4) + "|"]
+    for row in report["rows"]:
+        lines.append(f"| {row['exam']} | {row['backend']}/{row['device']} | {row['precision']} | "
+                     + " | ".join(f"{row['median_s'][s]:.3f}" for s in stages) + f" | {row['peak_rss_mb']:.0f} |")
+    lines += ["", "Ratios in this run:"]
+    lines += [f"- {k}: {v}" for k, v in report["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def ratios(rows: list[dict]) -> dict:
+    def find(exam, backend, precision):
+        return next((r for r in rows if r["exam"] == exam and r["backend"] == backend
+                     and r["precision"] == precision), None)
+
+    out = {}
+    for backend in ("openvino", "onnxruntime"):
+        a, b = find("3328x4096 uncompressed", backend, "fp32"), find("3328x4096 uncompressed", backend, "int8")
+        if a and b:
+            out[f"{backend} detector FP32/INT8 inference time"] = round(a["median_s"]["inference"]
+                                                                      / b["median_s"]["inference"], 2)
+    j2k = find("3328x4096 JPEG 2000", "openvino", "int8")
+    if j2k:
+        out["JPEG 2000 exam: total / serial decode of the four files"] = round(
+            j2k["median_s"]["total (files to result)"] / j2k["median_s"]["decode four files (serial)"], 2)
+    return out
+
+
+def run(args: argparse.Namespace, config: object) -> int:
+    if args.worker:
+        exam_dir, backend, precision, repeats = args.worker
+        print(json.dumps(worker(Path(exam_dir), backend, precision, int(repeats))))
+        return 0
+    from tqdm import tqdm
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    exams = {k: v for k, v in EXAMS.items() if not args.quick or k == "3328x4096 uncompressed"}
+    runs = [r for r in RUNS if not args.quick or r[0] == "openvino"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {name: make_bench_exam(Path(tmp) / f"exam{i}", spec)
+                   for i, (name, spec) in enumerate(tqdm(exams.items(), desc="phantom exams", unit="exam"))}
+        for (name, folder), (backend, precision) in tqdm([(e, r) for e in folders.items() for r in runs],
+                                                         desc="bench", unit="config"):
+            if name != "3328x4096 uncompressed" and precision == "fp32":
+                continue  # FP32 vs INT8 is compared on one exam size
+            out = subprocess.run([sys.executable, "-m", "mammoedge.runtime.cli", "bench", "--worker", str(folder),
+                                  backend, precision, str(args.repeats)], capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"{name} {backend} {precision}: failed: {out.stderr.strip()[-300:]}", file=sys.stderr)
+                continue
+            rows.append({"exam": name, **json.loads(out.stdout.strip().splitlines()[-1])})
+    report = {"machine": machine(), "repeats": args.repeats, "rows": rows, "ratios": ratios(rows)}
+    (args.out / "bench.json").write_text(json.dumps(report, indent=2))
+    (args.out / "bench.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
