@@ -16,7 +16,7 @@ import numpy as np
 
 from .baseline import baseline_detect, local_maxima
 from .data import PhantomPatches, make_set
-from .froc import FP_RATES, ImageCase, bootstrap, froc_curve
+from .froc import FP_RATES, ImageCase, bootstrap, froc_curve, sensitivity_by_group, threshold_at
 from .model import STRIDE
 
 Detector = Callable[[np.ndarray], np.ndarray]
@@ -64,19 +64,25 @@ def evaluate(models: dict[str, Path], out_dir: Path, *, patches: int = 300, seed
     """FROC of every model (and the baseline) on the same held-out patches; JSON + PNG in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     images, _, truths = make_set(PhantomPatches(), patches, seed=seed, progress=True)
-    detectors: dict[str, Detector] = {"baseline (DoG)": baseline_detect}
+    detectors: dict[str, Detector] = {"baseline (DoG)": lambda image: baseline_detect(image, threshold=0.5)}
     for name, path in models.items():
         for backend in ("openvino", "onnxruntime"):
             detectors[f"{name} {backend}"] = onnx_detector(path, backend)
     report: dict = {"held_out_seed": seed, "patches": patches, "calcifications": sum(len(t) for t in truths),
                     "unit": "false positives per 25.6 x 25.6 mm patch", "detectors": {}}
     curves = {}
+    morphologies = [[str(getattr(c.morphology, "value", c.morphology)) for c in t] for t in truths]
     for name, detector in detectors.items():
         started = time.perf_counter()
         cases = cases_for(detector, images, truths)
         seconds = time.perf_counter() - started
         ci = bootstrap(cases, FP_RATES, samples=bootstrap_samples)
+        operating = threshold_at(cases, 0.5)
+        by_morphology = sensitivity_by_group(cases, morphologies, operating)
         report["detectors"][name] = {"sensitivity_at_fp": {str(r): [round(v, 4) for v in ci[r]] for r in FP_RATES},
+                                     "threshold_at_0.5_fp": round(operating, 4),
+                                     "sensitivity_by_morphology_at_0.5_fp": {
+                                         k: [round(v, 3), n] for k, (v, n) in by_morphology.items()},
                                      "seconds_per_patch": round(seconds / len(cases), 5)}
         _, sens, fpi = froc_curve(cases)
         curves[name] = (fpi, sens)

@@ -27,11 +27,17 @@ class ImageCase:
 
 def match(case: ImageCase) -> tuple[np.ndarray, np.ndarray]:
     """Scores of detections with a TP flag each: (scores, is_true_positive)."""
+    scores, matched = match_indices(case)
+    return scores, matched >= 0
+
+
+def match_indices(case: ImageCase) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of detections and the index of the truth each one matched (-1: false positive)."""
     det = np.asarray(case.detections, float).reshape(-1, 3)
     truths = np.asarray(case.truths, float).reshape(-1, 3)
     order = np.argsort(-det[:, 2], kind="stable")
     taken = np.zeros(len(truths), bool)
-    hit = np.zeros(len(det), bool)
+    hit = np.full(len(det), -1)
     for i in order:
         if not len(truths):
             break
@@ -40,7 +46,7 @@ def match(case: ImageCase) -> tuple[np.ndarray, np.ndarray]:
         j = int(np.argmin(d))
         if np.isfinite(d[j]):
             taken[j] = True
-            hit[i] = True
+            hit[i] = j
     return det[:, 2], hit
 
 
@@ -96,3 +102,28 @@ def bootstrap(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES, sam
             draws[rate].append(value)
     return {rate: (point[rate], float(np.percentile(draws[rate], 2.5)), float(np.percentile(draws[rate], 97.5)))
             for rate in rates}
+
+
+def threshold_at(cases: Sequence[ImageCase | Matched], rate: float) -> float:
+    """The lowest score threshold whose false positives per image stay within ``rate``."""
+    thresholds, _, fpi = froc_curve(cases)
+    ok = fpi <= rate + 1e-12
+    return float(thresholds[ok].min()) if ok.any() else float("inf")
+
+
+def sensitivity_by_group(cases: Sequence[ImageCase], groups: Sequence[Sequence[str]], threshold: float
+                         ) -> dict[str, tuple[float, int]]:
+    """Per truth label: (share of truths found with score >= threshold, number of truths).
+
+    ``groups[i][k]`` labels truth k of image i; the threshold comes from the overall curve
+    (``threshold_at``), so every group is read at the same operating point.
+    """
+    found: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for case, labels in zip(cases, groups):
+        scores, matched = match_indices(case)
+        hit = set(matched[(matched >= 0) & (scores >= threshold)].tolist())
+        for k, label in enumerate(labels):
+            total[label] = total.get(label, 0) + 1
+            found[label] = found.get(label, 0) + (k in hit)
+    return {label: (found[label] / total[label], total[label]) for label in sorted(total)}

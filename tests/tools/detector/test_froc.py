@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mammoedge.tools.detector.froc import ImageCase, bootstrap, froc_curve, match, sensitivity_at
+from mammoedge.tools.detector.froc import (ImageCase, bootstrap, froc_curve, match, sensitivity_at,
+                                           sensitivity_by_group, threshold_at)
 
 
 def test_greedy_match_by_score_each_truth_once():
@@ -30,3 +31,13 @@ def test_no_detections_and_bootstrap_bounds():
     perfect = [ImageCase(detections=np.array([[0, 0, 0.9]]), truths=np.array([[0, 0, 1]])) for _ in range(5)]
     for value, low, high in bootstrap(perfect, samples=50).values():
         assert value == low == high == 1.0
+
+
+def test_operating_point_and_breakdown_by_label():
+    cases = [ImageCase(detections=np.array([[0, 0, 0.9], [50, 50, 0.8], [20, 0, 0.3]]),
+                       truths=np.array([[0, 0, 1], [20, 0, 1]])),
+             ImageCase(detections=np.array([[90, 90, 0.6]]), truths=np.array([[5, 5, 1]]))]
+    assert threshold_at(cases, 1.0) == 0.3 and threshold_at(cases, 0.5) == 0.8
+    groups = [["amorphous", "round"], ["amorphous"]]
+    assert sensitivity_by_group(cases, groups, 0.3) == {"amorphous": (0.5, 2), "round": (1.0, 1)}
+    assert sensitivity_by_group(cases, groups, 0.8) == {"amorphous": (0.5, 2), "round": (0.0, 1)}
