@@ -53,11 +53,51 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    """The appliance service: DICOM receiver, hot folder, spool, job queue, workers, retention."""
+
+    state_dir: Path = option(Path("/var/lib/mammoedge"),
+                             "Spool, quarantine, results, queue database and device secret live here.")
+    results_dir: Path | None = option(None, "Where <study key>.json results go; empty: <state_dir>/results.")
+    ae_title: str = option("MAMMOEDGE", "Our DICOM AE title (called AE title).")
+    bind_address: str = option("0.0.0.0", "Address the DICOM receiver listens on.")
+    port: int = option(11112, "TCP port of the DICOM receiver; 0 disables the receiver.")
+    allowed_calling_aets: tuple[str, ...] = option(
+        (), "Calling AE titles allowed to associate; empty: any (rejected with reason 0x03 otherwise).")
+    allowed_addresses: tuple[str, ...] = option(
+        (), "Source IP addresses or CIDR networks allowed to associate; empty: any.")
+    tls_cert_file: Path | None = option(None, "PEM server certificate; set (with the key) to make the port "
+                                              "TLS-only (TLS >= 1.2); plain associations are then refused.")
+    tls_key_file: Path | None = option(None, "PEM private key of the server certificate.")
+    tls_client_ca_file: Path | None = option(None, "PEM CA bundle; set to require client certificates it signed.")
+    acse_timeout_s: float = option(10.0, "Seconds to wait for association messages (A-ASSOCIATE, A-RELEASE).")
+    dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.")
+    network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.")
+    max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).")
+    hot_folder: Path | None = option(None, "Watched directory: DICOM files dropped here are taken in, "
+                                           "then removed; empty: no hot folder.")
+    hot_folder_poll_s: float = option(1.0, "How often the hot folder is scanned, seconds.")
+    hot_folder_stable_s: float = option(2.0, "A hot-folder file is taken once unchanged for this long, seconds.")
+    settle_s: float = option(30.0, "An exam without all four screening views is analyzed this long after "
+                                   "its last instance (and says which views are missing).")
+    workers: int = option(1, "Analysis worker threads.")
+    max_attempts: int = option(3, "Analysis attempts per exam before it is marked failed.")
+    analyzer: str = option("mammoedge.runtime.service.default:analyze",
+                           "Analyzer callable 'module:function' taking (instances, missing_views) -> dict.")
+    shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
+                                           "unfinished ones are resumed at the next start.")
+    retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "
+                                         "(only exams whose result is written); 0 keeps forever.")
+    spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
 
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
