@@ -29,6 +29,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config as pynetdicom_config, evt
+from pynetdicom.association import Association
+from pynetdicom.dul import DULServiceProvider
 from pynetdicom.sop_class import Verification
 
 from ..config import ServiceConfig
@@ -155,6 +157,7 @@ class Receiver:
         if not self.addresses.allows(address):
             log.warning("association from a source address outside the allow-list rejected")
             event.assoc.acse.send_reject(0x01, 0x01, 0x01)
+            event.assoc.kill()  # waits until the A-ASSOCIATE-RJ has been sent
 
     def _on_echo(self, event: evt.Event) -> int:
         return STATUS_SUCCESS
@@ -179,20 +182,20 @@ def install_thread_excepthook() -> None:
     """Log uncaught exceptions of pynetdicom's threads without patient data, and free their slot.
 
     pynetdicom 3.0.4 raises ``ValueError`` in the DUL thread on an A-ASSOCIATE-RQ with an
-    even presentation-context ID; the association then waits for its ACSE timeout. We
-    kill that association at once so its slot is freed.
+    even presentation-context ID; its association thread would then hold a slot until the
+    ACSE timeout. Handing that thread ``None`` (what it gets on a timeout) ends it at once.
     """
     previous = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
         thread = args.thread
-        assoc = getattr(thread, "assoc", None) or (thread if hasattr(thread, "acse") else None)
-        if assoc is not None:
-            log.warning("association thread ended on %s; association aborted", args.exc_type.__name__)
-            try:
-                assoc.kill()
-            except Exception:  # the association is gone either way
-                pass
+        if isinstance(thread, DULServiceProvider):
+            log.warning("association ended by %s in pynetdicom's DUL thread; association aborted, slot freed",
+                        args.exc_type.__name__)
+            thread.to_user_queue.put(None)
+            return
+        if isinstance(thread, Association):
+            log.warning("association thread ended by %s", args.exc_type.__name__)
             return
         previous(args)
 
