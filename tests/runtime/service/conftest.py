@@ -86,9 +86,9 @@ class Served:
     def results(self) -> Path:
         return self.state / "results"
 
-    def start(self, env: dict | None = None, wait: bool = True) -> Served:
+    def start(self, env: dict | None = None, wait: bool = True, role: str = "all") -> Served:
         self._log_fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(MAMMOEDGE), "-v", "--config", str(self.config), "serve"],
+        self.proc = subprocess.Popen([str(MAMMOEDGE), "-v", "--config", str(self.config), "serve", "--role", role],
                                      stdout=self._log_fh, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
         if wait:

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import time
 
+import pydicom
 import pytest
 from conftest import clone_exams, dataset_bytes, storescu
 
@@ -38,6 +39,22 @@ def test_echo_store_result_and_byte_identical_spool(serve, phantom_exam, tmp_pat
     assert status["instances"] == 4 and status["exams_by_state"] == {"done": 1}
     assert len(served.result_files()) == 1
     assert served.terminate() == 0
+    log = served.log.read_text()
+    header = pydicom.dcmread(exam[0], stop_before_pixels=True)
+    for value in (header.PatientName, header.PatientID, header.StudyInstanceUID, header.SOPInstanceUID,
+                  header.get("AccessionNumber", "")):
+        assert not str(value) or str(value) not in log
+
+
+def test_intake_and_worker_roles_share_the_state_dir(serve, phantom_exam, tmp_path):
+    intake = serve(root=tmp_path / "roles").start(role="intake")
+    worker = serve(root=tmp_path / "roles", port=intake.port)
+    worker.start(role="worker", wait=False)
+    (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
+    assert storescu(intake.port, exam).returncode == 0
+    (result,) = intake.wait_results(1, timeout=30)
+    assert json.loads(result.read_text())["instances"] == 4
+    assert worker.terminate() == 0 and intake.terminate() == 0
 
 
 def test_partial_exam_settles_and_names_missing_views(serve, phantom_exam, tmp_path):
