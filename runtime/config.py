@@ -90,6 +90,21 @@ class ServiceConfig:
                                          "(only exams whose result is written); 0 keeps forever.")
     spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.")
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"service.port {self.port} is not a TCP port (0-65535)")
+        if not 1 <= len(self.ae_title.strip()) <= 16:
+            raise ValueError(f"service.ae_title {self.ae_title!r} must be 1-16 characters")
+        for name in ("max_associations", "workers", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"service.{name} {getattr(self, name)} must be at least 1")
+        for name in ("acse_timeout_s", "dimse_timeout_s", "network_timeout_s", "hot_folder_poll_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"service.{name} {getattr(self, name)} must be positive")
+        for name in ("settle_s", "hot_folder_stable_s", "shutdown_grace_s", "retention_days", "spool_max_mb"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"service.{name} {getattr(self, name)} must not be negative")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Config:

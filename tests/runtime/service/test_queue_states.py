@@ -126,3 +126,15 @@ def test_spool_size_cap_prunes_oldest_finished_first(tmp_path, cap_mb, expected_
     prune(q, paths, config, now=100.0)
     left = sorted(p.name for p in paths.spool.iterdir())
     assert len(left) == expected_left and left[-1] == "second"
+
+
+def test_service_config_rejects_bad_values():
+    from mammoedge.runtime.config import load_config
+    from mammoedge.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="service.port 70000"):
+        load_config(env={"MAMMOEDGE__SERVICE__PORT": "70000"})
+    with pytest.raises(ConfigError, match="service.workers 0 must be at least 1"):
+        load_config(env={"MAMMOEDGE__SERVICE__WORKERS": "0"})
+    config = load_config(env={"MAMMOEDGE__SERVICE__ALLOWED_CALLING_AETS": "MOD1,MOD2"})
+    assert config.service.allowed_calling_aets == ("MOD1", "MOD2")
