@@ -229,6 +229,11 @@ class JobQueue:
                 "SELECT study_key, result_path FROM exams WHERE state IN (?,?) AND finished_at < ? "
                 "ORDER BY finished_at", (JobState.DONE, JobState.FAILED, cutoff)).fetchall()
 
+    def forget_events_before(self, cutoff: float) -> int:
+        """Drop counted rejections/errors older than ``cutoff``."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
+
     def instance_paths(self, study_key: str) -> list[Path]:
         with self._lock:
             return [Path(r[0]) for r in self._db.execute("SELECT path FROM instances WHERE study_key=?",

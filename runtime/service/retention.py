@@ -48,6 +48,7 @@ def prune(queue: JobQueue, paths: ServicePaths, config: ServiceConfig, now: floa
         for key, result in queue.finished_before(cutoff):
             freed += _drop_exam(queue, paths, key, result, with_result=True)
             exams += 1
+        queue.forget_events_before(cutoff)
         if paths.quarantine.is_dir():
             for item in paths.quarantine.iterdir():
                 if item.is_file() and item.stat().st_mtime < cutoff:

@@ -132,3 +132,17 @@ def test_malformed_associations_and_datasets_do_not_stop_the_next_exam(serve, ph
     log = served.log.read_text()
     assert "slot freed" in log
     assert served.proc.poll() is None
+
+
+def test_silent_peers_are_dropped_after_the_acse_timeout(serve, phantom_exam, tmp_path):
+    served = serve(options={"max_associations": 2, "acse_timeout_s": 1.0}).start()
+    silent = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(2)]
+    time.sleep(0.3)
+    (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
+    busy = storescu(served.port, exam)
+    assert "Local Limit Exceeded" in busy.stderr  # both slots held by the silent peers
+    time.sleep(1.5)
+    assert storescu(served.port, exam).returncode == 0  # their slots were freed by the timeout
+    served.wait_results(1, timeout=30)
+    for s in silent:
+        s.close()
