@@ -81,7 +81,10 @@ class ServiceConfig:
     settle_s: float = option(30.0, "An exam without all four screening views is analyzed this long after "
                                    "its last instance (and says which views are missing).")
     workers: int = option(1, "Analysis worker threads.")
-    max_attempts: int = option(3, "Analysis attempts per exam before it is marked failed.")
+    max_attempts: int = option(3, "Analysis attempts per exam (including ones cut short by a crash) before "
+                                  "it is marked failed.")
+    analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
+                                              "pings, so the service is restarted and the exam resumed.")
     analyzer: str = option("mammoedge.runtime.service.default:analyze",
                            "Analyzer callable 'module:function' taking (instances, missing_views) -> dict.")
     shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
@@ -98,7 +101,8 @@ class ServiceConfig:
         for name in ("max_associations", "workers", "max_attempts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"service.{name} {getattr(self, name)} must be at least 1")
-        for name in ("acse_timeout_s", "dimse_timeout_s", "network_timeout_s", "hot_folder_poll_s"):
+        for name in ("acse_timeout_s", "dimse_timeout_s", "network_timeout_s", "hot_folder_poll_s",
+                     "analysis_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"service.{name} {getattr(self, name)} must be positive")
         for name in ("settle_s", "hot_folder_stable_s", "shutdown_grace_s", "retention_days", "spool_max_mb"):

@@ -173,15 +173,26 @@ class JobQueue:
         return None if row[0] is None else row[0] + settle_s
 
     # -- analysis -------------------------------------------------------------------------------
-    def claim(self, now: float | None = None) -> Job | None:
-        """Take the oldest assembled exam for analysis, or None."""
+    def claim(self, now: float | None = None, *, max_attempts: int | None = None) -> Job | None:
+        """Take the oldest assembled exam for analysis, or None.
+
+        An exam whose attempts are used up although it never failed cleanly (the process died
+        while analyzing it, ``max_attempts`` times) is marked ``failed`` instead: a poison exam
+        must not crash the service forever.
+        """
         now = time.time() if now is None else now
         with self._tx() as db:
-            row = db.execute("SELECT study_key, missing_views, attempts, generation FROM exams WHERE state=? "
-                             "ORDER BY first_received_at LIMIT 1", (JobState.ASSEMBLED,)).fetchone()
-            if row is None:
-                return None
-            key, missing, attempts, generation = row
+            while True:
+                row = db.execute("SELECT study_key, missing_views, attempts, generation FROM exams WHERE state=? "
+                                 "ORDER BY first_received_at LIMIT 1", (JobState.ASSEMBLED,)).fetchone()
+                if row is None:
+                    return None
+                key, missing, attempts, generation = row
+                if max_attempts is None or attempts < max_attempts:
+                    break
+                db.execute("UPDATE exams SET state=?, error=?, updated_at=?, finished_at=? WHERE study_key=?",
+                           (JobState.FAILED, "interrupted", now, now, key))
+                db.execute("INSERT INTO events(at, kind, reason) VALUES (?,?,?)", (now, "analysis", "interrupted"))
             db.execute("UPDATE exams SET state=?, attempts=attempts+1, updated_at=? WHERE study_key=?",
                        (JobState.ANALYZING, now, key))
             paths = tuple(Path(r[0]) for r in db.execute(

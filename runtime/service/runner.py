@@ -136,7 +136,7 @@ class Service:
 
     def _status_line(self) -> str:
         snap = self.health()
-        busy = sum(w.busy for w in self.workers)
+        busy = sum(w.busy_since is not None for w in self.workers)
         return f"queue {snap.queue_depth}, analyzing {busy}, exams done {snap.exams_by_state.get('done', 0)}"
 
     def run_until_stopped(self) -> None:
@@ -157,8 +157,13 @@ class Service:
         self._shutdown()
 
     def _healthy(self) -> bool:
-        """Ping the watchdog only while every thread we rely on is alive."""
-        return all(t.is_alive() for t in self._threads) and all(w.is_alive() for w in self.workers)
+        """Ping the watchdog only while every thread is alive and no analysis hangs."""
+        limit = time.monotonic() - self.config.service.analysis_timeout_s
+        hung = [w for w in self.workers if w.busy_since is not None and w.busy_since < limit]
+        if hung:
+            log.error("%d analysis(es) running longer than %.0f s: watchdog not pinged", len(hung),
+                      self.config.service.analysis_timeout_s)
+        return not hung and all(t.is_alive() for t in self._threads) and all(w.is_alive() for w in self.workers)
 
     def stop(self) -> None:
         self.stopping.set()

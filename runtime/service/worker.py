@@ -66,12 +66,12 @@ class Worker(threading.Thread):
         self.results_dir, self.max_attempts, self.wake, self.stop, self.poll_s = (
             results_dir, max_attempts, wake, stop, poll_s)
         self.last_error: str | None = None
-        self.busy = False
+        self.busy_since: float | None = None
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                job = self.queue.claim()
+                job = self.queue.claim(max_attempts=self.max_attempts)
             except Exception as exc:
                 self.last_error = type(exc).__name__
                 log.error("queue claim failed: %s", type(exc).__name__)
@@ -81,7 +81,7 @@ class Worker(threading.Thread):
                 self.wake.wait(self.poll_s)
                 self.wake.clear()
                 continue
-            self.busy = True
+            self.busy_since = time.monotonic()
             try:
                 run_job(job, queue=self.queue, analyzer=self.analyzer, analyzer_name=self.analyzer_name,
                         results_dir=self.results_dir, max_attempts=self.max_attempts)
@@ -91,4 +91,4 @@ class Worker(threading.Thread):
                 self.queue.requeue(job)
                 self.stop.wait(self.poll_s)
             finally:
-                self.busy = False
+                self.busy_since = None

@@ -138,3 +138,16 @@ def test_service_config_rejects_bad_values():
         load_config(env={"MAMMOEDGE__SERVICE__WORKERS": "0"})
     config = load_config(env={"MAMMOEDGE__SERVICE__ALLOWED_CALLING_AETS": "MOD1,MOD2"})
     assert config.service.allowed_calling_aets == ("MOD1", "MOD2")
+
+
+def test_exam_that_keeps_killing_the_service_is_failed_not_retried_forever(tmp_path):
+    db = tmp_path / "q.sqlite"
+    q = JobQueue(db)
+    _add(q, "poison", "RCC", now=1.0)
+    _add(q, "fine", "RCC", now=2.0)
+    q.assemble(settle_s=0, now=3.0)
+    for _ in range(2):  # the process dies during the analysis, twice
+        assert q.claim(max_attempts=2).study_key == "poison"
+        q.requeue_interrupted()
+    assert q.claim(max_attempts=2).study_key == "fine"
+    assert q.exam("poison")["state"] == JobState.FAILED and q.exam("poison")["error"] == "interrupted"
