@@ -28,7 +28,9 @@ def instance_key(sop_instance_uid: str, secret: bytes) -> str:
 def _key(kind: str, uid: str, secret: bytes) -> str:
     if not secret:
         raise ValueError("the device secret is empty; rule: at least 16 random bytes")
-    message = uid.strip().encode("ascii", "replace") if kind == "study" else b"sop:" + uid.strip().encode("ascii", "replace")
+    message = uid.strip().encode("ascii", "replace")
+    if kind != "study":
+        message = b"sop:" + message  # instance keys never collide with study keys
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:KEY_HEX_CHARS]
 
 

@@ -146,3 +146,21 @@ def test_silent_peers_are_dropped_after_the_acse_timeout(serve, phantom_exam, tm
     served.wait_results(1, timeout=30)
     for s in silent:
         s.close()
+
+
+def test_hot_folder_intake_in_serve(serve, phantom_exam, tmp_path):
+    import shutil
+
+    hot = tmp_path / "hot"
+    served = serve(options={"hot_folder": str(hot), "hot_folder_poll_s": 0.1, "hot_folder_stable_s": 0.3,
+                            "port": 0}).start(wait=False)
+    (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
+    deadline = time.monotonic() + 30
+    while not hot.is_dir() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for f in exam:
+        shutil.copy(f, hot / f.name)
+    (result,) = served.wait_results(1, timeout=30)
+    assert json.loads(result.read_text())["complete"]
+    assert list(hot.iterdir()) == []
+    assert served.terminate() == 0
