@@ -12,7 +12,7 @@ from tqdm import tqdm
 from .config import Config
 from .exam_files import analyze_study, group_by_study, list_files
 from .inference import Engine
-from .privacy import load_secret
+from .privacy import load_or_create_secret
 from .analysis.view import load_detector
 
 DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     detector = load_detector(Engine(config.inference), config.analysis, **overrides)
     print(f"detector {detector.entry.name} {detector.entry.version} ({detector.entry.precision}) on "
           f"{detector.backend}/{detector.device}" + (f"; fallbacks: {list(detector.fallbacks)}" if detector.fallbacks else ""))
-    secret = load_secret(args.secret_file)
+    secret = load_or_create_secret(args.secret_file)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = len(rejected)
     for uid, paths in tqdm(studies.items(), desc="exams", unit="exam", disable=len(studies) < 2):

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("mammoedge.tools.export", "export a trained model to ONNX FP32 + INT8 and the manifest"),
     "evaluate": ("mammoedge.tools.evaluate", "evaluate models on held-out phantom data (FROC)"),
     "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
+    "serve": ("mammoedge.runtime.service.serve_cmd", "run the appliance service: DICOM receiver, queue, workers"),
+    "status": ("mammoedge.runtime.service.status_cmd", "show queue depth, last exam, errors and versions"),
 }
 
 log = logging.getLogger(__name__)

@@ -144,6 +144,64 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    """The appliance service: DICOM receiver, hot folder, spool, job queue, workers, retention."""
+
+    state_dir: Path = option(Path("/var/lib/mammoedge"),
+                             "Spool, quarantine, results, queue database and device secret live here.")
+    results_dir: Path | None = option(None, "Where <study key>.json results go; empty: <state_dir>/results.")
+    ae_title: str = option("MAMMOEDGE", "Our DICOM AE title (called AE title).")
+    bind_address: str = option("0.0.0.0", "Address the DICOM receiver listens on.")
+    port: int = option(11112, "TCP port of the DICOM receiver; 0 disables the receiver.")
+    allowed_calling_aets: tuple[str, ...] = option(
+        (), "Calling AE titles allowed to associate; empty: any (rejected with reason 0x03 otherwise).")
+    allowed_addresses: tuple[str, ...] = option(
+        (), "Source IP addresses or CIDR networks allowed to associate; empty: any.")
+    tls_cert_file: Path | None = option(None, "PEM server certificate; set (with the key) to make the port "
+                                              "TLS-only (TLS >= 1.2); plain associations are then refused.")
+    tls_key_file: Path | None = option(None, "PEM private key of the server certificate.")
+    tls_client_ca_file: Path | None = option(None, "PEM CA bundle; set to require client certificates it signed.")
+    acse_timeout_s: float = option(10.0, "Seconds to wait for association messages (A-ASSOCIATE, A-RELEASE).")
+    dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.")
+    network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.")
+    max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).")
+    hot_folder: Path | None = option(None, "Watched directory: DICOM files dropped here are taken in, "
+                                           "then removed; empty: no hot folder.")
+    hot_folder_poll_s: float = option(1.0, "How often the hot folder is scanned, seconds.")
+    hot_folder_stable_s: float = option(2.0, "A hot-folder file is taken once unchanged for this long, seconds.")
+    settle_s: float = option(30.0, "An exam without all four screening views is analyzed this long after "
+                                   "its last instance (and says which views are missing).")
+    workers: int = option(1, "Analysis worker threads.")
+    max_attempts: int = option(3, "Analysis attempts per exam (including ones cut short by a crash) before "
+                                  "it is marked failed.")
+    analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
+                                              "pings, so the service is restarted and the exam resumed.")
+    analyzer: str = option("mammoedge.runtime.service.default:analyze",
+                           "Analyzer callable 'module:function' taking (instances, missing_views) -> dict.")
+    shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
+                                           "unfinished ones are resumed at the next start.")
+    retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "
+                                         "(only exams whose result is written); 0 keeps forever.")
+    spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"service.port {self.port} is not a TCP port (0-65535)")
+        if not 1 <= len(self.ae_title.strip()) <= 16:
+            raise ValueError(f"service.ae_title {self.ae_title!r} must be 1-16 characters")
+        for name in ("max_associations", "workers", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"service.{name} {getattr(self, name)} must be at least 1")
+        for name in ("acse_timeout_s", "dimse_timeout_s", "network_timeout_s", "hot_folder_poll_s",
+                     "analysis_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"service.{name} {getattr(self, name)} must be positive")
+        for name in ("settle_s", "hot_folder_stable_s", "shutdown_grace_s", "retention_days", "spool_max_mb"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"service.{name} {getattr(self, name)} must not be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
 
@@ -151,6 +209,7 @@ class Config:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

@@ -11,7 +11,7 @@ from mammoedge.runtime.analyze_cmd import summary_line
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.exam_files import analyze_study, group_by_study, list_files
 from mammoedge.runtime.inference import Engine
-from mammoedge.runtime.privacy import load_secret
+from mammoedge.runtime.privacy import load_or_create_secret
 
 #: A seed whose exam holds a suspicious cluster (amorphous, grouped, BI-RADS 4B; tests/tools/test_demo.py).
 DEMO_SEED = 2
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     detector = load_detector(Engine(config.inference), config.analysis)
     print(f"detector {detector.entry.name} {detector.entry.version} ({detector.entry.precision}) on "
           f"{detector.backend}/{detector.device}")
-    secret = load_secret(args.out / "study-key.secret")
+    secret = load_or_create_secret(args.out / "study-key.secret")
     for uid, paths in studies.items():
         result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out / "results")
         for view in result.views:

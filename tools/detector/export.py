@@ -95,10 +95,10 @@ def manifest_entry(path: Path, *, name: str, version: str, precision: str, train
 
 
 def write_manifest(models_dir: Path, entries: list[dict]) -> Path:
-    """Replace entries of the same name and version in ``models_dir/manifest.json``; keep the rest."""
+    """Replace entries of the same names in ``models_dir/manifest.json`` (their files were overwritten)."""
     path = models_dir / "manifest.json"
     document = json.loads(path.read_text()) if path.exists() else {"schema_version": 1, "models": []}
-    keys = {(e["name"], e["version"]) for e in entries}
-    document["models"] = [m for m in document["models"] if (m["name"], m["version"]) not in keys] + entries
+    names = {e["name"] for e in entries}
+    document["models"] = [m for m in document["models"] if m["name"] not in names] + entries
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

@@ -1,0 +1,1 @@
+"""Intake: the DICOM Storage SCP, the hot folder, the durable spool and the quarantine."""

@@ -1,0 +1,110 @@
+"""Take one DICOM instance in: check its header, spool it durably, queue it, or quarantine it.
+
+Both intakes (the Storage SCP and the hot folder) call :meth:`Intake.accept`
+with the instance's Part 10 bytes; the answer says what happened, and only
+``STORED``/``DUPLICATE`` mean the bytes are durably on disk.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pydicom
+
+from ..config import ReaderConfig
+from ..dicom import read_header
+from ..dicom.errors import NotDicomError
+from ..errors import InputError
+from ..jobs.queue import JobQueue
+from ..privacy import instance_key, study_key
+from .durable import DiskFullError, write_durable
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.StrEnum):
+    """What became of one offered instance."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"  #: same SOPInstanceUID already spooled; the first copy is kept
+    QUARANTINED = "quarantined"  #: rejected by the reader; kept in the quarantine with its reason
+    DISK_FULL = "disk-full"  #: not stored: no space left
+    WRITE_FAILED = "write-failed"  #: not stored: another I/O error
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeResult:
+    outcome: Outcome
+    reason: str = ""  #: the reader's reason when quarantined, e.g. "no-laterality"
+    study_key: str = ""
+
+
+class Intake:
+    """Durable intake into ``spool_dir`` and the queue; rejects into ``quarantine_dir``."""
+
+    def __init__(self, *, spool_dir: Path, quarantine_dir: Path, queue: JobQueue, secret: bytes,
+                 reader: ReaderConfig, on_stored: Callable[[], None] = lambda: None) -> None:
+        self.spool_dir, self.quarantine_dir = spool_dir, quarantine_dir
+        self.queue, self._secret, self._reader, self._on_stored = queue, secret, reader, on_stored
+
+    def accept(self, data: bytes, *, intake: str) -> IntakeResult:
+        """Check, spool and queue one instance given as DICOM Part 10 bytes (never raises on bad input)."""
+        try:
+            header = read_header(_parse(data), self._reader)
+        except InputError as exc:
+            return self._quarantine(data, exc.reason, str(exc), intake)
+        skey = study_key(header.study_instance_uid, self._secret)
+        ikey = instance_key(header.sop_instance_uid, self._secret)
+        path = self.spool_dir / skey / f"{ikey}.dcm"
+        try:
+            if not path.exists():
+                write_durable(path, data)
+            added = self.queue.add_instance(instance_key=ikey, study_key=skey, path=path,
+                                            view_name=f"{header.laterality.value}{header.view.value}", intake=intake)
+        except DiskFullError:
+            log.error("spool is full: instance refused (intake %s)", intake)
+            self.queue.record_event("intake", "disk-full")
+            return IntakeResult(outcome=Outcome.DISK_FULL, study_key=skey)
+        except OSError as exc:
+            log.error("spool write failed (%s): instance refused (intake %s)", exc.strerror, intake)
+            return IntakeResult(outcome=Outcome.WRITE_FAILED, study_key=skey)
+        if added:
+            self._on_stored()
+        else:
+            log.info("duplicate instance %s of exam %s ignored (intake %s)", ikey[:8], skey[:8], intake)
+        return IntakeResult(outcome=Outcome.STORED if added else Outcome.DUPLICATE, study_key=skey)
+
+    def _quarantine(self, data: bytes, reason: str, detail: str, intake: str) -> IntakeResult:
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        note = {"reason": reason, "detail": detail, "intake": intake, "received_at": time.time(),
+                "bytes": len(data)}
+        try:
+            write_durable(self.quarantine_dir / f"{name}.dcm", data)
+            write_durable(self.quarantine_dir / f"{name}.json", json.dumps(note, indent=1).encode())
+        except DiskFullError:
+            self.queue.record_event("intake", "disk-full")
+            return IntakeResult(outcome=Outcome.DISK_FULL)
+        except OSError:
+            return IntakeResult(outcome=Outcome.WRITE_FAILED)
+        self.queue.record_event("quarantine", reason)
+        log.warning("instance quarantined as %s: %s (intake %s)", name, reason, intake)
+        return IntakeResult(outcome=Outcome.QUARANTINED, reason=reason)
+
+
+def _parse(data: bytes) -> pydicom.Dataset:
+    """Parse Part 10 bytes without decoding pixels; unreadable bytes are an InputError."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
+        raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
+    if len(ds) == 0:
+        raise NotDicomError("DICOM data set is empty")
+    return ds

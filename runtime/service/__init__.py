@@ -1,0 +1,1 @@
+"""The long-running appliance service: intake, assembler, analysis workers, health, retention."""

@@ -1,0 +1,186 @@
+"""The service: receiver + hot folder + assembler + workers + retention, with sd_notify and SIGTERM.
+
+Roles let the receiver and the inference run as separate systemd units that
+share ``state_dir`` (the queue is SQLite WAL): ``intake`` (receiver, hot folder,
+assembler, retention), ``worker`` (analysis), ``all`` (both, one process).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+
+from ..config import Config
+from ..intake.durable import ensure_dir, remove_stale_tmp
+from ..intake.hot_folder import HotFolder
+from ..intake.receiver import Receiver, install_thread_excepthook
+from ..intake.store import Intake
+from ..jobs.queue import JobQueue
+from ..privacy import load_or_create_secret
+from . import sdnotify
+from .analyzer import Analyzer, load_analyzer
+from .health import HealthSnapshot, snapshot_from_queue
+from .paths import ServicePaths
+from .retention import prune
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 600.0
+
+
+class Role(enum.StrEnum):
+    ALL = "all"
+    INTAKE = "intake"
+    WORKER = "worker"
+
+
+class Service:
+    """Build with a configuration, :meth:`start`, then :meth:`run_until_stopped` or :meth:`stop`."""
+
+    def __init__(self, config: Config, *, role: Role = Role.ALL, analyzer: Analyzer | None = None) -> None:
+        self.config, self.role = config, role
+        self.paths = ServicePaths.of(config.service)
+        for d in (self.paths.state_dir, self.paths.spool, self.paths.quarantine, self.paths.results):
+            ensure_dir(d)
+        self.queue = JobQueue(self.paths.queue_db)
+        self.stopping = threading.Event()
+        self._wake_assembler = threading.Event()
+        self._wake_workers = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.workers: list[Worker] = []
+        self.receiver: Receiver | None = None
+        self.hot_folder: HotFolder | None = None
+        self.intake: Intake | None = None
+        self._analyzer = analyzer
+        if role in (Role.ALL, Role.WORKER) and analyzer is None:
+            self._analyzer = load_analyzer(config.service.analyzer, config)
+
+    @property
+    def runs_intake(self) -> bool:
+        return self.role in (Role.ALL, Role.INTAKE)
+
+    @property
+    def runs_workers(self) -> bool:
+        return self.role in (Role.ALL, Role.WORKER)
+
+    def start(self) -> None:
+        cfg = self.config.service
+        install_thread_excepthook()
+        if self.runs_intake:
+            removed = remove_stale_tmp(self.paths.spool) + remove_stale_tmp(self.paths.quarantine)
+            if removed:
+                log.info("removed %d temporary files left by an interrupted write", removed)
+            secret = load_or_create_secret(self.paths.secret)
+            self.intake = Intake(spool_dir=self.paths.spool, quarantine_dir=self.paths.quarantine, queue=self.queue,
+                                 secret=secret, reader=self.config.reader, on_stored=self._wake_assembler.set)
+            self._recover_orphans()
+            if cfg.hot_folder is not None:
+                ensure_dir(cfg.hot_folder)
+                self.hot_folder = HotFolder(cfg.hot_folder, self.intake, stable_s=cfg.hot_folder_stable_s)
+                self._spawn("hot-folder", self._hot_folder_loop)
+            self._spawn("assembler", self._assembler_loop)
+            if cfg.port:
+                self.receiver = Receiver(cfg, self.intake)
+                self.receiver.start()
+        if self.runs_workers:
+            remove_stale_tmp(self.paths.results)
+            resumed = self.queue.requeue_interrupted()
+            if resumed:
+                log.info("resuming %d exam(s) interrupted by the last shutdown", resumed)
+            for i in range(max(1, cfg.workers)):
+                worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
+                                analyzer_name=cfg.analyzer, results_dir=self.paths.results,
+                                max_attempts=cfg.max_attempts, wake=self._wake_workers, stop=self.stopping)
+                worker.start()
+                self.workers.append(worker)
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _recover_orphans(self) -> None:
+        """Spool files durably written but not queued (crash between the two) are queued now."""
+        known = self.queue.known_paths()
+        for path in sorted(self.paths.spool.glob("*/*.dcm")):
+            if str(path) not in known:
+                result = self.intake.accept(path.read_bytes(), intake="recovered")
+                log.info("recovered spooled instance: %s", result.outcome)
+
+    def _hot_folder_loop(self) -> None:
+        while not self.stopping.wait(self.config.service.hot_folder_poll_s):
+            try:
+                self.hot_folder.scan()
+            except Exception as exc:
+                log.error("hot folder scan failed: %s", type(exc).__name__)
+
+    def _assembler_loop(self) -> None:
+        settle = self.config.service.settle_s
+        while not self.stopping.is_set():
+            try:
+                if self.queue.assemble(settle_s=settle):
+                    self._wake_workers.set()
+                next_at = self.queue.next_settle_at(settle)
+            except Exception as exc:
+                log.error("assembler failed: %s", type(exc).__name__)
+                next_at = None
+            timeout = 1.0 if next_at is None else min(1.0, max(0.05, next_at - time.time()))
+            self._wake_assembler.wait(timeout)
+            self._wake_assembler.clear()
+
+    def health(self) -> HealthSnapshot:
+        """The health snapshot (see :mod:`.health`), for telemetry."""
+        return snapshot_from_queue(self.queue, self.config)
+
+    def _status_line(self) -> str:
+        snap = self.health()
+        busy = sum(w.busy_since is not None for w in self.workers)
+        return f"queue {snap.queue_depth}, analyzing {busy}, exams done {snap.exams_by_state.get('done', 0)}"
+
+    def run_until_stopped(self) -> None:
+        """Watchdog, status and retention until :meth:`stop` is called (e.g. from a SIGTERM handler)."""
+        sdnotify.notify("READY=1\nSTATUS=" + self._status_line())
+        watchdog = sdnotify.watchdog_interval_s()
+        tick = min(watchdog, 5.0) if watchdog else 5.0
+        next_retention = time.monotonic()
+        while not self.stopping.wait(tick):
+            if self._healthy():
+                sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
+            if self.runs_intake and time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + RETENTION_EVERY_S
+                try:
+                    prune(self.queue, self.paths, self.config.service)
+                except Exception as exc:
+                    log.error("retention failed: %s", type(exc).__name__)
+        self._shutdown()
+
+    def _healthy(self) -> bool:
+        """Ping the watchdog only while every thread is alive and no analysis hangs."""
+        limit = time.monotonic() - self.config.service.analysis_timeout_s
+        hung = [w for w in self.workers if w.busy_since is not None and w.busy_since < limit]
+        if hung:
+            log.error("%d analysis(es) running longer than %.0f s: watchdog not pinged", len(hung),
+                      self.config.service.analysis_timeout_s)
+        return not hung and all(t.is_alive() for t in self._threads) and all(w.is_alive() for w in self.workers)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _shutdown(self) -> None:
+        sdnotify.notify("STOPPING=1\nSTATUS=stopping")
+        if self.receiver is not None:
+            self.receiver.stop()
+        self._wake_workers.set()
+        deadline = time.monotonic() + self.config.service.shutdown_grace_s
+        for worker in self.workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        unfinished = sum(w.is_alive() for w in self.workers)
+        if unfinished:
+            log.warning("%d analysis(es) still running at shutdown: resumed at the next start", unfinished)
+        for thread in self._threads:
+            thread.join(1.0)
+        if not unfinished:
+            self.queue.close()
+        log.info("service stopped")

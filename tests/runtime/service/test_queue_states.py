@@ -1,0 +1,153 @@
+"""The SQLite job queue: states, duplicates, settle time, late instances, crash resume, retention."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mammoedge.runtime.config import ServiceConfig
+from mammoedge.runtime.jobs import JobQueue, JobState
+from mammoedge.runtime.service.paths import ServicePaths
+from mammoedge.runtime.service.retention import prune
+from mammoedge.runtime.service.worker import run_job
+
+
+def _add(q: JobQueue, study: str, view: str, now: float, key: str | None = None) -> bool:
+    return q.add_instance(instance_key=key or f"{study}-{view}", study_key=study, path=Path(f"/spool/{study}/{view}"),
+                          view_name=view, intake="test", now=now)
+
+
+def test_complete_exam_assembles_at_once_partial_after_settle(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    for view in ("RCC", "LCC", "RMLO", "LMLO"):
+        assert _add(q, "full", view, now=100.0)
+    assert _add(q, "half", "RCC", now=100.0)
+    assert not _add(q, "half", "RCC", now=101.0)  # same SOPInstanceUID: duplicate
+    assert q.assemble(settle_s=30, now=101.0) == ["full"]
+    assert q.assemble(settle_s=30, now=129.0) == []
+    assert q.assemble(settle_s=30, now=131.0) == ["half"]
+    first, second = q.claim(now=132.0), q.claim(now=132.0)
+    assert first.study_key == "full" and first.missing_views == () and len(first.instances) == 4
+    assert second.study_key == "half" and second.missing_views == ("LCC", "RMLO", "LMLO")
+    assert q.claim() is None
+    assert q.stats(now=140.0).queue_depth == 2
+
+
+def test_crash_resume_retry_and_failure(tmp_path):
+    db = tmp_path / "q.sqlite"
+    q = JobQueue(db)
+    _add(q, "s", "RCC", now=1.0)
+    q.assemble(settle_s=0, now=2.0)
+    job = q.claim()
+    assert job.attempt == 1
+    q.close()  # as if killed while analyzing
+    q = JobQueue(db)
+    assert q.requeue_interrupted() == 1
+    assert q.requeue_interrupted() == 0
+    job = q.claim()
+    assert job.attempt == 2
+    assert q.fail(job, "pixel-decode", max_attempts=3) == JobState.ASSEMBLED
+    job = q.claim()
+    assert q.fail(job, "pixel-decode", max_attempts=3) == JobState.FAILED
+    assert q.claim() is None
+    stats = q.stats()
+    assert stats.exams_by_state == {"failed": 1} and stats.errors_by_reason == {"analysis:pixel-decode": 2}
+
+
+def test_instance_arriving_during_analysis_reopens_the_exam(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    _add(q, "s", "RCC", now=1.0)
+    q.assemble(settle_s=0, now=2.0)
+    job = q.claim()
+    _add(q, "s", "LCC", now=3.0)
+    assert q.finish(job, tmp_path / "r.json") == JobState.RECEIVED
+    q.assemble(settle_s=0, now=4.0)
+    job = q.claim()
+    assert len(job.instances) == 2
+    assert q.finish(job, tmp_path / "r.json") == JobState.DONE
+
+
+def test_worker_writes_result_before_done_and_survives_analyzer_bugs(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    _add(q, "a", "RCC", now=1.0)
+    _add(q, "b", "RCC", now=1.0)
+    q.assemble(settle_s=0, now=2.0)
+
+    def analyzer(instances, missing):
+        if "/b/" in str(instances[0]):
+            raise ZeroDivisionError("bug")
+        return {"n": len(instances), "missing": missing}
+
+    results = tmp_path / "results"
+    kwargs = dict(queue=q, analyzer=analyzer, analyzer_name="t:analyze", results_dir=results, max_attempts=1)
+    assert run_job(q.claim(), **kwargs) == JobState.DONE
+    assert run_job(q.claim(), **kwargs) == JobState.FAILED
+    doc = json.loads((results / "a.json").read_text())
+    assert doc["result"] == {"n": 1, "missing": ["LCC", "RMLO", "LMLO"]} and doc["complete"] is False
+    assert not (results / "b.json").exists()
+    assert q.exam("b")["error"] == "crash:ZeroDivisionError"
+
+
+def test_retention_never_prunes_unfinished_exams(tmp_path):
+    config = ServiceConfig(state_dir=tmp_path, retention_days=1.0)
+    paths = ServicePaths.of(config)
+    q = JobQueue(paths.queue_db)
+    for study in ("old-done", "old-waiting"):
+        (paths.spool / study).mkdir(parents=True)
+        (paths.spool / study / "i.dcm").write_bytes(b"x" * 10)
+        _add(q, study, "RCC", now=0.0)
+    q.assemble(settle_s=0, now=1.0)
+    job = q.claim(now=1.0)
+    assert job.study_key == "old-done"
+    paths.results.mkdir()
+    result = paths.results / "old-done.json"
+    result.write_text("{}")
+    q.finish(job, result, now=2.0)
+    report = prune(q, paths, config, now=10 * 86400)
+    assert report.exams == 1
+    assert not (paths.spool / "old-done").exists() and not result.exists()
+    assert (paths.spool / "old-waiting" / "i.dcm").exists()
+    assert q.exam("old-waiting")["state"] == JobState.ASSEMBLED
+
+
+@pytest.mark.parametrize("cap_mb,expected_left", [(0.0, 2), (0.000015, 1)])
+def test_spool_size_cap_prunes_oldest_finished_first(tmp_path, cap_mb, expected_left):
+    config = ServiceConfig(state_dir=tmp_path, retention_days=0, spool_max_mb=cap_mb)
+    paths = ServicePaths.of(config)
+    q = JobQueue(paths.queue_db)
+    for i, study in enumerate(("first", "second")):
+        (paths.spool / study).mkdir(parents=True)
+        (paths.spool / study / "i.dcm").write_bytes(b"x" * 10)
+        _add(q, study, "RCC", now=float(i))
+        q.assemble(settle_s=0, now=float(i))
+        q.finish(q.claim(), paths.results / f"{study}.json", now=float(i))
+    prune(q, paths, config, now=100.0)
+    left = sorted(p.name for p in paths.spool.iterdir())
+    assert len(left) == expected_left and left[-1] == "second"
+
+
+def test_service_config_rejects_bad_values():
+    from mammoedge.runtime.config import load_config
+    from mammoedge.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="service.port 70000"):
+        load_config(env={"MAMMOEDGE__SERVICE__PORT": "70000"})
+    with pytest.raises(ConfigError, match="service.workers 0 must be at least 1"):
+        load_config(env={"MAMMOEDGE__SERVICE__WORKERS": "0"})
+    config = load_config(env={"MAMMOEDGE__SERVICE__ALLOWED_CALLING_AETS": "MOD1,MOD2"})
+    assert config.service.allowed_calling_aets == ("MOD1", "MOD2")
+
+
+def test_exam_that_keeps_killing_the_service_is_failed_not_retried_forever(tmp_path):
+    db = tmp_path / "q.sqlite"
+    q = JobQueue(db)
+    _add(q, "poison", "RCC", now=1.0)
+    _add(q, "fine", "RCC", now=2.0)
+    q.assemble(settle_s=0, now=3.0)
+    for _ in range(2):  # the process dies during the analysis, twice
+        assert q.claim(max_attempts=2).study_key == "poison"
+        q.requeue_interrupted()
+    assert q.claim(max_attempts=2).study_key == "fine"
+    assert q.exam("poison")["state"] == JobState.FAILED and q.exam("poison")["error"] == "interrupted"
