@@ -176,8 +176,9 @@ class ServiceConfig:
                                   "it is marked failed.")
     analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
                                               "pings, so the service is restarted and the exam resumed.")
-    analyzer: str = option("mammoedge.runtime.service.default:analyze",
-                           "Analyzer callable 'module:function' taking (instances, missing_views) -> dict.")
+    analyzer: str = option("mammoedge.runtime.exam_files:analyze_instances",
+                           "Analyzer callable 'module:function' taking (instances, missing_views) -> dict; "
+                           "'mammoedge.runtime.service.default:analyze' only reads and normalizes (no models).")
     shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
                                            "unfinished ones are resumed at the next start.")
     retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "

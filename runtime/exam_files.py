@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from .dicom import read_header, read_mammogram
 from .errors import InputError
 from .inference import CompiledModel
 from .preprocess import normalize
-from .privacy import study_key
+from .privacy import load_or_create_secret, study_key
 from .results.exam import ExamResult
 from .results.outputs import analyze_exam, write_exam_outputs
 
@@ -80,3 +81,37 @@ def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, co
                                    StageTiming(stage="normalize", seconds=normalized - read_done)])
     result, path = write_exam_outputs(result, views, out_dir)
     return result, path, rejected
+
+
+_detector_lock = threading.Lock()
+_detectors: dict[tuple, CompiledModel] = {}
+
+
+def cached_detector(config: Config) -> CompiledModel:
+    """One compiled detector per process and configuration (compiling costs ~0.1-1 s)."""
+    from .analysis.view import load_detector
+    from .inference import Engine
+
+    key = (config.inference, config.analysis.detector_model, config.analysis.tile_size, config.analysis.batch_size)
+    with _detector_lock:
+        if key not in _detectors:
+            _detectors[key] = load_detector(Engine(config.inference), config.analysis)
+        return _detectors[key]
+
+
+def analyze_instances(instances: list[Path], missing_views: list[str], *, config: Config) -> dict:
+    """The service's analyzer: the whole exam analysis; the exam result as a JSON-ready dict."""
+    from .results.serialize import to_dict
+    from .service.paths import ServicePaths
+
+    secret = load_or_create_secret(ServicePaths.of(config.service).secret)
+    header = read_header(instances[0], config.reader)
+    out_dir = ServicePaths.of(config.service).results
+    detector = cached_detector(config)
+    with _detector_lock:  # one exam at a time through the compiled model
+        result, _, rejected = analyze_study(instances, header.study_instance_uid, detector, config, secret,
+                                            out_dir / "exams")
+    document = to_dict(result)
+    document["missing_views"] = list(missing_views)
+    document["rejected"] = [{"reason": r.reason, "message": r.message} for r in rejected]
+    return document

@@ -18,9 +18,13 @@ def notify(message: str, environ: dict[str, str] | None = None) -> bool:
         address = "\0" + address[1:]  # abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a manager that does not read must never stall the main loop
             sock.connect(address)
-            sock.sendall(message.encode())
+            sock.send(message.encode())
         return True
+    except BlockingIOError:
+        log.debug("sd_notify dropped: the manager's queue is full")
+        return False
     except OSError as exc:
         log.warning("sd_notify failed: %s", exc.strerror)
         return False
