@@ -70,6 +70,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patches", type=int, default=300, help="held-out patches")
     parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (training uses 0..)")
     parser.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples for the intervals")
+    parser.add_argument("--exams", type=int, default=0,
+                        help="also make this many held-out full exams and measure cluster FROC on full views")
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -83,5 +85,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
     for name, row in report["detectors"].items():
         cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row["sensitivity_at_fp"].values()]
         print(f"  {name:24s} " + "  ".join(cells))
+    if args.exams > 0:
+        from .exam_eval import evaluate_exams
+
+        clusters = evaluate_exams(args.exams, bootstrap_samples=args.bootstrap)
+        report["full_view_clusters"] = clusters
+        (args.out / "evaluation.json").write_text(json.dumps(report, indent=2))
+        for key in ("all_clusters", "suspicious_clusters"):
+            row = clusters[key]
+            cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row["sensitivity_at_fp"].values()]
+            print(f"  {key} ({row['planted']} planted, {clusters['views']} views, INT8 runtime path): "
+                  + "  ".join(cells))
     print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'froc.png'}")
     return 0
