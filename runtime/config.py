@@ -203,6 +203,26 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TelemetryConfig:
+    """Fleet telemetry over MQTT (docs/telemetry.md); off unless enabled."""
+
+    enabled: bool = option(False, "Report status, health and exam events to the fleet broker.")
+    host: str = option("localhost", "Broker host name or address.")
+    port: int = option(1883, "Broker port (8883 is usual with TLS).")
+    site: str = option("site", "Site name in the topic tree mammoedge/v1/<site>/<device>/...; no patient data.")
+    device_id: str = option("", "MQTT client id and topic device name; empty: derived from /etc/machine-id.")
+    username: str = option("", "Broker user name (empty: none).")
+    password: str = option("", "Broker password.")
+    ca_file: str = option("", "CA certificate file; set it to use TLS and verify the broker.")
+    cert_file: str = option("", "Client certificate file for TLS client authentication.")
+    key_file: str = option("", "Client private key file.")
+    keepalive_s: int = option(30, "MQTT keep-alive, seconds; the last will is sent ~1.5x this after a silent death.")
+    health_interval_s: float = option(60.0, "Seconds between health messages.")
+    outbox_path: str = option("", "Outbox database; empty: <service.state_dir>/telemetry-outbox.sqlite.")
+    outbox_max: int = option(10000, "Most events kept while the broker is away; older ones are dropped and counted.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
 
@@ -211,6 +231,7 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

@@ -1,0 +1,196 @@
+"""The reporter against a real mosquitto on 127.0.0.1: retained status, last will, events via the outbox."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
+
+pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.conf = tmp_path / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+class Subscriber:
+    def __init__(self, port):
+        self.messages: list[tuple[str, dict, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}")
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("mammoedge/#", qos=1)
+        self.client.loop_start()
+        assert subscribed.wait(5)
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.messages.append((message.topic, json.loads(message.payload), message.retain))
+
+    def wait_for(self, predicate, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = [m for m in self.messages if predicate(m)]
+            if found:
+                return found
+            time.sleep(0.05)
+        return []
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+DEVICE_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+    port, state, start, count, mode = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=port, site="test", device_id="dev-a",
+                             keepalive_s=2, health_interval_s=0.5)
+    reporter = Reporter(config, state, health_source=lambda: {"queue_depth": 3, "oldest_waiting_s": 1.5})
+    for i in range(start, start + count):
+        reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=i % 2 == 0, clusters_by_birads={"4B": 1},
+                                         models={"calc-detector": "1.0.0"}, latency_s={"total": 1.0}))
+    print("queued", flush=True)
+    reporter.start()
+    if mode == "stop":
+        time.sleep(3)
+        reporter.stop()
+        print("stopped", flush=True)
+    else:
+        time.sleep(120)
+""")
+
+
+def device(port, state, start, count, mode, tmp_path):
+    script = tmp_path / "device.py"
+    script.write_text(DEVICE_SCRIPT)
+    return subprocess.Popen([sys.executable, str(script), str(port), str(state), str(start), str(count), mode],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def check_schema(document):
+    import jsonschema
+
+    from mammoedge.runtime import telemetry
+
+    schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
+    jsonschema.validate(document, json.loads(schema_file.read_text()))
+
+
+def test_status_health_event_and_last_will_on_sigkill(tmp_path):
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    proc = device(broker.port, tmp_path / "state", 0, 1, "sleep", tmp_path)
+    try:
+        online = sub.wait_for(lambda m: m[0].endswith("dev-a/status") and m[1]["state"] == "online")
+        assert online
+        event = sub.wait_for(lambda m: m[0] == "mammoedge/v1/test/dev-a/event")
+        health = sub.wait_for(lambda m: m[0].endswith("/health"))
+        assert event and health
+        for document in (online[0][1], event[0][1], health[0][1]):
+            check_schema(document)
+        assert health[0][1]["queue_depth"] == 3 and health[0][1]["disk_free_mb"] > 0
+        late = Subscriber(broker.port)  # a late subscriber still gets the retained status
+        assert late.wait_for(lambda m: m[0].endswith("dev-a/status") and m[2] and m[1]["state"] == "online")
+        late.close()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        offline = sub.wait_for(lambda m: m[0].endswith("dev-a/status") and m[1]["state"] == "offline", timeout=10)
+        assert offline, "the broker published the last will after SIGKILL"
+    finally:
+        proc.kill()
+        sub.close()
+        broker.stop()
+
+
+def test_clean_stop_says_offline(tmp_path):
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    proc = device(broker.port, tmp_path / "state", 0, 0, "stop", tmp_path)
+    try:
+        assert proc.wait(20) == 0
+        states = [m[1]["state"] for m in sub.messages if m[0].endswith("/status")]
+        assert states[-1] == "offline" and "online" in states
+    finally:
+        proc.kill()
+        sub.close()
+        broker.stop()
+
+
+def test_events_survive_broker_outage_and_restart_exactly_once_in_order(tmp_path):
+    broker = Broker(tmp_path)  # not started: the broker is away
+    state = tmp_path / "state"
+    first = device(broker.port, state, 0, 25, "sleep", tmp_path)
+    assert first.stdout.readline().strip() == "queued"
+    first.send_signal(signal.SIGKILL)  # the process dies with 25 events undelivered
+    first.wait(5)
+    broker.start()
+    sub = Subscriber(broker.port)
+    second = device(broker.port, state, 25, 25, "stop", tmp_path)
+    try:
+        assert second.wait(30) == 0
+        events = [m[1] for m in sub.messages if m[0].endswith("/event")]
+        unique = list({e["message_id"]: e for e in events}.values())  # drop QoS 1 repeats, keep arrival order
+        keys = [e["study_key"] for e in unique]
+        assert len(unique) == 50
+        assert keys == [f"{i:032x}" for i in range(50)]  # each exam once, in order
+        from mammoedge.runtime.telemetry import Outbox
+
+        assert len(Outbox(state / "telemetry-outbox.sqlite")) == 0  # acknowledged rows left the outbox
+    finally:
+        first.kill()
+        second.kill()
+        sub.close()
+        broker.stop()
+
+
+def test_allow_list_refuses_unknown_fields_and_identifiers():
+    with pytest.raises(PayloadError, match="'patient_name' is not allowed in a event message"):
+        build("event", study_key="0" * 32, flag=True, patient_name="Doe^Jane")
+    with pytest.raises(PayloadError, match="32-hex opaque study key"):
+        build("event", study_key="1.2.840.113619.2.55.3", flag=False)
