@@ -54,6 +54,11 @@ class Service:
         self.hot_folder: HotFolder | None = None
         self.intake: Intake | None = None
         self._analyzer = analyzer
+        self.reporter = None
+        if config.telemetry.enabled and role is Role.ALL:  # split units: see docs/telemetry.md
+            from ..telemetry import Reporter
+
+            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields)
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = load_analyzer(config.service.analyzer, config)
 
@@ -92,9 +97,23 @@ class Service:
             for i in range(max(1, cfg.workers)):
                 worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
                                 analyzer_name=cfg.analyzer, results_dir=self.paths.results,
-                                max_attempts=cfg.max_attempts, wake=self._wake_workers, stop=self.stopping)
+                                max_attempts=cfg.max_attempts, wake=self._wake_workers, stop=self.stopping,
+                                on_done=self._report_exam if self.reporter is not None else None)
                 worker.start()
                 self.workers.append(worker)
+        if self.reporter is not None:
+            self.reporter.start()
+
+    def _health_fields(self) -> dict:
+        snap = self.health()
+        return {"queue_depth": snap.queue_depth, "oldest_waiting_s": snap.oldest_waiting_s,
+                "last_exam_age_s": None if snap.last_exam_at is None else round(time.time() - snap.last_exam_at, 1),
+                "errors": dict(snap.errors_by_reason)}
+
+    def _report_exam(self, document: dict) -> None:
+        from ..telemetry import exam_event
+
+        self.reporter.exam_analyzed(exam_event(document))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -181,6 +200,8 @@ class Service:
             log.warning("%d analysis(es) still running at shutdown: resumed at the next start", unfinished)
         for thread in self._threads:
             thread.join(1.0)
+        if self.reporter is not None:
+            self.reporter.stop()
         if not unfinished:
             self.queue.close()
         log.info("service stopped")

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..errors import InputError, MammoedgeError
@@ -22,7 +23,7 @@ def result_path(results_dir: Path, study_key: str) -> Path:
 
 
 def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str, results_dir: Path,
-            max_attempts: int) -> JobState:
+            max_attempts: int, on_done: Callable[[dict], None] | None = None) -> JobState:
     """Analyze one claimed exam; the result file is written before the exam is marked done."""
     started = time.time()
     try:
@@ -53,6 +54,11 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str
     state = queue.finish(job, path)
     log.info("exam %s analyzed (%d instances, missing %s) in %.2f s", job.study_key[:8], len(job.instances),
              ",".join(job.missing_views) or "none", time.time() - started)
+    if on_done is not None:
+        try:
+            on_done(document)
+        except Exception as exc:  # reporting must never fail an analyzed exam
+            log.error("exam %s: result hook failed: %s", job.study_key[:8], type(exc).__name__)
     return state
 
 
@@ -60,8 +66,10 @@ class Worker(threading.Thread):
     """Loops over claimable jobs until ``stop`` is set; finishes the job in hand first."""
 
     def __init__(self, name: str, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str, results_dir: Path,
-                 max_attempts: int, wake: threading.Event, stop: threading.Event, poll_s: float = 0.5) -> None:
+                 max_attempts: int, wake: threading.Event, stop: threading.Event, poll_s: float = 0.5,
+                 on_done: Callable[[dict], None] | None = None) -> None:
         super().__init__(name=name, daemon=True)
+        self.on_done = on_done
         self.queue, self.analyzer, self.analyzer_name = queue, analyzer, analyzer_name
         self.results_dir, self.max_attempts, self.wake, self.stop, self.poll_s = (
             results_dir, max_attempts, wake, stop, poll_s)
@@ -84,7 +92,7 @@ class Worker(threading.Thread):
             self.busy_since = time.monotonic()
             try:
                 run_job(job, queue=self.queue, analyzer=self.analyzer, analyzer_name=self.analyzer_name,
-                        results_dir=self.results_dir, max_attempts=self.max_attempts)
+                        results_dir=self.results_dir, max_attempts=self.max_attempts, on_done=self.on_done)
             except OSError as exc:  # result could not be written (disk full): retry later
                 self.last_error = type(exc).__name__
                 log.error("exam %s: result not written (%s); requeued", job.study_key[:8], exc.strerror)

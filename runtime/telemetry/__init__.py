@@ -1,7 +1,7 @@
 """Fleet telemetry over MQTT: allow-listed payloads, a durable outbox, status with last will."""
 
 from .outbox import Outbox
-from .payloads import ExamEvent, PayloadError, build
+from .payloads import ExamEvent, PayloadError, build, exam_event
 from .reporter import Reporter
 
-__all__ = ["ExamEvent", "Outbox", "PayloadError", "Reporter", "build"]
+__all__ = ["ExamEvent", "Outbox", "PayloadError", "Reporter", "build", "exam_event"]

@@ -65,3 +65,18 @@ def build(kind: str, **fields) -> bytes:
 def event_payload(event: ExamEvent) -> bytes:
     return build("event", study_key=event.study_key, flag=event.flag, clusters_by_birads=dict(event.clusters_by_birads),
                  models=dict(event.models), latency_s=dict(event.latency_s))
+
+
+def exam_event(document: dict) -> ExamEvent:
+    """The event for a service result document (``runtime/service/worker.py``): counts, never identifiers."""
+    result = document.get("result") or {}
+    clusters = sum(len(view.get("clusters", [])) for view in result.get("views", []))
+    by_category: dict[str, int] = {}
+    for view in result.get("views", []):
+        for cluster in view.get("clusters", []):
+            category = str(cluster.get("birads") or "not assessed")
+            by_category[category] = by_category.get(category, 0) + 1
+    return ExamEvent(study_key=document["study_key"], flag=bool(result.get("triage", {}).get("flagged", False)),
+                     clusters_by_birads=by_category if clusters else {},
+                     models={m["name"]: m["version"] for m in result.get("models", [])},
+                     latency_s={t["stage"]: round(float(t["seconds"]), 3) for t in result.get("timings", [])})
