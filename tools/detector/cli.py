@@ -75,6 +75,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exam-seed", type=int, default=2_000_000, help="held-out exam seed (not training's)")
     parser.add_argument("--exams-dir", type=Path, default=Path("build/detector/heldout-exams"),
                         help="where the held-out exams are written (reused when present)")
+    parser.add_argument("--peak-threshold", type=float, default=None,
+                        help="override the runtime's analysis.peak_threshold for the per-view FROC (lower: more "
+                             "cluster candidates, so the curve reaches higher false-positive rates)")
     parser.add_argument("--profiles", default="hologic,ge,siemens,fuji",
                         help="vendor profiles of the held-out exams, in turn")
 
@@ -104,7 +107,12 @@ def _evaluate_views(args: argparse.Namespace, config) -> None:
 
     from .view_eval import OPERATING_RATE, evaluate_views, load_detectors, make_heldout_exams
 
+    import dataclasses
+
     config = config if config is not None else load_config(None)
+    if args.peak_threshold is not None:
+        config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis,
+                                                                          peak_threshold=args.peak_threshold))
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed, profiles=profiles)
     detectors = load_detectors(args.models_dir, config, backends=("openvino", "onnxruntime"))

@@ -147,6 +147,7 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
                 per_detector[name].append(view_cases(analysis, normalized, view_truth, truth))
     views = len(next(iter(per_detector.values())))
     report: dict = {"exams": len(exam_dirs), "views": views, "unit": "false positives per view (image)",
+                    "peak_threshold": config.analysis.peak_threshold,
                     "cluster_match": f"centroid within half the true cluster's bounding-box diagonal + "
                                      f"{CLUSTER_MARGIN_MM} mm",
                     "density": dict(zip(*np.unique(densities, return_counts=True))) if densities else {},
@@ -194,7 +195,12 @@ def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], 
     for ax, (kind, title) in zip(axes, titles.items()):
         for name, by_kind in curves.items():
             fpi, sens = by_kind[kind]
-            ax.step(np.concatenate([[0], fpi]), np.concatenate([[0], sens]), where="post", label=name)
+            last_fp, last_sens = (float(fpi[-1]), float(sens[-1])) if len(fpi) else (0.0, 0.0)
+            # beyond its last detection the curve stays flat (dotted): more FP allowance finds nothing more
+            line, = ax.step(np.concatenate([[0], fpi]), np.concatenate([[0], sens]), where="post", label=name,
+                            linestyle="--" if "onnxruntime" in name else "-")
+            ax.plot([last_fp, 20], [last_sens, last_sens], ":", color=line.get_color())
+            ax.plot([last_fp], [last_sens], "o", color=line.get_color(), markersize=4)
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlim(0, 20)
         ax.set_ylim(0, 1.02)
