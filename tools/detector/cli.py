@@ -70,7 +70,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patches", type=int, default=300, help="held-out patches (0: full views only)")
     parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (training uses 0..)")
     parser.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples for the intervals")
-    parser.add_argument("--exams", type=int, default=24,
+    parser.add_argument("--exams", type=int, default=64,
                         help="held-out full phantom exams for the per-view FROC (0: patches only)")
     parser.add_argument("--exam-seed", type=int, default=2_000_000, help="held-out exam seed (not training's)")
     parser.add_argument("--exams-dir", type=Path, default=Path("build/detector/heldout-exams"),
