@@ -15,4 +15,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: object) -> int:
     from .detector import cli as detector
 
-    return detector.evaluate_command(args)
+    return detector.evaluate_command(args, config)

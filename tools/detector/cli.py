@@ -67,15 +67,28 @@ def export_command(args: argparse.Namespace) -> int:
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--out", type=Path, default=Path("build/detector"))
-    parser.add_argument("--patches", type=int, default=300, help="held-out patches")
+    parser.add_argument("--patches", type=int, default=300, help="held-out patches (0: full views only)")
     parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (training uses 0..)")
     parser.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples for the intervals")
-    parser.add_argument("--exams", type=int, default=0,
-                        help="also make this many held-out full exams and measure cluster FROC on full views")
+    parser.add_argument("--exams", type=int, default=64,
+                        help="held-out full phantom exams for the per-view FROC (0: patches only)")
+    parser.add_argument("--exam-seed", type=int, default=2_000_000, help="held-out exam seed (not training's)")
+    parser.add_argument("--exams-dir", type=Path, default=Path("build/detector/heldout-exams"),
+                        help="where the held-out exams are written (reused when present)")
+    parser.add_argument("--peak-threshold", type=float, default=None,
+                        help="override the runtime's analysis.peak_threshold for the per-view FROC (lower: more "
+                             "cluster candidates, so the curve reaches higher false-positive rates)")
+    parser.add_argument("--profiles", default="hologic,ge,siemens,fuji",
+                        help="vendor profiles of the held-out exams, in turn")
 
 
-def evaluate_command(args: argparse.Namespace) -> int:
+def evaluate_command(args: argparse.Namespace, config=None) -> int:
     from .evaluate import evaluate
+
+    if args.exams > 0:
+        _evaluate_views(args, config)
+    if args.patches <= 0:
+        return 0
 
     models = {"INT8": args.models_dir / "calc-detector-int8.onnx", "FP32": args.models_dir / "calc-detector-fp32.onnx"}
     report = evaluate({k: v for k, v in models.items() if v.exists()}, args.out, patches=args.patches,
@@ -85,16 +98,31 @@ def evaluate_command(args: argparse.Namespace) -> int:
     for name, row in report["detectors"].items():
         cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row["sensitivity_at_fp"].values()]
         print(f"  {name:24s} " + "  ".join(cells))
-    if args.exams > 0:
-        from .exam_eval import evaluate_exams
-
-        clusters = evaluate_exams(args.exams, bootstrap_samples=args.bootstrap)
-        report["full_view_clusters"] = clusters
-        (args.out / "evaluation.json").write_text(json.dumps(report, indent=2))
-        for key in ("all_clusters", "suspicious_clusters"):
-            row = clusters[key]
-            cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row["sensitivity_at_fp"].values()]
-            print(f"  {key} ({row['planted']} planted, {clusters['views']} views, INT8 runtime path): "
-                  + "  ".join(cells))
     print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'froc.png'}")
     return 0
+
+
+def _evaluate_views(args: argparse.Namespace, config) -> None:
+    from mammoedge.runtime.config import load_config
+
+    from .view_eval import OPERATING_RATE, evaluate_views, load_detectors, make_heldout_exams
+
+    import dataclasses
+
+    config = config if config is not None else load_config(None)
+    if args.peak_threshold is not None:
+        config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis,
+                                                                          peak_threshold=args.peak_threshold))
+    profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
+    exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed, profiles=profiles)
+    detectors = load_detectors(args.models_dir, config, backends=("openvino", "onnxruntime"))
+    report = evaluate_views(exams, detectors, config, args.out, bootstrap_samples=args.bootstrap)
+    print(f"{report['views']} views of {report['exams']} held-out exams; sensitivity (95% CI) at false positives "
+          f"per view: " + ", ".join(str(r) for r in (0.1, 0.2, 0.5, 1.0, 2.0)))
+    for kind in ("suspicious", "clusters", "calcs"):
+        print(f" {kind}:")
+        for name, row in report["detectors"].items():
+            cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row[kind]["sensitivity_at_fp"].values()]
+            print(f"  {name:20s} " + "  ".join(cells))
+    print(f"suspicious clusters at {OPERATING_RATE} FP/view, by morphology/density/vendor: see "
+          f"{args.out / 'view-evaluation.json'}; curves {args.out / 'froc-views.png'}")

@@ -127,3 +127,20 @@ def sensitivity_by_group(cases: Sequence[ImageCase], groups: Sequence[Sequence[s
             total[label] = total.get(label, 0) + 1
             found[label] = found.get(label, 0) + (k in hit)
     return {label: (found[label] / total[label], total[label]) for label in sorted(total)}
+
+
+def drop_ignored(case: ImageCase, ignore: np.ndarray) -> ImageCase:
+    """``case`` without the false positives that fall within an ignore region (x, y, radius).
+
+    Used for the suspicious-cluster FROC: a detected cluster on a true benign cluster
+    (vascular, skin, popcorn...) is a real cluster, neither a hit nor a false positive;
+    telling it apart is the morphology stage's job. Detections matching a truth stay.
+    """
+    regions = np.asarray(ignore, float).reshape(-1, 3)
+    det = np.asarray(case.detections, float).reshape(-1, 3)
+    if not len(regions) or not len(det):
+        return case
+    _, hit = match_indices(case)
+    d = np.hypot(det[:, None, 0] - regions[None, :, 0], det[:, None, 1] - regions[None, :, 1])
+    inside = (d <= regions[None, :, 2]).any(axis=1)
+    return ImageCase(detections=det[(hit >= 0) | ~inside], truths=case.truths)

@@ -1,0 +1,103 @@
+"""Cluster matching on hand-made views, the baseline behind the model interface, one exam end to end."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mammoedge.tools.detector.baseline_model import BaselineModel
+from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
+from mammoedge.tools.detector.view_eval import CLUSTER_MARGIN_MM, view_cases
+
+
+def test_drop_ignored_keeps_hits_and_drops_only_false_positives_in_regions():
+    case = ImageCase(detections=np.array([[0, 0, 0.9], [50, 50, 0.8], [80, 0, 0.7], [1, 0, 0.6]]),
+                     truths=np.array([[0, 0, 5]]))
+    kept = drop_ignored(case, np.array([[50, 50, 5], [0, 0, 10]]))
+    # (50,50) is an unmatched detection on a benign region: gone; (1,0) is a duplicate on the truth that also
+    # lies in an ignore region: gone; (80,0) is a real false positive: kept.
+    np.testing.assert_array_equal(kept.detections[:, 2], [0.9, 0.7])
+    scores, hits = match(kept)
+    assert hits.tolist() == [True, False]
+    assert drop_ignored(case, np.zeros((0, 3))) is case
+
+
+def _fake_view(clusters_det, calcs_det):
+    normalized = SimpleNamespace(spacing_mm=0.1, transform=SimpleNamespace(from_original=lambda xy: np.asarray(xy)))
+    analysis = SimpleNamespace(
+        clusters=[SimpleNamespace(centroid_x=x, centroid_y=y, suspicion=s) for x, y, s in clusters_det],
+        calcifications=[SimpleNamespace(x=x, y=y, score=s) for x, y, s in calcs_det])
+    return analysis, normalized
+
+
+def _calc(x, y, morph, cid):
+    return {"x": x, "y": y, "length_mm": 0.4, "morphology": morph, "cluster_id": cid}
+
+
+VIEW_TRUTH = {"clusters": [
+    # suspicious cluster 0: bbox 100 px (10 mm) wide -> radius 0.5 * 10 mm diagonal-ish + margin
+    {"cluster_id": 0, "bbox_px": [1000, 1000, 1100, 1000],
+     "calcifications": [_calc(1000, 1000, "fine_pleomorphic", 0), _calc(1100, 1000, "fine_pleomorphic", 0)]},
+    # benign cluster 1 (vascular) far away
+    {"cluster_id": 1, "bbox_px": [3000, 3000, 3020, 3000],
+     "calcifications": [_calc(3000, 3000, "vascular", 1), _calc(3020, 3000, "vascular", 1)]},
+    # an isolated calcification: no cluster truth
+    {"cluster_id": None, "bbox_px": [500, 500, 500, 500], "calcifications": [_calc(500, 500, "punctate", None)]},
+]}
+EXAM_TRUTH = {"density": "c", "vendor": "ge", "clusters": {
+    "L": [{"cluster_id": 0, "morphology": "fine_pleomorphic"}, {"cluster_id": 1, "morphology": "vascular"}],
+    "R": []}}
+
+
+def test_view_cases_cluster_rule_with_known_answers():
+    reach_px = (5.0 + CLUSTER_MARGIN_MM) / 0.1  # half the 10 mm box + margin, in px from the centre (1050, 1000)
+    analysis, normalized = _fake_view(
+        clusters_det=[(1050 + reach_px - 5, 1000, 0.9),   # inside the rule: hit on cluster 0
+                      (1050 + reach_px + 5, 1000, 0.95),  # just outside: false positive
+                      (3010, 3000, 0.8),                  # on the benign cluster
+                      (500, 500, 0.7)],                   # on an isolated calcification: false positive
+        calcs_det=[(1000.3, 1000, 0.9), (1100, 1010, 0.5), (2000, 2000, 0.4)])
+    cases = view_cases(analysis, normalized, VIEW_TRUTH, EXAM_TRUTH)
+    # suspicious: one truth; the benign-cluster detection is ignored, two false positives remain
+    assert len(cases.suspicious.truths) == 1
+    scores, hits = match(cases.suspicious)
+    assert sorted(zip(scores.tolist(), hits.tolist())) == [(0.7, False), (0.9, True), (0.95, False)]
+    assert cases.suspicious_labels == ({"morphology": "fine_pleomorphic", "density": "c", "vendor": "ge"},)
+    # all clusters: two truths, the benign-cluster detection is a hit now
+    scores, hits = match(cases.clusters)
+    assert len(cases.clusters.truths) == 2 and int(hits.sum()) == 2
+    # calcifications (5 truths incl. the isolated one): 1000.3 within 0.5 mm; (1100, 1010) is 1 mm away: miss
+    assert sensitivity_at([cases.calcs], (10.0,))[10.0] == pytest.approx(1 / 5)
+    assert cases.calc_morphology.count("vascular") == 2
+
+
+def test_baseline_model_marks_a_bright_dot_at_stride_4():
+    rng = np.random.default_rng(0)
+    tile = (0.5 + 0.01 * rng.standard_normal((128, 128))).astype(np.float32)
+    yy, xx = np.mgrid[0:128, 0:128]
+    tile += 0.2 * np.exp(-((xx - 70) ** 2 + (yy - 41) ** 2) / (2 * 1.5 ** 2)).astype(np.float32)
+    prob = BaselineModel().infer(tile[None, None])["prob"]
+    assert prob.shape == (1, 1, 32, 32)
+    row, col = np.unravel_index(np.argmax(prob[0, 0]), (32, 32))
+    assert (row, col) == (41 // 4, 70 // 4)
+    away = prob[0, 0].copy()
+    away[row - 1:row + 2, col - 1:col + 2] = 0
+    assert prob[0, 0, row, col] > 0.5 > 0.2 > away.max()  # the dot stands out; noise stays low
+
+
+@pytest.mark.slow
+def test_one_small_exam_through_the_runtime_path(tmp_path):
+    from mammoedge.runtime.config import load_config
+    from mammoedge.tools.detector.view_eval import evaluate_views
+    from mammoedge.tools.phantom.exam import make_exam
+
+    make_exam(tmp_path / "exam", seed=2_000_001, index=0, profile="ge", size="small", normal_fraction=0.0)
+    config = load_config(None)
+    report = evaluate_views([tmp_path / "exam"], {"baseline (DoG)": BaselineModel()}, config, tmp_path / "out",
+                            bootstrap_samples=10, progress=False)
+    assert report["views"] == 4 and report["vendor"] == {"ge": 1}
+    row = report["detectors"]["baseline (DoG)"]
+    assert row["clusters"]["truths"] >= 1 and row["calcs"]["truths"] >= row["clusters"]["truths"]
+    assert (tmp_path / "out" / "froc-views.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "view-evaluation.json").exists()
