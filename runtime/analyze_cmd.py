@@ -13,7 +13,7 @@ from .config import Config
 from .exam_files import analyze_study, group_by_study, list_files
 from .inference import Engine
 from .privacy import load_or_create_secret
-from .analysis.view import load_detector
+from .analysis.view import load_detector, load_morphology
 
 DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
 
@@ -34,8 +34,12 @@ def summary_line(result, path: Path) -> str:
     for view in result.views:
         if view.clusters:
             best = max(view.clusters, key=lambda c: c.suspicion)
-            parts.append(f"{view.laterality.value}{view.view.value}: {len(view.clusters)} cluster(s), top "
-                         f"{best.distribution.value} x{best.count} {best.suspicion:.2f}")
+            described = f"{best.distribution.value} x{best.count} {best.suspicion:.2f}"
+            if best.morphology is not None:
+                m = best.morphology
+                described += (f" {m.morphology.value.replace('_', ' ')} BI-RADS {m.birads.value} "
+                              f"likelihood {m.likelihood:.2f}" + (" uncertain" if m.uncertain else ""))
+            parts.append(f"{view.laterality.value}{view.view.value}: {len(view.clusters)} cluster(s), top {described}")
     seconds = sum(t.seconds for t in result.timings)
     return " | ".join(parts) + f" | {seconds:.2f} s -> {path}"
 
@@ -51,14 +55,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
     overrides = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
     if args.force:
         overrides["force"] = True
-    detector = load_detector(Engine(config.inference), config.analysis, **overrides)
-    print(f"detector {detector.entry.name} {detector.entry.version} ({detector.entry.precision}) on "
-          f"{detector.backend}/{detector.device}" + (f"; fallbacks: {list(detector.fallbacks)}" if detector.fallbacks else ""))
+    engine = Engine(config.inference)
+    detector = load_detector(engine, config.analysis, **overrides)
+    morphology = load_morphology(engine, config.analysis, **overrides)
+    for model in (detector, None if morphology is None else morphology.model):
+        if model is not None:
+            print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
+                  f"{model.backend}/{model.device}" + (f"; fallbacks: {list(model.fallbacks)}" if model.fallbacks else ""))
     secret = load_or_create_secret(args.secret_file)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = len(rejected)
     for uid, paths in tqdm(studies.items(), desc="exams", unit="exam", disable=len(studies) < 2):
-        result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out)
+        result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out, morphology)
         for r in bad:
             print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
         failed += len(bad)

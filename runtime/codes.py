@@ -1,4 +1,4 @@
-"""Coded values shared by every stage: laterality and mammographic view.
+"""Coded values shared by every stage: laterality, mammographic view, calcification descriptors.
 
 View codes are SNOMED CT (DICOM CID 4014), with the legacy SNOMED-RT (SRT)
 values some vendors still write.
@@ -64,3 +64,72 @@ SCREENING_VIEWS: tuple[tuple[Laterality, View], ...] = (
     (Laterality.RIGHT, View.MLO),
     (Laterality.LEFT, View.MLO),
 )
+
+
+class Morphology(enum.StrEnum):
+    """BI-RADS (5th ed.) calcification morphology, with the typically benign subtypes."""
+
+    AMORPHOUS = "amorphous"
+    COARSE_HETEROGENEOUS = "coarse_heterogeneous"
+    FINE_PLEOMORPHIC = "fine_pleomorphic"
+    FINE_LINEAR_BRANCHING = "fine_linear_branching"
+    VASCULAR = "vascular"
+    COARSE_POPCORN = "coarse_popcorn"
+    LARGE_ROD_LIKE = "large_rod_like"
+    ROUND = "round"
+    PUNCTATE = "punctate"
+    RIM = "rim"
+    DYSTROPHIC = "dystrophic"
+    SKIN = "skin"
+
+    @property
+    def suspicious(self) -> bool:
+        return self in SUSPICIOUS_MORPHOLOGIES
+
+    @property
+    def group(self) -> "MorphologyClass":
+        """The reported class: the suspicious type itself, or typically benign."""
+        return MorphologyClass(self.value) if self.suspicious else MorphologyClass.TYPICALLY_BENIGN
+
+
+SUSPICIOUS_MORPHOLOGIES = frozenset(
+    {Morphology.AMORPHOUS, Morphology.COARSE_HETEROGENEOUS, Morphology.FINE_PLEOMORPHIC,
+     Morphology.FINE_LINEAR_BRANCHING}
+)
+
+
+class MorphologyClass(enum.StrEnum):
+    """What a cluster's morphology is reported as: four suspicious types or typically benign."""
+
+    AMORPHOUS = "amorphous"
+    COARSE_HETEROGENEOUS = "coarse_heterogeneous"
+    FINE_PLEOMORPHIC = "fine_pleomorphic"
+    FINE_LINEAR_BRANCHING = "fine_linear_branching"
+    TYPICALLY_BENIGN = "typically_benign"
+
+
+class Distribution(enum.StrEnum):
+    """BI-RADS distribution; ``single`` marks an isolated calcification."""
+
+    GROUPED = "grouped"
+    LINEAR = "linear"
+    SEGMENTAL = "segmental"
+    REGIONAL = "regional"
+    DIFFUSE = "diffuse"
+    SINGLE = "single"
+
+
+class BiradsCategory(enum.StrEnum):
+    """BI-RADS assessment category a finding suggests (4 split into A/B/C)."""
+
+    NEGATIVE = "1"
+    BENIGN = "2"
+    PROBABLY_BENIGN = "3"
+    SUSPICIOUS_LOW = "4A"
+    SUSPICIOUS_MODERATE = "4B"
+    SUSPICIOUS_HIGH = "4C"
+    HIGHLY_SUGGESTIVE = "5"
+
+    @property
+    def rank(self) -> int:
+        return list(BiradsCategory).index(self)

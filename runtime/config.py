@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .codes import BiradsCategory
 from .errors import ConfigError
 
 ENV_PREFIX = "MAMMOEDGE__"
@@ -128,8 +129,18 @@ class AnalysisConfig:
     )
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
     triage_threshold: float = option(0.5, "Operating point: a breast is flagged when its case score is at least this.")
+    morphology_model: str = option(
+        "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
+    )
+    flag_min_birads: str = option(
+        "4A", "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."
+    )
+    flag_uncertain: bool = option(True, "... or if its morphology is uncertain (so that someone looks).")
 
     def __post_init__(self) -> None:
+        if self.flag_min_birads not in {c.value for c in BiradsCategory}:
+            raise ValueError(f"flag_min_birads = {self.flag_min_birads!r} must be one of "
+                             f"{[c.value for c in BiradsCategory]}")
         positive = ("tile_size", "batch_size", "nms_distance_mm", "link_distance_mm", "min_cluster_count",
                     "grouped_core_mm", "grouped_max_extent_mm", "linear_neighbourhood_mm", "diffuse_min_count")
         for name in positive:

@@ -15,6 +15,7 @@ from .config import Config
 from .dicom import read_header, read_mammogram
 from .errors import InputError
 from .inference import CompiledModel
+from .morphology import MorphologyClassifier
 from .preprocess import normalize
 from .privacy import load_or_create_secret, study_key
 from .results.exam import ExamResult
@@ -60,7 +61,8 @@ def group_by_study(files: list[Path], config: Config) -> tuple[dict[str, list[Pa
 
 
 def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, config: Config, secret: bytes,
-                  out_dir: Path) -> tuple[ExamResult, Path, list[Rejected]]:
+                  out_dir: Path, morphology: MorphologyClassifier | None = None
+                  ) -> tuple[ExamResult, Path, list[Rejected]]:
     """Read, normalize and analyze one study's files; write ``<key>.json`` and overlays to ``out_dir``."""
     rejected: list[Rejected] = []
     started = time.perf_counter()
@@ -76,27 +78,29 @@ def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, co
     if not views:
         raise InputError("no view of the study could be read")
     key = study_key(study_uid, secret)
-    result = analyze_exam(views, detector, config.analysis, study_key=key,
+    result = analyze_exam(views, detector, config.analysis, study_key=key, morphology=morphology,
                           timings=[StageTiming(stage="read", seconds=read_done - started),
                                    StageTiming(stage="normalize", seconds=normalized - read_done)])
     result, path = write_exam_outputs(result, views, out_dir)
     return result, path, rejected
 
 
-_detector_lock = threading.Lock()
-_detectors: dict[tuple, CompiledModel] = {}
+_models_lock = threading.Lock()
+_models: dict[tuple, tuple[CompiledModel, MorphologyClassifier | None]] = {}
 
 
-def cached_detector(config: Config) -> CompiledModel:
-    """One compiled detector per process and configuration (compiling costs ~0.1-1 s)."""
-    from .analysis.view import load_detector
+def cached_models(config: Config) -> tuple[CompiledModel, MorphologyClassifier | None]:
+    """The detector and morphology model, compiled once per process and configuration (~0.1-1 s each)."""
+    from .analysis.view import load_detector, load_morphology
     from .inference import Engine
 
-    key = (config.inference, config.analysis.detector_model, config.analysis.tile_size, config.analysis.batch_size)
-    with _detector_lock:
-        if key not in _detectors:
-            _detectors[key] = load_detector(Engine(config.inference), config.analysis)
-        return _detectors[key]
+    key = (config.inference, config.analysis.detector_model, config.analysis.tile_size, config.analysis.batch_size,
+           config.analysis.morphology_model)
+    with _models_lock:
+        if key not in _models:
+            engine = Engine(config.inference)
+            _models[key] = (load_detector(engine, config.analysis), load_morphology(engine, config.analysis))
+        return _models[key]
 
 
 def analyze_instances(instances: list[Path], missing_views: list[str], *, config: Config) -> dict:
@@ -107,10 +111,10 @@ def analyze_instances(instances: list[Path], missing_views: list[str], *, config
     secret = load_or_create_secret(ServicePaths.of(config.service).secret)
     header = read_header(instances[0], config.reader)
     out_dir = ServicePaths.of(config.service).results
-    detector = cached_detector(config)
-    with _detector_lock:  # one exam at a time through the compiled model
+    detector, morphology = cached_models(config)
+    with _models_lock:  # one exam at a time through the compiled models
         result, _, rejected = analyze_study(instances, header.study_instance_uid, detector, config, secret,
-                                            out_dir / "exams")
+                                            out_dir / "exams", morphology)
     document = to_dict(result)
     document["missing_views"] = list(missing_views)
     document["rejected"] = [{"reason": r.reason, "message": r.message} for r in rejected]

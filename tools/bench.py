@@ -29,6 +29,9 @@ EXAMS = {
 }
 RUNS = [("openvino", "int8"), ("openvino", "fp32"), ("onnxruntime", "int8"), ("onnxruntime", "fp32")]
 MODEL = {"int8": "calc-detector", "fp32": "calc-detector-fp32"}
+MORPHOLOGY_MODEL = {"int8": "calc-morphology", "fp32": "calc-morphology-fp32"}
+#: the morphology budget is stated for this many clusters per exam (issue: <= 150 ms for up to 10)
+BENCH_CLUSTERS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +58,7 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
     """Run the main job on one exam ``repeats`` times (+1 warm-up); stage medians and peak RSS."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mammoedge.runtime.analysis.view import load_detector
+    from mammoedge.runtime.analysis.view import load_detector, load_morphology
     from mammoedge.runtime.config import load_config
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.inference import Engine
@@ -63,8 +66,11 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
     from mammoedge.runtime.results.outputs import analyze_exam
 
     config = load_config(None)
-    analysis = dataclasses.replace(config.analysis, detector_model=MODEL[precision])
-    detector = load_detector(Engine(config.inference), analysis, backend=backend, force=True)
+    analysis = dataclasses.replace(config.analysis, detector_model=MODEL[precision],
+                                   morphology_model=MORPHOLOGY_MODEL[precision])
+    engine = Engine(config.inference)
+    detector = load_detector(engine, analysis, backend=backend, force=True)
+    morphology = load_morphology(engine, analysis, backend=backend, force=True)
     files = sorted(exam_dir.glob("*.dcm"))
     stages: dict[str, list[float]] = {}
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -74,8 +80,9 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
             t1 = time.perf_counter()
             views = list(pool.map(lambda m: normalize(m, config.preprocess), mammograms))
             t2 = time.perf_counter()
-            result = analyze_exam(views, detector, analysis, study_key="0" * 32)
+            result = analyze_exam(views, detector, analysis, study_key="0" * 32, morphology=morphology)
             t3 = time.perf_counter()
+            ten = morphology_clusters(morphology, views[0].image, BENCH_CLUSTERS)
             decode_only = time.perf_counter()
             for f in files:
                 read_mammogram(f, config.reader)
@@ -85,12 +92,29 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
             per = {t.stage: t.seconds for t in result.timings}
             sample = {"read+decode (parallel)": t1 - t0, "normalize": t2 - t1,
                       "inference": per.get("inference", 0.0), "postprocess": per.get("postprocess", 0.0),
+                      "morphology": per.get("morphology", 0.0), f"morphology ({BENCH_CLUSTERS} clusters)": ten,
                       "total (files to result)": t3 - t0, "decode four files (serial)": decode_only}
             for k, v in sample.items():
                 stages.setdefault(k, []).append(v)
     return {"backend": detector.backend, "device": detector.device, "precision": precision,
             "median_s": {k: round(statistics.median(v), 4) for k, v in stages.items()},
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def morphology_clusters(classifier, image, count: int) -> float:
+    """Seconds to assess ``count`` clusters of 8 calcifications spread over the view (3 ROIs each)."""
+    import numpy as np
+
+    from mammoedge.runtime.codes import Distribution
+
+    rng = np.random.default_rng(0)
+    rows, cols = image.shape
+    centres = rng.uniform((100, 100), (cols - 100, rows - 100), (count, 2))
+    members = [c + rng.normal(0, 25, (8, 2)) for c in centres]
+    scores = [rng.uniform(0.3, 1.0, 8) for _ in range(count)]
+    started = time.perf_counter()
+    classifier.assess(image, members, scores, [Distribution.GROUPED] * count, list(range(1, count + 1)))
+    return time.perf_counter() - started
 
 
 def machine() -> dict:
@@ -107,8 +131,8 @@ def machine() -> dict:
 
 
 def markdown(report: dict) -> str:
-    stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "total (files to result)",
-              "decode four files (serial)"]
+    stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "morphology",
+              "total (files to result)", "decode four files (serial)", f"morphology ({BENCH_CLUSTERS} clusters)"]
     lines = [f"Machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} cores, OpenVINO devices "
              f"{report['machine']['openvino_devices']}; medians of {report['repeats']} runs, seconds.", "",
              "| exam (4 views) | backend | precision | " + " | ".join(stages) + " | peak RSS MB |",

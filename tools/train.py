@@ -1,4 +1,4 @@
-"""``mammoedge train MODEL ...``: one subcommand per model (detector; more as they land)."""
+"""``mammoedge train MODEL ...``: one subcommand per model (detector, morphology)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .detector import cli as detector
+    from .morphology import cli as morphology
 
     models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
     detector.add_train_arguments(models.add_parser("detector", help="the microcalcification detector"))
+    morphology.add_train_arguments(models.add_parser("morphology", help="the cluster morphology model"))
 
 
 def run(args: argparse.Namespace, config: object) -> int:
     from .detector import cli as detector
+    from .morphology import cli as morphology
 
-    return detector.train_command(args)
+    return (morphology if args.model == "morphology" else detector).train_command(args)

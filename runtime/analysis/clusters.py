@@ -20,15 +20,15 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..codes import View
+from ..codes import BiradsCategory, Distribution, View
 from ..config import AnalysisConfig
+from ..morphology import MorphologyAssessment
 from .geometry import DepthThird, depth_third, side_in_view
 from .peaks import Calcification
 from .shapes import (
@@ -39,30 +39,11 @@ from .shapes import (
 LOCAL_LINEARITY_MIN_COUNT = 10
 #: A point within this distance of the nipple line is "central" (mm).
 CENTRAL_BAND_MM = 5.0
-#: Suspicion weight per distribution: the BI-RADS ordering (diffuse usually benign; linear and
-#: segmental most suspicious). A placeholder until the morphology model and calibration exist.
+#: Detection suspicion weight per distribution: the BI-RADS ordering (diffuse usually benign; linear and
+#: segmental most suspicious). Morphology (runtime/morphology) decides what the cluster is.
 DISTRIBUTION_WEIGHT = {
     "diffuse": 0.1, "regional": 0.5, "grouped": 0.85, "linear": 1.0, "segmental": 1.0,
 }
-
-
-class Distribution(enum.StrEnum):
-    GROUPED = "grouped"
-    LINEAR = "linear"
-    SEGMENTAL = "segmental"
-    REGIONAL = "regional"
-    DIFFUSE = "diffuse"
-
-
-class Morphology(enum.StrEnum):
-    """BI-RADS morphology; ``NOT_ASSESSED`` until a morphology model is installed."""
-
-    NOT_ASSESSED = "not assessed"
-    AMORPHOUS = "amorphous"
-    COARSE_HETEROGENEOUS = "coarse heterogeneous"
-    FINE_PLEOMORPHIC = "fine pleomorphic"
-    FINE_LINEAR_BRANCHING = "fine linear or fine-linear branching"
-    TYPICALLY_BENIGN = "typically benign"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +52,6 @@ class Cluster:
 
     id: int
     distribution: Distribution
-    morphology: Morphology
     count: int
     members: tuple[int, ...]
     centroid_x: float
@@ -101,6 +81,7 @@ class Cluster:
     centroid_original_x: float | None = None
     centroid_original_y: float | None = None
     outline_original: tuple[tuple[float, float], ...] | None = None
+    morphology: MorphologyAssessment | None = None  #: None: not assessed (no morphology model)
 
 
 def _axis_angle(axis: np.ndarray, centroid: np.ndarray, nipple: np.ndarray) -> float:
@@ -172,6 +153,13 @@ def find_clusters(
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
 
 
+def counts_toward_flag(cluster: Cluster, min_birads: BiradsCategory | str, flag_uncertain: bool) -> bool:
+    """Whether a cluster's suspicion may raise the flag (triage.RULE)."""
+    m = cluster.morphology
+    return (m is None or m.birads.rank >= BiradsCategory(min_birads).rank
+            or (flag_uncertain and m.uncertain))
+
+
 def suspicion(scores: np.ndarray, distribution: Distribution) -> float:
     """Mean of the top-5 detector scores times the distribution's weight, in [0, 1]."""
     top = np.sort(scores)[::-1][:5]
@@ -199,7 +187,6 @@ def describe(kind: Distribution, group: np.ndarray, calcifications: Sequence[Cal
     return Cluster(
         id=0,
         distribution=kind,
-        morphology=Morphology.NOT_ASSESSED,
         count=len(members),
         members=tuple(int(i) for i in group),
         centroid_x=float(centroid_px[0]), centroid_y=float(centroid_px[1]),

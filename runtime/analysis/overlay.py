@@ -41,6 +41,10 @@ def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray |
         outline = np.round(np.array(cluster.outline)).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [outline], True, colour, max(1, int(round(2 * scale))), cv2.LINE_8)
         label = f"#{cluster.id} {cluster.distribution.value} n={cluster.count} s={cluster.suspicion:.2f}"
+        if cluster.morphology is not None:
+            m = cluster.morphology
+            label += (f" {m.morphology.value.replace('_', ' ')} BI-RADS {m.birads.value} p={m.likelihood:.2f}"
+                      + ("?" if m.uncertain else ""))
         x = int(np.clip(outline[:, 0, 0].min(), 0, canvas.shape[1] - 1))
         y = int(np.clip(outline[:, 0, 1].min() - 6, 12, canvas.shape[0] - 1))
         cv2.putText(canvas, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, max(1, int(scale)), cv2.LINE_AA)

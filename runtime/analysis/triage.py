@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..codes import Laterality, View
+from ..codes import BiradsCategory, Laterality, View
 from .clusters import CENTRAL_BAND_MM
 from .geometry import DepthThird, Quadrant, clock_position, depth_third, quadrant
 from .view import ViewAnalysis
@@ -13,7 +13,14 @@ from .view import ViewAnalysis
 #: A CC and an MLO cluster are taken as one lesion when their nipple distances differ by at most this (mm).
 PAIR_TOLERANCE_MM = 15.0
 #: The rule, stated in every result.
-RULE = "flag a breast when its case score (highest cluster suspicion in its views) >= operating point"
+RULE = ("flag a breast when its case score >= operating point; case score = the highest detection suspicion "
+        "among its clusters that count: with morphology assessed, a cluster counts when it suggests BI-RADS >= "
+        "{min_birads}{uncertain}; without, every cluster counts")
+
+
+def rule_text(min_birads: BiradsCategory | str, flag_uncertain: bool) -> str:
+    return RULE.format(min_birads=BiradsCategory(min_birads).value,
+                       uncertain=" or its morphology is uncertain" if flag_uncertain else "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,8 +75,9 @@ def locate_pairs(cc: ViewAnalysis, mlo: ViewAnalysis) -> tuple[ClusterLocation, 
     return tuple(pairs)
 
 
-def assess(views: Sequence[ViewAnalysis], operating_point: float) -> tuple[tuple[BreastAssessment, ...], Triage]:
-    """Breast case scores (max view score) and the exam's flag at ``operating_point``."""
+def assess(views: Sequence[ViewAnalysis], operating_point: float, rule: str = rule_text("4A", True)
+           ) -> tuple[tuple[BreastAssessment, ...], Triage]:
+    """Breast case scores (max view score, see ``counts_toward_flag``) and the exam's flag at ``operating_point``."""
     breasts = []
     for laterality in (Laterality.RIGHT, Laterality.LEFT):
         own = [v for v in views if v.laterality is laterality]
@@ -85,4 +93,4 @@ def assess(views: Sequence[ViewAnalysis], operating_point: float) -> tuple[tuple
         ))
     score = max((b.case_score for b in breasts), default=0.0)
     return tuple(breasts), Triage(flagged=any(b.flagged for b in breasts), score=score,
-                                  operating_point=operating_point, rule=RULE)
+                                  operating_point=operating_point, rule=rule)

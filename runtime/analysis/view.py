@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -13,7 +13,8 @@ import numpy as np
 from ..codes import Laterality, View
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
-from .clusters import Cluster, find_clusters
+from ..morphology import MorphologyClassifier, Saliency
+from .clusters import Cluster, counts_toward_flag, find_clusters
 from .geometry import nipple_position
 from .peaks import Calcification, extract_calcifications
 from .tiling import detect_map
@@ -43,6 +44,8 @@ class ViewAnalysis:
     tiles_total: int
     timings: tuple[StageTiming, ...]
     overlay: str | None = None
+    #: per assessed cluster, for the saliency PNGs; not part of the JSON result
+    saliency: tuple[Saliency, ...] = field(default=(), repr=False, metadata={"transient": True})
 
 
 def away_from_skin(calcifications: list[Calcification], mask: np.ndarray, spacing_mm: float,
@@ -74,8 +77,10 @@ def analyze_view(
     config: AnalysisConfig,
     nipple: tuple[float, float] | None = None,
     to_original: Callable[[np.ndarray], np.ndarray] | None = None,
+    morphology: MorphologyClassifier | None = None,
 ) -> ViewAnalysis:
-    """Detect and cluster calcifications in a normalized view (chest wall at column 0)."""
+    """Detect and cluster calcifications in a normalized view (chest wall at column 0); with ``morphology``,
+    describe each cluster's morphology (its score then counts only as ``counts_toward_flag`` says)."""
     laterality, view = Laterality(laterality), View(view)
     nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
     started = time.perf_counter()
@@ -87,24 +92,37 @@ def analyze_view(
     calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
     done = time.perf_counter()
+    saliency: list[Saliency] = []
+    if morphology is not None and clusters:
+        members = [np.array([(calcifications[i].x, calcifications[i].y) for i in c.members]) for c in clusters]
+        scores = [np.array([calcifications[i].score for i in c.members]) for c in clusters]
+        assessments, saliency = morphology.assess(image, members, scores, [c.distribution for c in clusters],
+                                                  [c.id for c in clusters])
+        clusters = [replace(c, morphology=a) for c, a in zip(clusters, assessments)]
+    described = time.perf_counter()
+    timings = [StageTiming(stage="inference", seconds=inferred - started),
+               StageTiming(stage="postprocess", seconds=done - inferred)]
+    if morphology is not None:
+        timings.append(StageTiming(stage="morphology", seconds=described - done))
+    counted = [c.suspicion for c in clusters if counts_toward_flag(c, config.flag_min_birads, config.flag_uncertain)]
     return ViewAnalysis(
         laterality=laterality, view=view, spacing_mm=spacing_mm, rows=image.shape[0], columns=image.shape[1],
         nipple_x=float(nipple[0]), nipple_y=float(nipple[1]),
         calcifications=tuple(calcifications), clusters=tuple(clusters),
-        score=max((c.suspicion for c in clusters), default=0.0),
+        score=max(counted, default=0.0),
         tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
-        timings=(StageTiming(stage="inference", seconds=inferred - started),
-                 StageTiming(stage="postprocess", seconds=done - inferred)),
+        timings=tuple(timings), saliency=tuple(saliency),
     )
 
 
-def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisConfig) -> ViewAnalysis:
+def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisConfig,
+                       morphology: MorphologyClassifier | None = None) -> ViewAnalysis:
     """:func:`analyze_view` on a reader ``NormalizedView`` (image, mask, spacing_mm, laterality, view, transform)."""
     transform = getattr(normalized, "transform", None)
     return analyze_view(
         normalized.image, normalized.mask, spacing_mm=normalized.spacing_mm, laterality=normalized.laterality,
         view=normalized.view, model=model, config=config,
-        to_original=None if transform is None else transform.to_original,
+        to_original=None if transform is None else transform.to_original, morphology=morphology,
     )
 
 
@@ -116,3 +134,10 @@ def load_detector(engine: Any, config: AnalysisConfig, **overrides: Any) -> Comp
     entry = engine.registry.entry(config.detector_model, overrides.get("version"))
     shape = (config.batch_size, 1, config.tile_size, config.tile_size)
     return engine.load(config.detector_model, static_shapes={entry.inputs[0].name: shape}, **overrides)
+
+
+def load_morphology(engine: Any, config: AnalysisConfig, **overrides: Any) -> MorphologyClassifier | None:
+    """The configured morphology model, or None when ``morphology_model`` is empty."""
+    if not config.morphology_model:
+        return None
+    return MorphologyClassifier(engine.load(config.morphology_model, **overrides))

@@ -4,14 +4,15 @@ Format (documented in docs/models.md)::
 
     {"schema_version": 1, "models": [{"name": ..., "version": ..., "file": ..., "sha256": ...,
       "inputs": [{"name", "shape", "layout", "dtype", "spacing_mm", "normalization"}],
-      "outputs": [{"name", "meaning", "stride", "dtype"}], "precision": ..., "description": ...}]}
+      "outputs": [{"name", "meaning", "stride", "dtype"}], "precision": ..., "description": ...,
+      "parameters": {...}}]}   # parameters: optional, model-specific run-time constants
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -57,6 +58,8 @@ class ModelEntry:
     outputs: tuple[OutputSpec, ...]
     precision: str = ""
     description: str = ""
+    #: model-specific run-time constants (e.g. class order, calibration temperature)
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def output(self, name: str) -> OutputSpec:
         for spec in self.outputs:
@@ -141,7 +144,14 @@ def _entry(table: Any, directory: Path, where: str) -> ModelEntry:
         outputs=tuple(_output(t, f"{where} output {i}") for i, t in enumerate(outputs)),
         precision=str(table.get("precision", "")),
         description=str(table.get("description", "")),
+        parameters=_parameters(table.get("parameters", {}), where),
     )
+
+
+def _parameters(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ModelError(f"{where}: parameters {value!r} must be an object")
+    return dict(value)
 
 
 def read_manifest(directory: Path) -> tuple[ModelEntry, ...]:

@@ -12,7 +12,7 @@ from ..analysis.view import StageTiming
 from ..inference import CompiledModel
 
 #: Bump on any incompatible change of the JSON layout (and of exam_result.schema.json).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,9 +49,9 @@ def provenance(model: CompiledModel) -> ModelProvenance:
 
 def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: Sequence[CompiledModel],
                       operating_point: float, timings: Sequence[StageTiming] = (),
-                      created: _dt.datetime | None = None) -> ExamResult:
+                      created: _dt.datetime | None = None, rule: str | None = None) -> ExamResult:
     """Assess the breasts and assemble the result; ``timings`` are exam-level stages (read, normalize, ...)."""
-    breasts, triage = assess(views, operating_point)
+    breasts, triage = assess(views, operating_point) if rule is None else assess(views, operating_point, rule)
     per_stage: dict[str, float] = {t.stage: t.seconds for t in timings}
     for view in views:
         for t in view.timings:

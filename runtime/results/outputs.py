@@ -8,19 +8,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..analysis import StageTiming, ViewAnalysis, analyze_normalized, write_overlay
+from ..analysis import StageTiming, ViewAnalysis, analyze_normalized, rule_text, write_overlay
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
+from ..morphology import MorphologyClassifier, write_saliency
 from .exam import ExamResult, build_exam_result
 from .serialize import write_result
 
 
 def analyze_exam(normalized_views: Sequence[Any], detector: CompiledModel, config: AnalysisConfig, *,
-                 study_key: str, timings: Sequence[StageTiming] = ()) -> ExamResult:
-    """Each reader ``NormalizedView`` through the detector and clustering, then triage and provenance."""
-    views = [analyze_normalized(view, detector, config) for view in normalized_views]
-    return build_exam_result(study_key=study_key, views=views, models=[detector],
-                             operating_point=config.triage_threshold, timings=timings)
+                 study_key: str, timings: Sequence[StageTiming] = (),
+                 morphology: MorphologyClassifier | None = None) -> ExamResult:
+    """Each reader ``NormalizedView`` through detection, clustering and morphology, then triage and provenance."""
+    views = [analyze_normalized(view, detector, config, morphology) for view in normalized_views]
+    models = [detector] if morphology is None else [detector, morphology.model]
+    return build_exam_result(study_key=study_key, views=views, models=models,
+                             operating_point=config.triage_threshold, timings=timings,
+                             rule=rule_text(config.flag_min_birads, config.flag_uncertain))
 
 
 def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
@@ -34,9 +38,10 @@ def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
 
 
 def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], directory: str | Path) -> tuple[ExamResult, Path]:
-    """Write one overlay per view (same order as ``result.views``) and ``<study key>.json``.
+    """Write one overlay per view (same order as ``result.views``), one saliency PNG per assessed cluster
+    and ``<study key>.json``.
 
-    Returns the result with each view's ``overlay`` file name filled in, and the JSON path.
+    Returns the result with the ``overlay`` and ``saliency`` file names filled in, and the JSON path.
     """
     if len(normalized_views) != len(result.views):
         raise ValueError(f"{len(normalized_views)} images for {len(result.views)} analysed views")
@@ -45,7 +50,20 @@ def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], dire
     named = []
     for name, view, normalized in zip(overlay_names(result.views, result.study_key), result.views, normalized_views):
         write_overlay(directory / name, normalized.image, view, normalized.mask)
-        named.append(dataclasses.replace(view, overlay=name))
+        named.append(dataclasses.replace(view, overlay=name, clusters=_write_saliency(view, directory, name)))
     timings = (*result.timings, StageTiming(stage="overlays", seconds=time.perf_counter() - started))
     result = dataclasses.replace(result, views=tuple(named), timings=timings)
     return result, write_result(result, directory)
+
+
+def _write_saliency(view: ViewAnalysis, directory: Path, overlay_name: str) -> tuple:
+    """``<overlay stem>_c<id>_saliency.png`` per assessed cluster; the clusters with the names filled in."""
+    maps = {s.cluster_id: s for s in view.saliency}
+    clusters = []
+    for cluster in view.clusters:
+        if cluster.morphology is not None and cluster.id in maps:
+            name = f"{overlay_name.removesuffix('.png')}_c{cluster.id}_saliency.png"
+            write_saliency(directory / name, maps[cluster.id], cluster.morphology)
+            cluster = dataclasses.replace(cluster, morphology=dataclasses.replace(cluster.morphology, saliency=name))
+        clusters.append(cluster)
+    return tuple(clusters)

@@ -22,11 +22,14 @@ class ResultError(MammoedgeError):
 
 
 def to_dict(value: Any) -> Any:
-    """Dataclasses -> dicts, enums -> their values, tuples -> lists; NaN/inf refused."""
+    """Dataclasses -> dicts (without fields marked transient), enums -> values, tuples -> lists; NaN/inf refused."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("transient")}
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, dict):
+        return {str(k): to_dict(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_dict(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):

@@ -74,7 +74,7 @@ def exam_event(document: dict) -> ExamEvent:
     by_category: dict[str, int] = {}
     for view in result.get("views", []):
         for cluster in view.get("clusters", []):
-            category = str(cluster.get("birads") or "not assessed")
+            category = str((cluster.get("morphology") or {}).get("birads") or "not assessed")
             by_category[category] = by_category.get(category, 0) + 1
     return ExamEvent(study_key=document["study_key"], flag=bool(result.get("triage", {}).get("flagged", False)),
                      clusters_by_birads=by_category if clusters else {},

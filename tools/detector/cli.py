@@ -18,6 +18,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("build/detector"), help="checkpoint folder")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--patches", type=int, default=d.patches, help="training patches made up front")
+    parser.add_argument("--hard-fraction", type=float, default=d.hard_fraction,
+                        help="share of patches with amorphous / fine-linear clusters")
+    parser.add_argument("--width", type=int, default=d.width, help="channels of the first stage")
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--crop", type=int, default=d.crop)
@@ -28,7 +31,7 @@ def train_command(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
-                         threads=args.threads)
+                         threads=args.threads, hard_fraction=args.hard_fraction, width=args.width)
     summary = train(config, args.out)
     print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
           f"({summary['patches_per_second']} patches/s); final validation loss "
@@ -45,7 +48,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     from .data import PhantomPatches, make_set
-    from .export import MODEL_NAME, export_onnx, manifest_entry, quantize_int8, write_manifest
+    from ..modelfiles import write_manifest
+    from .export import MODEL_NAME, export_onnx, manifest_entry, quantize_int8
 
     args.models_dir.mkdir(parents=True, exist_ok=True)
     fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx")

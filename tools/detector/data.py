@@ -17,15 +17,27 @@ class PatchSource(Protocol):
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, Sequence]: ...
 
 
-class PhantomPatches:
-    """Patches from the phantom generator's fast path (``make_training_patch``)."""
+#: the morphologies the detector misses most (faint specks, thin lines), oversampled by ``hard_fraction``
+HARD_MORPHOLOGIES = ("amorphous", "fine_linear_branching")
 
-    def __init__(self, size: int = 256, spacing_mm: float = 0.1) -> None:
-        self.size, self.spacing_mm = size, spacing_mm
+
+class PhantomPatches:
+    """Patches from the phantom generator's fast path (``make_training_patch``).
+
+    ``hard_fraction`` of the patches carry one or two clusters of a hard
+    morphology (``HARD_MORPHOLOGIES``); the rest follow the phantom's own mix.
+    """
+
+    def __init__(self, size: int = 256, spacing_mm: float = 0.1, hard_fraction: float = 0.0) -> None:
+        self.size, self.spacing_mm, self.hard_fraction = size, spacing_mm, hard_fraction
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, Sequence]:
         from mammoedge.tools.phantom import make_training_patch
 
+        if self.hard_fraction and rng.random() < self.hard_fraction:
+            return make_training_patch(rng, size=self.size, spacing_mm=self.spacing_mm,
+                                       morphology=str(rng.choice(HARD_MORPHOLOGIES)),
+                                       n_clusters=int(rng.integers(1, 3)))
         return make_training_patch(rng, size=self.size, spacing_mm=self.spacing_mm)
 
 

@@ -7,11 +7,11 @@ on phantom patches; OpenVINO reads the QDQ graph and runs it as INT8.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
+
+from ..modelfiles import quantize_qdq, sha256
 
 MODEL_NAME = "calc-detector"
 INPUT_NAME, OUTPUT_NAME = "image", "prob"
@@ -33,31 +33,9 @@ def export_onnx(checkpoint: Path, out_path: Path, width: int = 8) -> Path:
     return out_path
 
 
-class _Calibration:
-    """onnxruntime CalibrationDataReader over standardized patches."""
-
-    def __init__(self, patches: np.ndarray) -> None:
-        self._items = iter([{INPUT_NAME: patches[i:i + 1]} for i in range(len(patches))])
-
-    def get_next(self):
-        return next(self._items, None)
-
-
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
-    """Static QDQ INT8 of ``fp32_path`` calibrated on ``calibration`` (N,1,H,W)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = int8_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-    try:
-        quantize_static(str(prepared), str(int8_path), _Calibration(calibration.astype(np.float32)),
-                        quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                        activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": 99.999}, nodes_to_exclude=_float_nodes(prepared))
-    finally:
-        prepared.unlink(missing_ok=True)
-    return int8_path
+    """Static QDQ INT8 of ``fp32_path`` calibrated on ``calibration`` (N,1,H,W) patches."""
+    return quantize_qdq(fp32_path, int8_path, INPUT_NAME, calibration, _float_nodes)
 
 
 def _float_nodes(path: Path) -> list[str]:
@@ -72,14 +50,6 @@ def _float_nodes(path: Path) -> list[str]:
     return [n.name for n in nodes if n.op_type == "Sigmoid"] + convs[:1] + convs[-1:]
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def manifest_entry(path: Path, *, name: str, version: str, precision: str, training: dict,
                    metrics: dict | None = None) -> dict:
     """A manifest entry (format: docs/models.md) for a detector file next to the manifest."""
@@ -92,13 +62,3 @@ def manifest_entry(path: Path, *, name: str, version: str, precision: str, train
                      "dtype": "float32"}],
         "training": training, "metrics": metrics or {},
     }
-
-
-def write_manifest(models_dir: Path, entries: list[dict]) -> Path:
-    """Replace entries of the same names in ``models_dir/manifest.json`` (their files were overwritten)."""
-    path = models_dir / "manifest.json"
-    document = json.loads(path.read_text()) if path.exists() else {"schema_version": 1, "models": []}
-    names = {e["name"] for e in entries}
-    document["models"] = [m for m in document["models"] if m["name"] not in names] + entries
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    return path

@@ -28,9 +28,10 @@ class TrainConfig:
     seed: int = 0
     patches: int = 2400  #: training patches generated up front
     val_patches: int = 200
-    steps: int = 2500
+    hard_fraction: float = 0.0  #: share of patches with amorphous / fine-linear clusters (docs/detector.md)
+    steps: int = 3000
     batch: int = 16
-    crop: int = 192
+    crop: int = 160
     lr: float = 2e-3
     width: int = 8
     threads: int = 2
@@ -69,7 +70,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
-    source = source or PhantomPatches()
+    source = source or PhantomPatches(hard_fraction=config.hard_fraction)
     started = time.perf_counter()
     images, targets, _ = make_set(source, config.patches, seed=config.seed, progress=progress)
     val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.seed + 10_000)
@@ -118,20 +119,21 @@ def validation_loss(model: CalcDetector, images: np.ndarray, targets: np.ndarray
     return float(np.mean(losses))
 
 
-def plot_curves(history: dict, path: Path) -> None:
+def plot_curves(history: dict, path: Path, title: str = "Calcification detector training",
+                loss: str = "focal") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history["step"], history["train_loss"], label="train (focal)")
-    ax.plot(history["val_step"], history["val_loss"], label="validation (focal)")
+    ax.plot(history["step"], history["train_loss"], label=f"train ({loss})")
+    ax.plot(history["val_step"], history["val_loss"], label=f"validation ({loss})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
     ax.legend()
-    ax.set_title("Calcification detector training")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

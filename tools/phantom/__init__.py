@@ -5,11 +5,11 @@ writes a DICOM exam and its ``truth.json`` (docs/phantom.md).
 """
 
 from .patch import make_training_patch
-from .truth import (Assessment, CalcTruth, ClusterTruth, Density, Distribution, ExamTruth, Morphology,
+from .truth import (BiradsCategory, CalcTruth, ClusterTruth, Density, Distribution, ExamTruth, Morphology,
                     SCHEMA_VERSION)
 
 __all__ = ["make_training_patch", "make_exam", "make_stereo", "CalcTruth", "ClusterTruth", "ExamTruth", "Morphology",
-           "Distribution", "Density", "Assessment", "SCHEMA_VERSION"]
+           "Distribution", "Density", "BiradsCategory", "SCHEMA_VERSION"]
 
 
 def __getattr__(name: str):  # make_exam pulls in pydicom; import it only when asked

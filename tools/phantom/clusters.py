@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from .calcifications import CalcShape, make_calcification
-from .truth import Assessment, Distribution, Morphology
+from .truth import BiradsCategory, Distribution, Morphology
 
 #: PPV by morphology (BI-RADS Atlas 5th ed.; see module docstring).
 MORPHOLOGY_PPV: dict[Morphology, float] = {
@@ -77,7 +77,7 @@ class PlantedCluster:
     shapes: tuple[CalcShape, ...]
     malignant: bool
     malignancy_probability: float
-    assessment: Assessment
+    assessment: BiradsCategory
 
     @property
     def extent_mm(self) -> float:
@@ -98,21 +98,21 @@ def malignancy_probability(morph: Morphology, dist: Distribution) -> float:
     return float(min(0.95, base * DISTRIBUTION_FACTOR[dist]))
 
 
-def assessment_for(morph: Morphology, dist: Distribution, probability: float) -> Assessment:
+def assessment_for(morph: Morphology, dist: Distribution, probability: float) -> BiradsCategory:
     """BI-RADS category from the likelihood of malignancy (Atlas 5th ed. ranges)."""
     if not morph.suspicious:
-        return Assessment.BENIGN
+        return BiradsCategory.BENIGN
     if morph is Morphology.FINE_LINEAR_BRANCHING and dist in (Distribution.LINEAR, Distribution.SEGMENTAL):
-        return Assessment.HIGHLY_SUGGESTIVE
+        return BiradsCategory.HIGHLY_SUGGESTIVE
     if probability <= 0.02:
-        return Assessment.PROBABLY_BENIGN
+        return BiradsCategory.PROBABLY_BENIGN
     if probability <= 0.10:
-        return Assessment.SUSPICIOUS_LOW
+        return BiradsCategory.SUSPICIOUS_LOW
     if probability <= 0.50:
-        return Assessment.SUSPICIOUS_MODERATE
+        return BiradsCategory.SUSPICIOUS_MODERATE
     if probability < 0.95:
-        return Assessment.SUSPICIOUS_HIGH
-    return Assessment.HIGHLY_SUGGESTIVE
+        return BiradsCategory.SUSPICIOUS_HIGH
+    return BiradsCategory.HIGHLY_SUGGESTIVE
 
 
 def _layout(rng: np.random.Generator, dist: Distribution, axis: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from . import anatomy, cohort, dicom_writer, physics, views
 from .errors import PhantomError
 from .clusters import PlantedCluster, pick, plant_cluster
 from .texture import DENSITY_PREVALENCE
-from .truth import (SCHEMA_VERSION, Assessment, CalcTruth, ClusterInView, ClusterTruth, Density, Distribution,
+from .truth import (SCHEMA_VERSION, BiradsCategory, CalcTruth, ClusterInView, ClusterTruth, Density, Distribution,
                     ExamTruth, Morphology, ViewTruth, write_truth)
 from .vendors import VendorProfile, encode, resolve
 
@@ -152,7 +152,7 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
             cluster_id=cid, morphology=cluster.morphology, distribution=cluster.distribution,
             n_calcifications=len(calcs), malignant=cluster.malignant,
             malignancy_probability=cluster.malignancy_probability,
-            assessment=Assessment.PROBABLY_BENIGN if precursor else cluster.assessment,
+            assessment=BiradsCategory.PROBABLY_BENIGN if precursor else cluster.assessment,
             center_mm=tuple(float(c) for c in center), extent_mm=extent, subtle_precursor=precursor))
 
     ident = identity(seed, index)
@@ -177,7 +177,7 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
         view_truths.append(_view_truth(name, sop_uid, lat, view, rendered, flip, geo, acq.angle_deg))
     clusters = {k: tuple(v) for k, v in cluster_truths.items()}
     all_clusters = [c for v in clusters.values() for c in v]
-    assessment = max((c.assessment for c in all_clusters), key=lambda a: a.rank, default=Assessment.NEGATIVE)
+    assessment = max((c.assessment for c in all_clusters), key=lambda a: a.rank, default=BiradsCategory.NEGATIVE)
     truth = ExamTruth(schema_version=SCHEMA_VERSION, generator=GENERATOR, seed=seed, exam_index=index,
                       kind="screening", vendor=profile.name, density=density, study_instance_uid=ident.study_uid,
                       assessment=assessment, breast_thickness_mm={k: b.thickness_mm for k, b in breasts.items()},

@@ -12,46 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mammoedge.runtime.codes import BiradsCategory, Distribution, Morphology
+
 SCHEMA_VERSION = "1.0.0"
 SCHEMA_PATH = Path(__file__).with_name("truth.schema.json")
-
-
-class Morphology(enum.StrEnum):
-    """BI-RADS (5th ed.) calcification morphology."""
-
-    AMORPHOUS = "amorphous"
-    COARSE_HETEROGENEOUS = "coarse_heterogeneous"
-    FINE_PLEOMORPHIC = "fine_pleomorphic"
-    FINE_LINEAR_BRANCHING = "fine_linear_branching"
-    VASCULAR = "vascular"
-    COARSE_POPCORN = "coarse_popcorn"
-    LARGE_ROD_LIKE = "large_rod_like"
-    ROUND = "round"
-    PUNCTATE = "punctate"
-    RIM = "rim"
-    DYSTROPHIC = "dystrophic"
-    SKIN = "skin"
-
-    @property
-    def suspicious(self) -> bool:
-        return self in SUSPICIOUS_MORPHOLOGIES
-
-
-SUSPICIOUS_MORPHOLOGIES = frozenset(
-    {Morphology.AMORPHOUS, Morphology.COARSE_HETEROGENEOUS, Morphology.FINE_PLEOMORPHIC,
-     Morphology.FINE_LINEAR_BRANCHING}
-)
-
-
-class Distribution(enum.StrEnum):
-    """BI-RADS distribution; ``single`` marks an isolated calcification."""
-
-    GROUPED = "grouped"
-    LINEAR = "linear"
-    SEGMENTAL = "segmental"
-    REGIONAL = "regional"
-    DIFFUSE = "diffuse"
-    SINGLE = "single"
 
 
 class Density(enum.StrEnum):
@@ -61,22 +25,6 @@ class Density(enum.StrEnum):
     B = "b"
     C = "c"
     D = "d"
-
-
-class Assessment(enum.StrEnum):
-    """BI-RADS final assessment category a radiologist would give."""
-
-    NEGATIVE = "1"
-    BENIGN = "2"
-    PROBABLY_BENIGN = "3"
-    SUSPICIOUS_LOW = "4A"
-    SUSPICIOUS_MODERATE = "4B"
-    SUSPICIOUS_HIGH = "4C"
-    HIGHLY_SUGGESTIVE = "5"
-
-    @property
-    def rank(self) -> int:
-        return list(Assessment).index(self)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -102,7 +50,7 @@ class ClusterTruth:
     n_calcifications: int
     malignant: bool  #: drawn from the morphology-dependent PPV (see clusters.py)
     malignancy_probability: float  #: the rate the label was drawn from
-    assessment: Assessment
+    assessment: BiradsCategory
     center_mm: tuple[float, float, float]  #: (u, v, w) in breast coordinates, mm (docs/phantom.md)
     extent_mm: float  #: largest distance between two of its calcifications
     subtle_precursor: bool = False  #: planted by the risk cohort as a faint precursor
@@ -170,7 +118,7 @@ class ExamTruth:
     vendor: str
     density: Density
     study_instance_uid: str
-    assessment: Assessment
+    assessment: BiradsCategory
     breast_thickness_mm: dict[str, float]
     clusters: dict[str, tuple[ClusterTruth, ...]]  #: laterality -> clusters
     views: tuple[ViewTruth, ...]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis_helpers import SPACING, breast_mask
-from mammoedge.runtime.analysis import Calcification, Distribution, Morphology, find_clusters
+from mammoedge.runtime.analysis import Calcification, Distribution, find_clusters
 from mammoedge.runtime.analysis.geometry import DepthThird
 from mammoedge.runtime.codes import View
 from mammoedge.runtime.config import AnalysisConfig
@@ -31,7 +31,7 @@ def test_six_points_within_8_mm_are_grouped():
     (cluster,) = clusters_of(points)
     assert cluster.distribution is Distribution.GROUPED
     assert cluster.count == 6 and cluster.members == tuple(range(6))
-    assert cluster.morphology is Morphology.NOT_ASSESSED
+    assert cluster.morphology is None  # not assessed: find_clusters knows no morphology
     assert cluster.extent_mm <= 8.0
     assert cluster.max_count_in_core == 6
     assert (cluster.centroid_x_mm, cluster.centroid_y_mm) == pytest.approx((43.5, 61.666666), abs=1e-4)

@@ -15,6 +15,7 @@ from mammoedge.runtime.analysis import (
 )
 from mammoedge.runtime.codes import SCREENING_VIEWS, Laterality, View
 from mammoedge.runtime.config import AnalysisConfig
+from mammoedge.runtime.morphology import MorphologyAssessment
 from mammoedge.runtime.results import (
     ExamResult, ModelProvenance, ResultError, build_exam_result, schema, to_dict, to_json, validate, write_result,
 )
@@ -72,7 +73,7 @@ def test_result_json_validates_and_has_no_identifiers(detector, tmp_path):
     result, _ = exam(True, detector)
     document = json.loads(to_json(result))
     validate(document)
-    assert document["schema_version"] == 1 and document["study_key"] == KEY
+    assert document["schema_version"] == 2 and document["study_key"] == KEY
     path = write_result(result, tmp_path)
     assert path.name == f"{KEY}.json" and json.loads(path.read_text()) == document
     document["patient_name"] = "DOE^JANE"
@@ -107,12 +108,12 @@ def test_write_refuses_a_study_key_that_is_not_a_keyed_hash(detector, tmp_path):
     [
         (ExamResult, None), (Triage, "triage"), (BreastAssessment, "breast"), (ClusterLocation, "location"),
         (ViewAnalysis, "view"), (Cluster, "cluster"), (Calcification, "calcification"), (StageTiming, "timing"),
-        (ModelProvenance, "model"),
+        (ModelProvenance, "model"), (MorphologyAssessment, "morphology"),
     ],
 )
 def test_schema_describes_every_field_and_nothing_else(cls, definition):
     part = schema() if definition is None else schema()["$defs"][definition]
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if not f.metadata.get("transient")}
     assert set(part["properties"]) == names and set(part["required"]) == names
     assert part["additionalProperties"] is False
 
@@ -171,3 +172,35 @@ def test_analyze_exam_and_write_outputs(detector, tmp_path):
     assert cluster.centroid_original_x == pytest.approx(cluster.centroid_x * 2)
     assert all(c.original_x == pytest.approx(c.x * 2) for c in lcc.calcifications)
     assert "overlays" in {t.stage for t in result.timings}
+
+
+def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(detector, tmp_path):
+    from mammoedge.runtime.analysis.view import load_morphology
+    from mammoedge.runtime.config import InferenceConfig
+    from mammoedge.runtime.inference import Engine
+    from mammoedge.runtime.results import analyze_exam, write_exam_outputs
+
+    morphology = load_morphology(Engine(InferenceConfig(num_threads=1)), CONFIG)
+    normalized = []
+    for laterality, view in SCREENING_VIEWS:
+        points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
+        image, mask = synthetic_view(points_mm=points)
+        normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
+    result = analyze_exam(normalized, detector, CONFIG, study_key=KEY, morphology=morphology)
+    result, path = write_exam_outputs(result, normalized, tmp_path)
+    document = json.loads(path.read_text())
+    validate(document)
+    assert [m["name"] for m in document["models"]] == ["maxpool", "calc-morphology"]
+    assert "morphology" in {t.stage for t in result.timings}
+    lcc = result.views[1]
+    (cluster,) = lcc.clusters
+    m = cluster.morphology
+    assert m is not None and m.saliency == f"{KEY}_LCC_c1_saliency.png"
+    assert (tmp_path / m.saliency).stat().st_size > 1000
+    assert np.isclose(sum(m.probabilities.values()), 1.0, atol=1e-3) and 0 <= m.likelihood <= 1
+    counts = m.birads.rank >= 3 or m.uncertain  # 4A or higher, or uncertain (the default rule)
+    assert lcc.score == (cluster.suspicion if counts else 0.0)
+    assert "BI-RADS >= 4A or its morphology is uncertain" in result.triage.rule
+    # without the morphology model: not assessed, and every cluster counts
+    plain = analyze_exam(normalized, detector, dataclasses.replace(CONFIG, morphology_model=""), study_key=KEY)
+    assert plain.views[1].clusters[0].morphology is None and plain.views[1].score == cluster.suspicion

@@ -27,10 +27,13 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
         (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
         assert storescu(served.port, exam).returncode == 0
         (result,) = served.wait_results(1, timeout=90)
-        key = json.loads(result.read_text())["study_key"]
+        document = json.loads(result.read_text())
+        key = document["study_key"]
         events = sub.wait_for(lambda m: m[0].endswith("/event"), timeout=30)
         assert [e[1]["study_key"] for e in events] == [key]
-        assert events[0][1]["models"] == {"calc-detector": "1.0.0"}
+        models = events[0][1]["models"]
+        assert models == {m["name"]: m["version"] for m in document["result"]["models"]}
+        assert set(models) == {"calc-detector", "calc-morphology"}
         assert sub.wait_for(lambda m: m[0].endswith("/health") and m[1]["queue_depth"] == 0)
         assert served.terminate() == 0
         assert sub.wait_for(lambda m: m[0].endswith("/status") and m[1]["state"] == "offline")

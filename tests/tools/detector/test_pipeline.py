@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mammoedge.tools.detector.data import PhantomPatches, make_set
-from mammoedge.tools.detector.export import export_onnx, quantize_int8, sha256, write_manifest, manifest_entry
+from mammoedge.tools.detector.export import export_onnx, manifest_entry, quantize_int8
+from mammoedge.tools.modelfiles import sha256, write_manifest
 from mammoedge.tools.detector.evaluate import onnx_detector
 from mammoedge.tools.detector.model import CalcDetector, parameter_count
 from mammoedge.tools.detector.train import TrainConfig, focal_loss, train, validation_loss

@@ -8,7 +8,7 @@ import pytest
 from mammoedge.tools.phantom import anatomy, cohort
 from mammoedge.tools.phantom.clusters import MORPHOLOGY_PPV, assessment_for, plant_cluster
 from mammoedge.tools.phantom.texture import DENSITY_MODELS
-from mammoedge.tools.phantom.truth import Assessment, Density, Distribution, Morphology
+from mammoedge.tools.phantom.truth import BiradsCategory, Density, Distribution, Morphology
 
 
 @pytest.mark.parametrize("morph", list(MORPHOLOGY_PPV))
@@ -24,14 +24,14 @@ def test_benign_types_are_never_malignant_and_get_birads_2():
     for morph in (Morphology.VASCULAR, Morphology.COARSE_POPCORN, Morphology.RIM, Morphology.ROUND):
         for _ in range(30):
             c = plant_cluster(rng, morph)
-            assert not c.malignant and c.assessment is Assessment.BENIGN
+            assert not c.malignant and c.assessment is BiradsCategory.BENIGN
 
 
 def test_assessment_categories():
-    assert assessment_for(Morphology.FINE_LINEAR_BRANCHING, Distribution.SEGMENTAL, 0.9) is Assessment.HIGHLY_SUGGESTIVE
-    assert assessment_for(Morphology.FINE_PLEOMORPHIC, Distribution.GROUPED, 0.29) is Assessment.SUSPICIOUS_MODERATE
-    assert assessment_for(Morphology.AMORPHOUS, Distribution.DIFFUSE, 0.02) is Assessment.PROBABLY_BENIGN
-    assert assessment_for(Morphology.FINE_LINEAR_BRANCHING, Distribution.GROUPED, 0.7) is Assessment.SUSPICIOUS_HIGH
+    assert assessment_for(Morphology.FINE_LINEAR_BRANCHING, Distribution.SEGMENTAL, 0.9) is BiradsCategory.HIGHLY_SUGGESTIVE
+    assert assessment_for(Morphology.FINE_PLEOMORPHIC, Distribution.GROUPED, 0.29) is BiradsCategory.SUSPICIOUS_MODERATE
+    assert assessment_for(Morphology.AMORPHOUS, Distribution.DIFFUSE, 0.02) is BiradsCategory.PROBABLY_BENIGN
+    assert assessment_for(Morphology.FINE_LINEAR_BRANCHING, Distribution.GROUPED, 0.7) is BiradsCategory.SUSPICIOUS_HIGH
 
 
 def test_grouped_clusters_fit_birads_definition():

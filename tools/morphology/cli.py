@@ -1,0 +1,93 @@
+"""Morphology model steps behind ``mammoedge train|export|evaluate morphology``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+VERSION = "1.0.0"
+BUILD = Path("build/morphology")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--out", type=Path, default=BUILD, help="checkpoint folder")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--rois", type=int, default=d.rois, help="training ROIs made up front")
+    parser.add_argument("--steps", type=int, default=d.steps)
+    parser.add_argument("--batch", type=int, default=d.batch)
+    parser.add_argument("--width", type=int, default=d.width)
+    parser.add_argument("--threads", type=int, default=d.threads)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    config = TrainConfig(seed=args.seed, rois=args.rois, steps=args.steps, batch=args.batch, width=args.width,
+                         threads=args.threads)
+    summary = train(config, args.out)
+    print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s; final validation loss "
+          f"{summary['history']['val_loss'][-1]:.4f}, class accuracy {summary['history']['val_accuracy'][-1]:.3f}; "
+          f"{args.out / 'morphology.pt'}")
+    return 0
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=BUILD / "morphology.pt")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the files and manifest go")
+    parser.add_argument("--calibration-rois", type=int, default=128, help="INT8 calibration ROIs")
+    parser.add_argument("--fit-rois", type=int, default=1500,
+                        help="held-out ROIs the temperature and uncertainty threshold are fitted on")
+    parser.add_argument("--seed", type=int, default=500_000, help="calibration seed (not training's)")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from ..modelfiles import write_manifest
+    from .data import make_rois
+    from .evaluate import fit_parameters
+    from .export import MODEL_NAME, export_onnx, manifest_entry, quantize_int8
+
+    args.models_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx")
+    int8 = quantize_int8(fp32, args.models_dir / f"{MODEL_NAME}-int8.onnx",
+                         make_rois(args.calibration_rois, args.seed).images)
+    fit = make_rois(args.fit_rois, args.seed + 1, progress=True)
+    training_file = args.checkpoint.parent / "training.json"
+    training = json.loads(training_file.read_text())["config"] if training_file.exists() else {}
+    training = {"data": "mammoedge phantom cluster ROIs (tools/morphology/data.py)", **training}
+    metrics_file = args.checkpoint.parent / "evaluation.json"
+    evaluation = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"models": {}}
+    entries = []
+    for path, name, precision in ((int8, MODEL_NAME, "int8"), (fp32, f"{MODEL_NAME}-fp32", "fp32")):
+        parameters = fit_parameters(path, fit)
+        row = evaluation["models"].get(f"{precision.upper()} openvino", {})
+        metrics = {k: row[k] for k in ("macro_f1", "f1_by_class", "auc", "ece_raw", "ece_calibrated") if k in row}
+        print(f"{name}: {parameters}")
+        entries.append(manifest_entry(path, name=name, version=VERSION, precision=precision, training=training,
+                                      parameters=parameters, metrics=metrics))
+    print(f"wrote {fp32.name}, {int8.name} and {write_manifest(args.models_dir, entries)}")
+    return 0
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    parser.add_argument("--out", type=Path, default=BUILD)
+    parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs")
+    parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (not training's or calibration's)")
+    parser.add_argument("--bootstrap", type=int, default=300)
+
+
+def evaluate_command(args: argparse.Namespace, config=None) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(args.models_dir, args.out, rois=args.rois, seed=args.seed, bootstrap_samples=args.bootstrap)
+    for name, row in report["models"].items():
+        print(f"{name:22s} macro-F1 {row['macro_f1']:.3f}  AUC {row['auc'][0]:.3f} ({row['auc'][1]:.3f}-"
+              f"{row['auc'][2]:.3f})  ECE {row['ece_raw']:.3f} -> {row['ece_calibrated']:.3f}  "
+              f"uncertain {row['uncertain_share']:.2f}")
+    print(f"wrote {args.out / 'evaluation.json'} and PNGs in {args.out}")
+    return 0
