@@ -79,6 +79,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs")
     parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (not training's or calibration's)")
     parser.add_argument("--bootstrap", type=int, default=300)
+    parser.add_argument("--exams", type=int, default=64,
+                        help="held-out full phantom exams for morphology on real detections and the flag (0: skip)")
+    parser.add_argument("--exam-seed", type=int, default=2_000_000, help="held-out exam seed (not training's)")
+    parser.add_argument("--exams-dir", type=Path, default=Path("build/detector/heldout-exams"),
+                        help="where the held-out exams are (made if missing; shared with evaluate detector)")
 
 
 def evaluate_command(args: argparse.Namespace, config=None) -> int:
@@ -90,4 +95,19 @@ def evaluate_command(args: argparse.Namespace, config=None) -> int:
               f"{row['auc'][2]:.3f})  ECE {row['ece_raw']:.3f} -> {row['ece_calibrated']:.3f}  "
               f"uncertain {row['uncertain_share']:.2f}")
     print(f"wrote {args.out / 'evaluation.json'} and PNGs in {args.out}")
+    if args.exams > 0:
+        from mammoedge.runtime.config import load_config
+
+        from ..detector.view_eval import make_heldout_exams
+        from .view_eval import evaluate_exams
+
+        exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed,
+                                   profiles=("hologic", "ge", "siemens", "fuji"))
+        full = evaluate_exams(exams, config if config is not None else load_config(None), args.out)
+        print(f"full views ({full['exams']} exams): {full['matched_clusters']} detected clusters on planted ones, "
+              f"morphology accuracy {full['matched_accuracy']}, uncertain {full['matched_uncertain_share']}; "
+              f"{full['false_clusters']} false clusters ({full['false_clusters_uncertain_share']} uncertain, "
+              f"{full['false_clusters_counting_toward_flag']} count toward the flag); flag sensitivity "
+              f"{full['flag_sensitivity'][0]}/{full['flag_sensitivity'][1]} exams, specificity "
+              f"{full['flag_specificity'][0]}/{full['flag_specificity'][1]}; {args.out / 'exam-evaluation.json'}")
     return 0

@@ -1,0 +1,105 @@
+"""Morphology and the triage flag on held-out full phantom exams, through the runtime's whole path.
+
+Each view is read, normalized and analyzed by the runtime (detector INT8,
+clustering, morphology INT8, both on OpenVINO), then each exam is triaged as
+the service would. A detected cluster is matched to the true cluster whose
+region it falls in (``tools/detector/view_eval.py``: centroid within half the
+true bounding-box diagonal + 5 mm); matched clusters give the morphology
+accuracy on real detections, unmatched ones show what the model says about the
+detector's false clusters. Exams with a suspicious planted cluster give the
+flag's sensitivity, the others its specificity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammoedge.runtime.codes import Morphology, MorphologyClass
+
+from .evaluate import macro_f1
+
+REPORTED = tuple(MorphologyClass)
+#: triage operating points (case score) the flag's sensitivity and specificity are also read at
+OPERATING_POINTS = (0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from mammoedge.runtime.analysis import assess, rule_text
+    from mammoedge.runtime.analysis.view import analyze_normalized, load_detector, load_morphology
+    from mammoedge.runtime.dicom import read_mammogram
+    from mammoedge.runtime.inference import Engine
+    from mammoedge.runtime.preprocess import normalize
+    from mammoedge.tools.detector.view_eval import _truth_regions
+
+    engine = Engine(config.inference)
+    detector = load_detector(engine, config.analysis, backend="openvino", force=True)
+    morphology = load_morphology(engine, config.analysis, backend="openvino", force=True)
+    matched: list[tuple[int, int, bool]] = []  # (true class, predicted class, uncertain)
+    false_clusters: list[tuple[int, bool, bool]] = []  # (predicted class, uncertain, counts toward the flag)
+    exams: list[tuple[bool, bool, float]] = []  # (a suspicious cluster was planted, flagged, case score)
+    for folder in tqdm(exam_dirs, desc="held-out exams", unit="exam", disable=not progress):
+        truth = json.loads((folder / "truth.json").read_text())
+        morph = {c["cluster_id"]: c["morphology"] for side in truth["clusters"].values() for c in side}
+        views = []
+        for view_truth in truth["views"]:
+            normalized = normalize(read_mammogram(folder / view_truth["file"], config.reader), config.preprocess)
+            analysis = analyze_normalized(normalized, detector, config.analysis, morphology)
+            views.append(analysis)
+            regions = _truth_regions(view_truth, normalized)
+            for cluster in analysis.clusters:
+                if cluster.morphology is None:
+                    continue
+                predicted = REPORTED.index(cluster.morphology.morphology)
+                centre = np.array([cluster.centroid_x, cluster.centroid_y])
+                hits = [(float(np.hypot(*(centre - c))) * normalized.spacing_mm, rec) for rec, c, r in regions
+                        if float(np.hypot(*(centre - c))) * normalized.spacing_mm <= r]
+                if hits:
+                    record = min(hits, key=lambda h: h[0])[1]
+                    group = Morphology(morph[record["cluster_id"]]).group
+                    matched.append((REPORTED.index(group), predicted, cluster.morphology.uncertain))
+                else:
+                    counts = cluster.morphology.birads.rank >= 3 or cluster.morphology.uncertain
+                    false_clusters.append((predicted, cluster.morphology.uncertain, counts))
+        planted = any(Morphology(c["morphology"]).suspicious and c["n_calcifications"] >= 5
+                      for side in truth["clusters"].values() for c in side)
+        _, triage = assess(views, config.analysis.triage_threshold,
+                           rule_text(config.analysis.flag_min_birads, config.analysis.flag_uncertain))
+        exams.append((planted, triage.flagged, triage.score))
+    truth_cls = np.array([m[0] for m in matched], int)
+    predicted = np.array([m[1] for m in matched], int)
+    confusion = np.zeros((len(REPORTED), len(REPORTED)), int)
+    np.add.at(confusion, (truth_cls, predicted), 1)
+    present = sorted(set(truth_cls.tolist()))
+    f1, per_class = macro_f1(truth_cls, predicted, len(REPORTED)) if len(matched) else (float("nan"), [])
+    positive = [flag for planted, flag, _ in exams if planted]
+    negative = [flag for planted, flag, _ in exams if not planted]
+    by_operating_point = {}
+    for point in OPERATING_POINTS:
+        sens = [score >= point for planted, _, score in exams if planted]
+        spec = [score < point for planted, _, score in exams if not planted]
+        by_operating_point[str(point)] = {"sensitivity": [int(sum(sens)), len(sens)],
+                                          "specificity": [int(sum(spec)), len(spec)]}
+    report = {
+        "exams": len(exam_dirs), "peak_threshold": config.analysis.peak_threshold,
+        "triage_threshold": config.analysis.triage_threshold,
+        "matched_clusters": len(matched),
+        "matched_accuracy": round(float((truth_cls == predicted).mean()), 4) if len(matched) else None,
+        "matched_macro_f1_present_classes": round(float(np.mean([per_class[c] for c in present])), 4) if present else None,
+        "matched_uncertain_share": round(float(np.mean([m[2] for m in matched])), 4) if matched else None,
+        "confusion_classes": [c.value for c in REPORTED], "confusion": confusion.tolist(),
+        "false_clusters": len(false_clusters),
+        "false_clusters_uncertain_share": round(float(np.mean([f[1] for f in false_clusters])), 4) if false_clusters else None,
+        "false_clusters_counting_toward_flag": int(sum(f[2] for f in false_clusters)),
+        "flag_sensitivity": [int(sum(positive)), len(positive)],
+        "flag_specificity": [int(len(negative) - sum(negative)), len(negative)],
+        "flag_by_operating_point": by_operating_point,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "exam-evaluation.json").write_text(json.dumps(report, indent=2))
+    return report
