@@ -218,6 +218,7 @@ class TelemetryConfig:
     key_file: str = option("", "Client private key file.")
     keepalive_s: int = option(30, "MQTT keep-alive, seconds; the last will is sent ~1.5x this after a silent death.")
     health_interval_s: float = option(60.0, "Seconds between health messages.")
+    metrics_interval_s: float = option(300.0, "Seconds between metrics messages (counts and latency percentiles).")
     outbox_path: str = option("", "Outbox database; empty: <service.state_dir>/telemetry-outbox.sqlite.")
     outbox_max: int = option(10000, "Most events kept while the broker is away; older ones are dropped and counted.")
 

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -72,3 +73,13 @@ class Subscriber:
         self.client.disconnect()
 
 
+
+
+def check_schema(document: dict) -> None:
+    """Validate a published document against its committed JSON Schema (by its ``type``)."""
+    import jsonschema
+
+    from mammoedge.runtime import telemetry
+
+    schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
+    jsonschema.validate(document, json.loads(schema_file.read_text()))

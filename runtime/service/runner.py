@@ -58,7 +58,11 @@ class Service:
         if config.telemetry.enabled and role is Role.ALL:  # split units: see docs/telemetry.md
             from ..telemetry import Reporter
 
-            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields)
+            from ..telemetry.metrics import MetricsCollector
+
+            metrics = MetricsCollector(self.queue, started_at=time.time())
+            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields,
+                                     metrics_source=metrics.collect)
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = load_analyzer(config.service.analyzer, config)
 

@@ -30,6 +30,7 @@ from .payloads import ExamEvent, build, event_payload
 log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], dict]
+MetricsSource = Callable[[float], dict]  #: now (epoch s) -> fields of a metrics message
 
 
 def default_device_id() -> str:
@@ -65,13 +66,15 @@ def system_health(state_dir: Path) -> dict:
 class Reporter:
     """One device's MQTT connection; ``start``/``stop``, ``exam_analyzed`` never blocks on the network."""
 
-    def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None) -> None:
+    def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None,
+                 metrics_source: MetricsSource | None = None) -> None:
         self.config = config
         self.device = config.device_id or default_device_id()
         self.state_dir = state_dir
         self.outbox = Outbox(Path(config.outbox_path) if config.outbox_path else state_dir / "telemetry-outbox.sqlite",
                              cap=config.outbox_max)
         self.health_source = health_source
+        self.metrics_source = metrics_source
         self._inflight: dict[int, int] = {}  # mid -> outbox row
         self._early_acks: set[int] = set()
         self._sent_upto = 0
@@ -175,8 +178,13 @@ class Reporter:
                                                                     "last_exam_age_s", "errors")})
         self.client.publish(topic(self.config, self.device, "health"), build("health", **fields), qos=0)
 
+    def _publish_metrics(self) -> None:
+        if self.metrics_source is not None:
+            fields = self.metrics_source(time.time())
+            self.client.publish(topic(self.config, self.device, "metrics"), build("metrics", **fields), qos=0)
+
     def _loop(self) -> None:
-        next_health = time.monotonic()
+        next_health = next_metrics = time.monotonic()
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
@@ -185,5 +193,8 @@ class Reporter:
                 if self.client.is_connected() and time.monotonic() >= next_health:
                     next_health = time.monotonic() + self.config.health_interval_s
                     self._publish_health()
+                if self.client.is_connected() and time.monotonic() >= next_metrics:
+                    next_metrics = time.monotonic() + self.config.metrics_interval_s
+                    self._publish_metrics()
             except Exception as exc:  # telemetry must never take the appliance down
                 log.error("telemetry loop error: %s", type(exc).__name__)

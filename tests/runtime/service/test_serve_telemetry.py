@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from conftest import Served, clone_exams, storescu
-from mqtt_helpers import Broker, Subscriber
+from mqtt_helpers import Broker, Subscriber, check_schema
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None or shutil.which("storescu") is None,
                                 reason="needs mosquitto and dcmtk (apt)")
@@ -19,7 +19,8 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
     sub = Subscriber(broker.port)
     served = Served(tmp_path / "serve")
     text = served.config.read_text() + (f'[telemetry]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                                        'site = "site-1"\ndevice_id = "box-1"\nhealth_interval_s = 1.0\n')
+                                        'site = "site-1"\ndevice_id = "box-1"\nhealth_interval_s = 1.0\n'
+                                        'metrics_interval_s = 1.0\n')
     served.config.write_text(text)
     served.start()
     try:
@@ -32,6 +33,13 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
         assert [e[1]["study_key"] for e in events] == [key]
         assert events[0][1]["models"] == {"calc-detector": "1.0.0"}
         assert sub.wait_for(lambda m: m[0].endswith("/health") and m[1]["queue_depth"] == 0)
+        metrics = sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-1/metrics"
+                               and m[1]["since_start"]["exams_analyzed"] == 1)
+        assert metrics, "a metrics message counts the analyzed exam"
+        check_schema(metrics[0][1])
+        since = metrics[0][1]["since_start"]
+        assert since["exams_failed"] == 0 and since["latency_s"]["total"]["n"] == 1
+        assert {"read", "total"} <= set(since["latency_s"])
         assert served.terminate() == 0
         assert sub.wait_for(lambda m: m[0].endswith("/status") and m[1]["state"] == "offline")
         published = json.dumps([m[1] for m in sub.messages])
