@@ -10,6 +10,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 
+#: (topic, raw payload) of every message any test Subscriber received in this session (for the PHI scan)
+RECORDED: list[tuple[str, bytes]] = []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,8 +59,18 @@ class Subscriber:
         assert subscribed.wait(5)
 
     def _on_message(self, client, userdata, message):
+        payload = bytes(message.payload)
+        RECORDED.append((message.topic, payload))
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            document = {"unparsed": payload.decode("utf-8", "replace")}
         with self.lock:
-            self.messages.append((message.topic, json.loads(message.payload), message.retain))
+            self.messages.append((message.topic, document, message.retain))
+
+    def publish(self, topic, payload, qos=1):
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(5)
 
     def wait_for(self, predicate, timeout=15.0):
         deadline = time.monotonic() + timeout

@@ -27,6 +27,7 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "interval": (dict,), "since_start": (dict,)},
+    "command_result": {"accepted": (bool,), "action": (str,), "request_id": (str,), "rule": (str,), "error": (str,)},
 }
 #: (message type, field) -> keys allowed inside that object
 NESTED: dict[tuple[str, str], tuple[str, ...]] = {

@@ -1,6 +1,8 @@
 """The MQTT reporter: status (retained, last will), periodic health, exam events through the outbox.
 
-Topics: ``mammoedge/v1/<site>/<device>/{status,health,event}``. Events go to
+Topics: ``mammoedge/v1/<site>/<device>/{status,health,metrics,event}``, and
+``.../command`` (subscribed; safe actions only, see :mod:`.commands`) answered on
+``.../command/result``. Events go to
 the durable outbox first (the analysis path never waits on the network) and
 leave it only when the broker acknowledges them (``on_publish``); after a
 reconnect every unacknowledged event is sent again, in order, so receivers
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -24,6 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from .. import __version__
 from ..config import TelemetryConfig
+from .commands import Action, CommandError, parse_command
 from .outbox import Outbox
 from .payloads import ExamEvent, build, event_payload
 
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], dict]
 MetricsSource = Callable[[float], dict]  #: now (epoch s) -> fields of a metrics message
+COMMAND_BACKLOG = 16  #: commands waiting for the reporter thread; more are dropped
 
 
 def default_device_id() -> str:
@@ -75,6 +80,7 @@ class Reporter:
                              cap=config.outbox_max)
         self.health_source = health_source
         self.metrics_source = metrics_source
+        self._commands: queue.Queue[bytes] = queue.Queue(maxsize=COMMAND_BACKLOG)
         self._inflight: dict[int, int] = {}  # mid -> outbox row
         self._early_acks: set[int] = set()
         self._sent_upto = 0
@@ -93,6 +99,7 @@ class Reporter:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
 
     def _status(self, state: str) -> bytes:
         return build("status", state=state, software_version=__version__, models={}, devices=[])
@@ -130,6 +137,7 @@ class Reporter:
             log.warning("broker refused the connection: %s", reason_code)
             return
         client.publish(topic(self.config, self.device, "status"), self._status("online"), qos=1, retain=True)
+        client.subscribe(topic(self.config, self.device, "command"), qos=1)
         with self._lock:
             self._inflight.clear()
             self._early_acks.clear()
@@ -148,7 +156,45 @@ class Reporter:
         if not reason_code.is_failure:
             self.outbox.ack(row)
 
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            self._commands.put_nowait(bytes(message.payload))
+        except queue.Full:
+            log.warning("command backlog full: command dropped")
+        self._wake.set()
+
     # reporter thread
+    def _handle_commands(self) -> None:
+        while True:
+            try:
+                payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command = parse_command(payload)
+            except CommandError as exc:
+                log.warning("command refused (%s)", exc.rule)
+                reply = {"accepted": False, "rule": exc.rule, "error": str(exc)[:200]}
+                if exc.request_id is not None:
+                    reply["request_id"] = exc.request_id
+            else:
+                reply = self._run(command)
+            self.client.publish(topic(self.config, self.device, "command/result"), build("command_result", **reply),
+                                qos=1)
+
+    def _run(self, command) -> dict:
+        reply: dict = {"action": command.action.value}
+        if command.request_id is not None:
+            reply["request_id"] = command.request_id
+        if command.action is Action.REPORT_METRICS and self.metrics_source is None:
+            return reply | {"accepted": False, "rule": "unavailable", "error": "this process keeps no metrics"}
+        {Action.REPORT_HEALTH: self._publish_health, Action.REPORT_METRICS: self._publish_metrics,
+         Action.REPORT_STATUS: self._publish_status}[command.action]()
+        return reply | {"accepted": True}
+
+    def _publish_status(self) -> None:
+        self.client.publish(topic(self.config, self.device, "status"), self._status("online"), qos=1, retain=True)
+
     def _flush(self) -> None:
         while self.client.is_connected() and not self._stopping.is_set():
             with self._lock:
@@ -190,6 +236,7 @@ class Reporter:
             self._wake.clear()
             try:
                 self._flush()
+                self._handle_commands()
                 if self.client.is_connected() and time.monotonic() >= next_health:
                     next_health = time.monotonic() + self.config.health_interval_s
                     self._publish_health()

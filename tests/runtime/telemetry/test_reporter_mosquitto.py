@@ -16,19 +16,19 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
-from mqtt_helpers import Broker, Subscriber
+from mqtt_helpers import Broker, Subscriber, check_schema
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
 
 
 DEVICE_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     from mammoedge.runtime.config import TelemetryConfig
     from mammoedge.runtime.telemetry import ExamEvent, Reporter
     port, state, start, count, mode = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     config = TelemetryConfig(enabled=True, host="127.0.0.1", port=port, site="test", device_id="dev-a",
-                             keepalive_s=2, health_interval_s=0.5)
+                             keepalive_s=2, health_interval_s=float(os.environ.get("HEALTH_S", "0.5")))
     reporter = Reporter(config, state, health_source=lambda: {"queue_depth": 3, "oldest_waiting_s": 1.5})
     for i in range(start, start + count):
         reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=i % 2 == 0, clusters_by_birads={"4B": 1},
@@ -44,20 +44,11 @@ DEVICE_SCRIPT = textwrap.dedent("""
 """)
 
 
-def device(port, state, start, count, mode, tmp_path):
+def device(port, state, start, count, mode, tmp_path, env=None):
     script = tmp_path / "device.py"
     script.write_text(DEVICE_SCRIPT)
     return subprocess.Popen([sys.executable, str(script), str(port), str(state), str(start), str(count), mode],
-                            stdout=subprocess.PIPE, text=True)
-
-
-def check_schema(document):
-    import jsonschema
-
-    from mammoedge.runtime import telemetry
-
-    schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
-    jsonschema.validate(document, json.loads(schema_file.read_text()))
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
 def test_status_health_event_and_last_will_on_sigkill(tmp_path):
@@ -132,3 +123,47 @@ def test_allow_list_refuses_unknown_fields_and_identifiers():
         build("event", study_key="0" * 32, flag=True, patient_name="Doe^Jane")
     with pytest.raises(PayloadError, match="32-hex opaque study key"):
         build("event", study_key="1.2.840.113619.2.55.3", flag=False)
+
+
+def test_command_topic_runs_safe_actions_and_refuses_the_rest(tmp_path):
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    proc = device(broker.port, tmp_path / "state", 0, 0, "sleep", tmp_path, env={"HEALTH_S": "3600"})
+    command, results = "mammoedge/v1/test/dev-a/command", "mammoedge/v1/test/dev-a/command/result"
+    try:
+        assert sub.wait_for(lambda m: m[0].endswith("dev-a/status") and m[1]["state"] == "online")
+        assert len(sub.wait_for(lambda m: m[0].endswith("/health"))) == 1  # the one at connect
+        time.sleep(0.5)  # the device subscribes to its command topic right after saying online
+        sub.publish(command, json.dumps({"action": "report_health", "request_id": "r1"}))
+        ok = sub.wait_for(lambda m: m[0] == results and m[1].get("request_id") == "r1")
+        assert ok and ok[0][1]["accepted"] is True and ok[0][1]["action"] == "report_health"
+        assert len(sub.wait_for(lambda m: m[0].endswith("/health"))) == 2  # a health report on request
+        refused = {
+            "reboot": (json.dumps({"action": "reboot", "request_id": "r2"}), "action", "'reboot' is not allowed"),
+            "json": (b"{not json", "json", "not UTF-8 JSON"),
+            "size": (json.dumps({"action": "report_health", "pad": "x" * 5000}), "size", "over the 1024-byte limit"),
+            "fields": (json.dumps({"action": "report_status", "request_id": "r4", "shell": "rm -rf /"}), "fields",
+                       "'shell' is not allowed"),
+            "object": (b"[1, 2]", "object", "must be a JSON object"),
+        }
+        for name, (payload, rule, text) in refused.items():
+            before = len([m for m in sub.messages if m[0] == results])
+            sub.publish(command, payload)
+            replies = sub.wait_for(lambda m: m[0] == results and m[1]["rule"] == rule if "rule" in m[1] else False)
+            assert replies, name
+            assert replies[-1][1]["accepted"] is False and text in replies[-1][1]["error"], replies[-1][1]
+            assert len([m for m in sub.messages if m[0] == results]) == before + 1
+        metrics = sub.wait_for(lambda m: m[0] == results and m[1].get("rule") == "unavailable", timeout=0.1)
+        assert not metrics
+        sub.publish(command, json.dumps({"action": "report_metrics"}))
+        assert sub.wait_for(lambda m: m[0] == results and m[1].get("rule") == "unavailable")
+        sub.publish(command, json.dumps({"action": "report_status", "request_id": "r9"}))  # still serving
+        assert sub.wait_for(lambda m: m[0] == results and m[1].get("request_id") == "r9" and m[1]["accepted"])
+        assert proc.poll() is None
+        for topic_name, document, _ in sub.messages:
+            if topic_name == results:
+                check_schema(document)
+    finally:
+        proc.kill()
+        sub.close()
+        broker.stop()
