@@ -24,12 +24,14 @@ class Broker:
     def __init__(self, tmp_path):
         self.port = free_port()
         self.conf = tmp_path / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = tmp_path / "mosquitto.log"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "log_dest stderr\n")
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        with open(self.log, "ab") as log:  # the broker may drop root: it logs to our file through stderr
+            self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -38,6 +40,11 @@ class Broker:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
+
+    def connections(self, client_id: str) -> int:
+        """How many times a client with this id connected (from the broker's log)."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return sum(1 for line in text.splitlines() if "New client connected" in line and f" as {client_id} " in line)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

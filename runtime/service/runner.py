@@ -55,9 +55,12 @@ class Service:
         self.intake: Intake | None = None
         self._analyzer = analyzer
         self.reporter = None
-        if config.telemetry.enabled and role is Role.ALL:  # split units: see docs/telemetry.md
-            from ..telemetry import Reporter
+        if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
+            from ..telemetry import OutboxSink
 
+            self.reporter = OutboxSink(config.telemetry, self.paths.state_dir)
+        elif config.telemetry.enabled:  # intake (sends what a worker unit queued) or all
+            from ..telemetry import Reporter
             from ..telemetry.metrics import MetricsCollector
 
             metrics = MetricsCollector(self.queue, started_at=time.time())

@@ -11,7 +11,6 @@ see each at least once and drop repeats by ``message_id``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -30,25 +29,15 @@ from ..config import TelemetryConfig
 from .commands import Action, CommandError, parse_command
 from .outbox import Outbox
 from .payloads import ExamEvent, build, event_payload
+from .topics import default_device_id, device_id, outbox_path, topic
+
+__all__ = ["Reporter", "default_device_id", "system_health", "topic"]
 
 log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], dict]
 MetricsSource = Callable[[float], dict]  #: now (epoch s) -> fields of a metrics message
 COMMAND_BACKLOG = 16  #: commands waiting for the reporter thread; more are dropped
-
-
-def default_device_id() -> str:
-    """A stable id from /etc/machine-id (hashed: the raw id is not sent)."""
-    try:
-        raw = Path("/etc/machine-id").read_text().strip()
-    except OSError:
-        raw = ""
-    return "me-" + hashlib.sha256((raw or "unknown").encode()).hexdigest()[:12]
-
-
-def topic(config: TelemetryConfig, device: str, kind: str) -> str:
-    return f"mammoedge/v1/{config.site}/{device}/{kind}"
 
 
 def system_health(state_dir: Path) -> dict:
@@ -74,10 +63,9 @@ class Reporter:
     def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None,
                  metrics_source: MetricsSource | None = None) -> None:
         self.config = config
-        self.device = config.device_id or default_device_id()
+        self.device = device_id(config)
         self.state_dir = state_dir
-        self.outbox = Outbox(Path(config.outbox_path) if config.outbox_path else state_dir / "telemetry-outbox.sqlite",
-                             cap=config.outbox_max)
+        self.outbox = Outbox(outbox_path(config, state_dir), cap=config.outbox_max)
         self.health_source = health_source
         self.metrics_source = metrics_source
         self._commands: queue.Queue[bytes] = queue.Queue(maxsize=COMMAND_BACKLOG)

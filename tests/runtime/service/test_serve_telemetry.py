@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 
 import pytest
 
@@ -49,5 +50,41 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
             assert identifier not in published
     finally:
         served.terminate()
+        sub.close()
+        broker.stop()
+
+
+def test_split_units_worker_events_reach_the_broker_through_the_intake_process(phantom_exam, tmp_path):
+    """``--role worker`` never opens MQTT; its event goes through the shared outbox to the intake's reporter."""
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    root = tmp_path / "units"
+    intake = Served(root)
+    telemetry = (f'[telemetry]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                 'site = "site-1"\ndevice_id = "box-2"\nhealth_interval_s = 1.0\nmetrics_interval_s = 1.0\n')
+    worker = Served(root, port=intake.port)  # same state dir and config file (telemetry on for both)
+    intake.config.write_text(intake.config.read_text() + telemetry)
+    intake.start(role="intake")
+    worker.start(role="worker", wait=False)
+    try:
+        assert sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-2/status" and m[1]["state"] == "online")
+        (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
+        assert storescu(intake.port, exam).returncode == 0
+        (result,) = intake.wait_results(1, timeout=90)
+        key = json.loads(result.read_text())["study_key"]
+        assert sub.wait_for(lambda m: m[0].endswith("box-2/event"), timeout=30)
+        assert sub.wait_for(lambda m: m[0].endswith("box-2/metrics") and m[1]["since_start"]["exams_analyzed"] == 1)
+        time.sleep(1.5)  # any duplicate would arrive within a poll or two
+        events = [m[1] for m in sub.messages if m[0].endswith("/event")]
+        assert [e["study_key"] for e in events] == [key]
+        check_schema(events[0])
+        assert broker.connections("box-2") == 1, "only the intake process connects to the broker"
+        assert worker.terminate() == 0 and intake.terminate() == 0
+        from mammoedge.runtime.telemetry import Outbox
+
+        assert len(Outbox(root / "state" / "telemetry-outbox.sqlite")) == 0
+    finally:
+        worker.terminate()
+        intake.terminate()
         sub.close()
         broker.stop()
