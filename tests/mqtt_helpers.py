@@ -53,10 +53,13 @@ class Broker:
 
 
 class Subscriber:
-    def __init__(self, port):
+    def __init__(self, port, *, tls: tuple[str, str, str] | None = None, client_id: str | None = None):
         self.messages: list[tuple[str, dict, bool]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}")
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{id(self)}")
+        if tls is not None:
+            ca_file, cert_file, key_file = tls
+            self.client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
