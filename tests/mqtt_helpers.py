@@ -107,3 +107,48 @@ def check_schema(document: dict) -> None:
 
     schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
     jsonschema.validate(document, json.loads(schema_file.read_text()))
+
+
+#: patient identifiers planted in exams the tests send; nothing published may contain any of them
+PLANTED: set[str] = set()
+PLANTED_NAME, PLANTED_BIRTH_DATE = "PLANTEDSURNAME^JANEFIRST^Q", "19610407"
+
+
+def plant_identifiers(files) -> None:
+    """Give an exam's DICOM files distinctive patient identifiers (saved in place) and remember them and the UIDs."""
+    import secrets
+
+    import pydicom
+
+    token = secrets.token_hex(4).upper()
+    PLANTED.update({PLANTED_NAME, "PLANTEDSURNAME", "JANEFIRST", PLANTED_BIRTH_DATE, "1961-04-07"})
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientID = PLANTED_NAME, f"PID-{token}"
+        ds.PatientBirthDate, ds.AccessionNumber = PLANTED_BIRTH_DATE, f"ACC{token}"
+        ds.save_as(path, enforce_file_format=True)
+        PLANTED.update({f"PID-{token}", f"ACC{token}", ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID})
+
+
+def find_leaks(records, planted) -> list[tuple[str, str]]:
+    """(topic, identifier) for every planted identifier found in a recorded payload (case-insensitive)."""
+    leaks = []
+    for topic, payload in records:
+        text = payload.decode("utf-8", "replace").upper()
+        leaks += [(topic, value) for value in planted if value.upper() in text]
+    return leaks
+
+
+def _phi_scan():
+    """At the end of the session: no recorded message contains a planted identifier."""
+    yield
+    if PLANTED:
+        assert RECORDED, "identifiers were planted but no message was recorded: the scan would prove nothing"
+    leaks = find_leaks(RECORDED, PLANTED)
+    assert not leaks, f"patient identifiers published: {leaks[:5]}"
+
+
+def phi_scan_fixture():
+    import pytest
+
+    return pytest.fixture(scope="session", autouse=True, name="phi_scan")(_phi_scan)

@@ -84,3 +84,13 @@ def test_metrics_window_refuses_unlisted_keys():
               "patient_id": "123"}
     with pytest.raises(PayloadError, match="metrics.interval may only hold"):
         build("metrics", interval_s=1.0, uptime_s=1.0, interval=window, since_start=window)
+
+
+def test_leak_scan_finds_planted_identifiers():
+    from mqtt_helpers import find_leaks
+
+    planted = {"PLANTEDSURNAME^JANEFIRST^Q", "PLANTEDSURNAME", "1.2.826.0.1.3680043.8.498.1"}
+    records = [("t/event", b'{"note": "plantedsurname jane"}'), ("t/health", b'{"uid": "1.2.826.0.1.3680043.8.498.1"}'),
+               ("t/ok", b'{"study_key": "00ff"}')]
+    assert sorted(find_leaks(records, planted)) == [("t/event", "PLANTEDSURNAME"),
+                                                    ("t/health", "1.2.826.0.1.3680043.8.498.1")]

@@ -167,3 +167,33 @@ def test_command_topic_runs_safe_actions_and_refuses_the_rest(tmp_path):
         proc.kill()
         sub.close()
         broker.stop()
+
+
+def test_event_from_a_result_full_of_identifiers_publishes_none(tmp_path):
+    """A result document carrying identifiers anywhere: the allow-listed event sends counts and the key only."""
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.telemetry import Reporter, exam_event
+    from mqtt_helpers import PLANTED, PLANTED_BIRTH_DATE, PLANTED_NAME
+
+    uid, accession, patient_id = "1.2.826.0.1.3680043.8.498.4711", "ACC-TEL-0815", "PID-TEL-4711"
+    PLANTED.update({uid, accession, patient_id, PLANTED_NAME, PLANTED_BIRTH_DATE})
+    document = {"study_key": "c" * 32, "patient_name": PLANTED_NAME, "accession": accession,
+                "result": {"triage": {"flagged": True, "patient_id": patient_id},
+                           "views": [{"sop_instance_uid": uid, "birth_date": PLANTED_BIRTH_DATE,
+                                      "clusters": [{"birads": "4B", "note": PLANTED_NAME}]}],
+                           "models": [{"name": "calc-detector", "version": "1.0.0"}],
+                           "timings": [{"stage": "read", "seconds": 0.2}]}}
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-p")
+    reporter = Reporter(config, tmp_path / "state")
+    reporter.start()
+    try:
+        reporter.exam_analyzed(exam_event(document))
+        (event,) = sub.wait_for(lambda m: m[0] == "mammoedge/v1/test/dev-p/event")
+        assert event[1]["flag"] is True and event[1]["clusters_by_birads"] == {"4B": 1}
+        check_schema(event[1])
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()
