@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -110,7 +111,10 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"{report.connected}/{report.devices} connected, {report.published} published, "
               f"{report.completed} completed, {report.seconds:.0f} s", file=sys.stderr, flush=True)
 
-    report = simulate(settings, progress=progress)
+    stop = threading.Event()  # SIGINT/SIGTERM: a clean end (every device says offline), then the report
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    report = simulate(settings, stop=stop, progress=progress)
     if args.json:
         print(json.dumps(dataclasses.asdict(report)))
     else:
