@@ -7,7 +7,8 @@ import time
 import pytest
 
 from conftest import Served, clone_exams, storescu
-from mqtt_helpers import PLANTED, RECORDED, Broker, Subscriber, check_schema, find_leaks, phi_scan_fixture, plant_identifiers
+from mqtt_helpers import (PLANTED, RECORDED, Broker, Subscriber, check_schema, find_leaks, phi_scan_fixture,
+                          plant_identifiers)
 
 phi_scan = phi_scan_fixture()  # nothing published in this module may contain a planted identifier
 

@@ -16,7 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
-from mqtt_helpers import Broker, Subscriber, check_schema
+from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture
+
+phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
 

@@ -18,7 +18,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mammoedge.runtime.config import TelemetryConfig
 from mammoedge.runtime.telemetry import ExamEvent, Reporter
-from mqtt_helpers import Broker, Subscriber, check_schema
+from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture
+
+phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
 

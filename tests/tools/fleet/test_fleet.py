@@ -12,7 +12,9 @@ import pytest
 
 from mammoedge.runtime.telemetry.payloads import ExamEvent, build, event_payload
 from mammoedge.tools.fleet.monitor import DeviceState, FleetState, as_table
-from mqtt_helpers import Broker, Subscriber, check_schema
+from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture
+
+phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
 
 MAMMOEDGE = Path(sys.executable).parent / "mammoedge"
 

@@ -1,5 +1,0 @@
-"""Every message the telemetry tests receive is scanned for planted patient identifiers (see mqtt_helpers)."""
-
-from mqtt_helpers import phi_scan_fixture
-
-phi_scan = phi_scan_fixture()
