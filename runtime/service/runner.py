@@ -61,11 +61,13 @@ class Service:
             self.reporter = OutboxSink(config.telemetry, self.paths.state_dir)
         elif config.telemetry.enabled:  # intake (sends what a worker unit queued) or all
             from ..telemetry import Reporter
+            from ..telemetry.inventory import status_fields
             from ..telemetry.metrics import MetricsCollector
 
-            metrics = MetricsCollector(self.queue, started_at=time.time())
+            self._metrics = MetricsCollector(self.queue, started_at=time.time())
             self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields,
-                                     metrics_source=metrics.collect)
+                                     metrics_source=self._metrics.collect,
+                                     status_source=lambda: status_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = load_analyzer(config.service.analyzer, config)
 
@@ -115,7 +117,7 @@ class Service:
         snap = self.health()
         return {"queue_depth": snap.queue_depth, "oldest_waiting_s": snap.oldest_waiting_s,
                 "last_exam_age_s": None if snap.last_exam_at is None else round(time.time() - snap.last_exam_at, 1),
-                "errors": dict(snap.errors_by_reason)}
+                "errors": dict(snap.errors_by_reason), "devices": list(self._metrics.devices_in_use)}
 
     def _report_exam(self, document: dict) -> None:
         from ..telemetry import exam_event

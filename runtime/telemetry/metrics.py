@@ -53,20 +53,22 @@ class Window:
                 "exams_failed": self.exams_failed, "latency_s": latency, "rejects": dict(sorted(self.rejects.items()))}
 
 
-def exam_outcome(result_path: str | None) -> tuple[bool, dict[str, float]]:
-    """(flagged, seconds per stage + ``total``) from a result file; (False, {}) when it is gone or unreadable."""
+def exam_outcome(result_path: str | None) -> tuple[bool, dict[str, float], tuple[str, ...]]:
+    """(flagged, seconds per stage + ``total``, "backend:device" used) from a result file; empty when unreadable."""
     if not result_path:
-        return False, {}
+        return False, {}, ()
     try:
         document = json.loads(Path(result_path).read_text())
     except (OSError, ValueError):
-        return False, {}
+        return False, {}, ()
     result = document.get("result") or {}
     latency = {str(t["stage"]): float(t["seconds"]) for t in result.get("timings", [])
                if isinstance(t, dict) and "stage" in t and isinstance(t.get("seconds"), (int, float))}
     if isinstance(document.get("completed_at"), (int, float)) and isinstance(document.get("started_at"), (int, float)):
         latency["total"] = float(document["completed_at"]) - float(document["started_at"])
-    return bool((result.get("triage") or {}).get("flagged", False)), latency
+    used = tuple(sorted({f"{m['backend']}:{m['device']}" for m in result.get("models", []) if isinstance(m, dict)
+                         and isinstance(m.get("backend"), str) and isinstance(m.get("device"), str)}))
+    return bool((result.get("triage") or {}).get("flagged", False)), latency, used
 
 
 class MetricsCollector:
@@ -78,6 +80,7 @@ class MetricsCollector:
         self._last = started_at
         self._event_row, _ = queue.events_after(None)
         self._seen: dict[tuple[str, float], float] = {}  # (study key, finished_at) -> finished_at
+        self.devices_in_use: tuple[str, ...] = ()  #: "backend:device" of the newest analyzed exam
 
     def collect(self, now: float) -> dict:
         interval = Window(self.max_samples)
@@ -86,7 +89,8 @@ class MetricsCollector:
             if (key, finished_at) in self._seen:
                 continue
             self._seen[(key, finished_at)] = finished_at
-            flagged, latency = exam_outcome(path) if state == JobState.DONE else (False, {})
+            flagged, latency, used = exam_outcome(path) if state == JobState.DONE else (False, {}, ())
+            self.devices_in_use = used or self.devices_in_use
             for window in (interval, self.total):
                 window.add_exam(failed=state == JobState.FAILED, flagged=flagged, latency_s=latency)
         self._event_row, rejects = self.queue.events_after(self._event_row)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], dict]
 MetricsSource = Callable[[float], dict]  #: now (epoch s) -> fields of a metrics message
+StatusSource = Callable[[], dict]  #: ``models`` and ``devices`` of the status message
 COMMAND_BACKLOG = 16  #: commands waiting for the reporter thread; more are dropped
 
 
@@ -61,13 +62,15 @@ class Reporter:
     """One device's MQTT connection; ``start``/``stop``, ``exam_analyzed`` never blocks on the network."""
 
     def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None,
-                 metrics_source: MetricsSource | None = None) -> None:
+                 metrics_source: MetricsSource | None = None, status_source: StatusSource | None = None) -> None:
         self.config = config
         self.device = device_id(config)
         self.state_dir = state_dir
         self.outbox = Outbox(outbox_path(config, state_dir), cap=config.outbox_max)
         self.health_source = health_source
         self.metrics_source = metrics_source
+        self.status_source = status_source
+        self._status_fields: dict = {}  # models and devices, read once at start
         self._commands: queue.Queue[bytes] = queue.Queue(maxsize=COMMAND_BACKLOG)
         self._inflight: dict[int, int] = {}  # mid -> outbox row
         self._early_acks: set[int] = set()
@@ -90,9 +93,15 @@ class Reporter:
         self.client.on_message = self._on_message
 
     def _status(self, state: str) -> bytes:
-        return build("status", state=state, software_version=__version__, models={}, devices=[])
+        return build("status", state=state, software_version=__version__, models=self._status_fields.get("models", {}),
+                     devices=self._status_fields.get("devices", []))
 
     def start(self) -> None:
+        if self.status_source is not None:
+            try:
+                self._status_fields = self.status_source()
+            except Exception as exc:  # the status still goes out, without models and devices
+                log.warning("status details unavailable: %s", type(exc).__name__)
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = 3600
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
@@ -209,7 +218,7 @@ class Reporter:
         if self.health_source is not None:
             extra = self.health_source()
             fields.update({k: v for k, v in extra.items() if k in ("queue_depth", "oldest_waiting_s",
-                                                                    "last_exam_age_s", "errors")})
+                                                                    "last_exam_age_s", "errors", "devices")})
         self.client.publish(topic(self.config, self.device, "health"), build("health", **fields), qos=0)
 
     def _publish_metrics(self) -> None:

@@ -28,7 +28,9 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
     served.config.write_text(text)
     served.start()
     try:
-        assert sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-1/status" and m[1]["state"] == "online")
+        online = sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-1/status" and m[1]["state"] == "online")
+        assert online and online[0][1]["models"]["calc-detector"] == "1.0.0"  # installed versions at connect
+        assert "openvino:CPU" in online[0][1]["devices"]  # devices present
         (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
         plant_identifiers(exam)
         assert storescu(served.port, exam).returncode == 0
@@ -37,7 +39,8 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
         events = sub.wait_for(lambda m: m[0].endswith("/event"), timeout=30)
         assert [e[1]["study_key"] for e in events] == [key]
         assert events[0][1]["models"] == {"calc-detector": "1.0.0"}
-        assert sub.wait_for(lambda m: m[0].endswith("/health") and m[1]["queue_depth"] == 0)
+        assert sub.wait_for(lambda m: m[0].endswith("/health") and m[1]["queue_depth"] == 0
+                            and m[1]["devices"] == ["openvino:CPU"])  # the device the exam ran on
         metrics = sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-1/metrics"
                                and m[1]["since_start"]["exams_analyzed"] == 1)
         assert metrics, "a metrics message counts the analyzed exam"

@@ -26,6 +26,8 @@ def analyzed(queue: JobQueue, results: Path, key: str, *, at: float, flagged: bo
     path = results / f"{key}.json"
     path.write_text(json.dumps({"study_key": key, "started_at": at - 3, "completed_at": at - 3 + 2 * read_s,
                                 "result": {"triage": {"flagged": flagged},
+                                           "models": [{"name": "calc-detector", "version": "1.0.0",
+                                                       "backend": "openvino", "device": "GPU.0"}],
                                            "timings": [{"stage": "read", "seconds": read_s}]}}))
     queue.finish(job, path, now=at)
 
@@ -51,6 +53,7 @@ def test_collector_counts_each_exam_once_per_window(tmp_path):
     assert window["latency_s"]["read"] == {"p50": 1.0, "p90": 3.0, "p99": 3.0, "n": 2}
     assert window["latency_s"]["total"]["p50"] == 2.0
     assert window["rejects"] == {"analysis:no-pixel-data": 1, "quarantine:no-laterality": 2}
+    assert collector.devices_in_use == ("openvino:GPU.0",)
     # an exam whose finish is committed late (finished_at before the last collection) is still counted, once
     analyzed(queue, tmp_path, "d" * 32, at=1028.0, flagged=True, read_s=5.0)
     second = collector.collect(1060.0)

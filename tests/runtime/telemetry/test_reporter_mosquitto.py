@@ -30,7 +30,8 @@ DEVICE_SCRIPT = textwrap.dedent("""
     from mammoedge.runtime.telemetry import ExamEvent, Reporter
     port, state, start, count, mode = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     config = TelemetryConfig(enabled=True, host="127.0.0.1", port=port, site="test", device_id="dev-a",
-                             keepalive_s=2, health_interval_s=float(os.environ.get("HEALTH_S", "0.5")))
+                             keepalive_s=2,
+                             health_interval_s=float(os.environ.get("HEALTH_S", "0.5")))
     reporter = Reporter(config, state, health_source=lambda: {"queue_depth": 3, "oldest_waiting_s": 1.5})
     for i in range(start, start + count):
         reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=i % 2 == 0, clusters_by_birads={"4B": 1},

@@ -1,4 +1,4 @@
-"""``mammoedge fleet simulate`` against a real mosquitto; ``mammoedge fleet monitor --json --once`` sees every device."""
+"""``mammoedge fleet simulate`` on a real mosquitto; ``mammoedge fleet monitor --json --once`` sees every device."""
 
 import json
 import shutil
