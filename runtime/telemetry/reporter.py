@@ -219,6 +219,7 @@ class Reporter:
             extra = self.health_source()
             fields.update({k: v for k, v in extra.items() if k in ("queue_depth", "oldest_waiting_s",
                                                                     "last_exam_age_s", "errors", "devices")})
+        fields["events_dropped"] = self.outbox.dropped()
         self.client.publish(topic(self.config, self.device, "health"), build("health", **fields), qos=0)
 
     def _publish_metrics(self) -> None:

@@ -32,6 +32,7 @@ class DeviceRow:
     queue_depth: int | None
     latency_p50_s: float | None  #: p50 of the ``total`` stage, last metrics interval (since start if it was empty)
     errors: int | None  #: rejections and errors counted by the device's health source
+    events_dropped: int | None  #: events its outbox dropped (cap reached while the broker was away)
     flags_today: int  #: flagged exam events seen today (UTC), repeats dropped by message id
 
 
@@ -46,6 +47,7 @@ class _Device:
     queue_depth: int | None = None
     latency_p50_s: float | None = None
     errors: int | None = None
+    events_dropped: int | None = None
     flags: dict[str, str] = field(default_factory=dict)  # event message id -> UTC day
 
 
@@ -93,6 +95,7 @@ class FleetState:
             entry.queue_depth = document.get("queue_depth", entry.queue_depth)
             if isinstance(document.get("errors"), dict):
                 entry.errors = sum(int(v) for v in document["errors"].values())
+            entry.events_dropped = document.get("events_dropped", entry.events_dropped)
         elif kind == "metrics":
             for window in ("interval", "since_start"):
                 total = document[window]["latency_s"].get("total")
@@ -110,7 +113,7 @@ class FleetState:
         with self._lock:
             return [DeviceRow(site=d.site, device=d.device, state=d.state, last_seen=d.last_seen,
                               software_version=d.software_version, models=dict(d.models), queue_depth=d.queue_depth,
-                              latency_p50_s=d.latency_p50_s, errors=d.errors,
+                              latency_p50_s=d.latency_p50_s, errors=d.errors, events_dropped=d.events_dropped,
                               flags_today=sum(day == today for day in d.flags.values()))
                     for _, d in sorted(self._devices.items())]
 
@@ -125,11 +128,12 @@ def as_table(rows: list[DeviceRow], now: float) -> str:
     def cell(value, fmt="{}"):
         return "-" if value is None else fmt.format(value)
 
-    header = ("SITE/DEVICE", "STATE", "LAST SEEN", "VERSION", "MODELS", "QUEUE", "P50 S", "ERRORS", "FLAGS TODAY")
+    header = ("SITE/DEVICE", "STATE", "LAST SEEN", "VERSION", "MODELS", "QUEUE", "P50 S", "ERRORS", "DROPPED", "FLAGS TODAY")
     lines = [[f"{r.site}/{r.device}", r.state.value,
               cell(None if r.last_seen is None else max(0.0, now - r.last_seen), "{:.0f} s ago"),
               cell(r.software_version), ",".join(f"{k} {v}" for k, v in sorted(r.models.items())) or "-",
-              cell(r.queue_depth), cell(r.latency_p50_s, "{:.2f}"), cell(r.errors), str(r.flags_today)]
+              cell(r.queue_depth), cell(r.latency_p50_s, "{:.2f}"), cell(r.errors), cell(r.events_dropped),
+              str(r.flags_today)]
              for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     online = sum(r.state is DeviceState.ONLINE for r in rows)

@@ -82,7 +82,7 @@ class _Device:
         self.client.on_publish = self._on_publish
 
     def _status(self, state: str) -> bytes:
-        return build("status", state=state, software_version=__version__, models=dict(MODELS), devices=["CPU"])
+        return build("status", state=state, software_version=__version__, models=dict(MODELS), devices=["openvino:CPU"])
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -104,7 +104,8 @@ class _Device:
         self.publish("health", build("health", cpu_percent=round(self.rng.uniform(5, 60), 1),
                                      memory_used_percent=round(self.rng.uniform(20, 70), 1),
                                      disk_free_mb=round(self.rng.uniform(2e4, 9e4), 1), queue_depth=self.queue_depth,
-                                     oldest_waiting_s=None, last_exam_age_s=None, errors={}, devices=["CPU"]))
+                                     oldest_waiting_s=None, last_exam_age_s=None, errors={}, devices=["openvino:CPU"],
+                                     events_dropped=0))
 
     def metrics(self, uptime_s: float, interval_s: float) -> None:
         p50 = round(self.rng.uniform(2.0, 4.0), 3)

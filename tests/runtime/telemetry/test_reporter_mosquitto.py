@@ -200,3 +200,29 @@ def test_event_from_a_result_full_of_identifiers_publishes_none(tmp_path):
         reporter.stop()
         sub.close()
         broker.stop()
+
+
+def test_outbox_cap_drops_oldest_and_health_reports_the_count_once_online(tmp_path):
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+
+    broker = Broker(tmp_path)  # away while five events are queued into an outbox of three
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-d",
+                             outbox_max=3, health_interval_s=3600)
+    reporter = Reporter(config, tmp_path / "state")
+    for i in range(5):
+        reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=False))
+    broker.start()
+    sub = Subscriber(broker.port)
+    reporter.start()
+    try:
+        health = sub.wait_for(lambda m: m[0] == "mammoedge/v1/test/dev-d/health")
+        assert health and health[0][1]["events_dropped"] == 2
+        check_schema(health[0][1])
+        assert sub.wait_for(lambda m: m[0].endswith("dev-d/event") and m[1]["study_key"] == f"{4:032x}")
+        keys = [m[1]["study_key"] for m in sub.messages if m[0].endswith("dev-d/event")]
+        assert keys == [f"{i:032x}" for i in (2, 3, 4)]  # the two oldest were dropped, the rest in order
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()

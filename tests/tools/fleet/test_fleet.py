@@ -32,7 +32,8 @@ def test_fleet_state_folds_each_message_kind():
     state.apply(f"{base}/status", build("status", state="online", software_version="1.2.3",
                                         models={"calc-detector": "1.0.0"}, devices=["CPU"]))
     state.apply(f"{base}/health", build("health", cpu_percent=1.0, memory_used_percent=2.0, disk_free_mb=3.0,
-                                        queue_depth=4, errors={"quarantine:no-laterality": 2, "analysis:x": 1}))
+                                        queue_depth=4, errors={"quarantine:no-laterality": 2, "analysis:x": 1},
+                                        events_dropped=5))
     window = {"exams_analyzed": 1, "flags_raised": 1, "exams_failed": 0, "rejects": {},
               "latency_s": {"total": {"p50": 2.5, "p90": 3.0, "p99": 3.0, "n": 1}}}
     state.apply(f"{base}/metrics", build("metrics", interval_s=60, uptime_s=60, interval=window, since_start=window))
@@ -45,6 +46,7 @@ def test_fleet_state_folds_each_message_kind():
     (row,) = state.rows()
     assert (row.state, row.software_version, row.queue_depth, row.errors) == (DeviceState.ONLINE, "1.2.3", 4, 3)
     assert (row.latency_p50_s, row.flags_today, row.models) == (2.5, 1, {"calc-detector": "1.0.0"})
+    assert row.events_dropped == 5
     assert state.ignored == 2
     state.apply(f"{base}/status", build("status", state="offline", software_version="1.2.3"))
     assert state.rows()[0].state is DeviceState.OFFLINE
