@@ -202,6 +202,13 @@ class ServiceConfig:
                 raise ValueError(f"service.{name} {getattr(self, name)} must not be negative")
 
 
+class MqttVersion(enum.StrEnum):
+    """MQTT protocol version of the telemetry connection."""
+
+    V5 = "5"
+    V311 = "3.1.1"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TelemetryConfig:
     """Fleet telemetry over MQTT (docs/telemetry.md); off unless enabled."""
@@ -209,6 +216,7 @@ class TelemetryConfig:
     enabled: bool = option(False, "Report status, health and exam events to the fleet broker.")
     host: str = option("localhost", "Broker host name or address.")
     port: int = option(1883, "Broker port (8883 is usual with TLS).")
+    mqtt_version: MqttVersion = option(MqttVersion.V5, "MQTT protocol: 5, or 3.1.1 for a broker without MQTT 5.")
     site: str = option("site", "Site name in the topic tree mammoedge/v1/<site>/<device>/...; no patient data.")
     device_id: str = option("", "MQTT client id and topic device name; empty: derived from /etc/machine-id.")
     username: str = option("", "Broker user name (empty: none).")

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
 from .. import __version__
-from ..config import TelemetryConfig
+from ..config import MqttVersion, TelemetryConfig
 from .commands import Action, CommandError, parse_command
 from .outbox import Outbox
 from .payloads import ExamEvent, build, event_payload
@@ -79,7 +79,11 @@ class Reporter:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="telemetry", daemon=True)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device, protocol=mqtt.MQTTv5)
+        self.v5 = config.mqtt_version is MqttVersion.V5
+        # persistent session: clean start off (MQTT 5), clean session off (3.1.1)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device,
+                                  protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+                                  clean_session=None if self.v5 else False)
         self.client.will_set(topic(config, self.device, "status"), self._status("offline"), qos=1, retain=True)
         if config.username:
             self.client.username_pw_set(config.username, config.password)
@@ -102,10 +106,13 @@ class Reporter:
                 self._status_fields = self.status_source()
             except Exception as exc:  # the status still goes out, without models and devices
                 log.warning("status details unavailable: %s", type(exc).__name__)
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = 3600
-        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
-                                  clean_start=False, properties=properties)
+        if self.v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+            self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
+                                      clean_start=False, properties=properties)
+        else:
+            self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
         self._thread.start()
 

@@ -226,3 +226,26 @@ def test_outbox_cap_drops_oldest_and_health_reports_the_count_once_online(tmp_pa
         reporter.stop()
         sub.close()
         broker.stop()
+
+
+def test_mqtt_311_for_a_broker_without_mqtt5(tmp_path):
+    """``mqtt_version = "3.1.1"``: a 3.1.1 connection with a persistent session; status and event arrive."""
+    from mammoedge.runtime.config import MqttVersion, TelemetryConfig
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-v4",
+                             mqtt_version=MqttVersion.V311, keepalive_s=2)
+    reporter = Reporter(config, tmp_path / "state")
+    reporter.start()
+    try:
+        reporter.exam_analyzed(ExamEvent(study_key="e" * 32, flag=False))
+        assert sub.wait_for(lambda m: m[0].endswith("dev-v4/status") and m[1]["state"] == "online")
+        assert sub.wait_for(lambda m: m[0].endswith("dev-v4/event"))
+        log = broker.log.read_text()
+        assert " as dev-v4 (p2, c0," in log  # mosquitto logs MQTT 3.1.1 as p2 (5 as p5); c0: clean session off
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()
