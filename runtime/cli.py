@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
     "serve": ("mammoedge.runtime.service.serve_cmd", "run the appliance service: DICOM receiver, queue, workers"),
     "status": ("mammoedge.runtime.service.status_cmd", "show queue depth, last exam, errors and versions"),
+    "fleet": ("mammoedge.tools.fleet.cli", "watch the fleet's devices on the broker, or simulate many (load test)"),
 }
 
 log = logging.getLogger(__name__)

@@ -213,6 +213,13 @@ class ServiceConfig:
                 raise ValueError(f"service.{name} {getattr(self, name)} must not be negative")
 
 
+class MqttVersion(enum.StrEnum):
+    """MQTT protocol version of the telemetry connection."""
+
+    V5 = "5"
+    V311 = "3.1.1"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TelemetryConfig:
     """Fleet telemetry over MQTT (docs/telemetry.md); off unless enabled."""
@@ -220,6 +227,7 @@ class TelemetryConfig:
     enabled: bool = option(False, "Report status, health and exam events to the fleet broker.")
     host: str = option("localhost", "Broker host name or address.")
     port: int = option(1883, "Broker port (8883 is usual with TLS).")
+    mqtt_version: MqttVersion = option(MqttVersion.V5, "MQTT protocol: 5, or 3.1.1 for a broker without MQTT 5.")
     site: str = option("site", "Site name in the topic tree mammoedge/v1/<site>/<device>/...; no patient data.")
     device_id: str = option("", "MQTT client id and topic device name; empty: derived from /etc/machine-id.")
     username: str = option("", "Broker user name (empty: none).")
@@ -229,6 +237,7 @@ class TelemetryConfig:
     key_file: str = option("", "Client private key file.")
     keepalive_s: int = option(30, "MQTT keep-alive, seconds; the last will is sent ~1.5x this after a silent death.")
     health_interval_s: float = option(60.0, "Seconds between health messages.")
+    metrics_interval_s: float = option(300.0, "Seconds between metrics messages (counts and latency percentiles).")
     outbox_path: str = option("", "Outbox database; empty: <service.state_dir>/telemetry-outbox.sqlite.")
     outbox_max: int = option(10000, "Most events kept while the broker is away; older ones are dropped and counted.")
 

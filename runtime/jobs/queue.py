@@ -245,6 +245,29 @@ class JobQueue:
         with self._tx() as db:
             return db.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
 
+    def finished_between(self, start: float, end: float) -> list[tuple[str, str, str | None, float]]:
+        """(study key, state, result path, finished_at) of exams done/failed in ``(start, end]``, oldest first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT study_key, state, result_path, finished_at FROM exams WHERE state IN (?,?) "
+                "AND finished_at > ? AND finished_at <= ? ORDER BY finished_at",
+                (JobState.DONE, JobState.FAILED, start, end)).fetchall()
+
+    def events_after(self, row_id: int | None) -> tuple[int, dict[str, int]]:
+        """Rejections/errors recorded after event row ``row_id``: (last row id, "kind:reason" -> count).
+
+        ``None`` only returns the last row id (a starting point). Row ids, not times, so a row
+        committed late by another process is still counted, once.
+        """
+        with self._lock:
+            (last,) = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()
+            if row_id is None:
+                return last, {}
+            counts = dict(self._db.execute("SELECT kind || ':' || reason, COUNT(*) FROM events "
+                                           "WHERE rowid > ? AND rowid <= ? GROUP BY kind, reason",
+                                           (row_id, last)).fetchall())
+        return last, counts
+
     def instance_paths(self, study_key: str) -> list[Path]:
         with self._lock:
             return [Path(r[0]) for r in self._db.execute("SELECT path FROM instances WHERE study_key=?",

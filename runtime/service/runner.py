@@ -55,10 +55,19 @@ class Service:
         self.intake: Intake | None = None
         self._analyzer = analyzer
         self.reporter = None
-        if config.telemetry.enabled and role is Role.ALL:  # split units: see docs/telemetry.md
-            from ..telemetry import Reporter
+        if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
+            from ..telemetry import OutboxSink
 
-            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields)
+            self.reporter = OutboxSink(config.telemetry, self.paths.state_dir)
+        elif config.telemetry.enabled:  # intake (sends what a worker unit queued) or all
+            from ..telemetry import Reporter
+            from ..telemetry.inventory import status_fields
+            from ..telemetry.metrics import MetricsCollector
+
+            self._metrics = MetricsCollector(self.queue, started_at=time.time())
+            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields,
+                                     metrics_source=self._metrics.collect,
+                                     status_source=lambda: status_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = load_analyzer(config.service.analyzer, config)
 
@@ -108,7 +117,7 @@ class Service:
         snap = self.health()
         return {"queue_depth": snap.queue_depth, "oldest_waiting_s": snap.oldest_waiting_s,
                 "last_exam_age_s": None if snap.last_exam_at is None else round(time.time() - snap.last_exam_at, 1),
-                "errors": dict(snap.errors_by_reason)}
+                "errors": dict(snap.errors_by_reason), "devices": list(self._metrics.devices_in_use)}
 
     def _report_exam(self, document: dict) -> None:
         from ..telemetry import exam_event

@@ -3,5 +3,6 @@
 from .outbox import Outbox
 from .payloads import ExamEvent, PayloadError, build, exam_event
 from .reporter import Reporter
+from .sink import OutboxSink
 
-__all__ = ["ExamEvent", "Outbox", "PayloadError", "Reporter", "build", "exam_event"]
+__all__ = ["ExamEvent", "Outbox", "OutboxSink", "PayloadError", "Reporter", "build", "exam_event"]

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..errors import MammoedgeError
+from .metrics import WINDOW_FIELDS
 
 SCHEMA_VERSION = 1
 
@@ -22,9 +23,16 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "status": {"state": (str,), "software_version": (str,), "models": (dict,), "devices": (list,)},
     "health": {"queue_depth": (int,), "oldest_waiting_s": (int, float, type(None)), "cpu_percent": (int, float),
                "memory_used_percent": (int, float), "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
-               "errors": (dict,), "devices": (list,)},
+               "errors": (dict,), "devices": (list,), "events_dropped": (int,)},
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
+    "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "interval": (dict,), "since_start": (dict,)},
+    "command_result": {"accepted": (bool,), "action": (str,), "request_id": (str,), "rule": (str,), "error": (str,)},
+}
+#: (message type, field) -> keys allowed inside that object
+NESTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("metrics", "interval"): WINDOW_FIELDS,
+    ("metrics", "since_start"): WINDOW_FIELDS,
 }
 COMMON = ("schema_version", "type", "ts", "message_id")
 
@@ -54,6 +62,9 @@ def build(kind: str, **fields) -> bytes:
             raise PayloadError(f"field {name!r} is not allowed in a {kind} message; allowed: {', '.join(allowed)}")
         if not isinstance(value, allowed[name]) or (isinstance(value, bool) and bool not in allowed[name]):
             raise PayloadError(f"field {name!r} of a {kind} message has type {type(value).__name__}")
+        inner = NESTED.get((kind, name))
+        if inner is not None and any(key not in inner for key in value):
+            raise PayloadError(f"{kind}.{name} may only hold {', '.join(inner)}; got {', '.join(map(str, value))}")
     if kind == "event" and (len(fields.get("study_key", "")) != 32
                             or any(ch not in "0123456789abcdef" for ch in fields.get("study_key", ""))):
         raise PayloadError("event study_key must be the 32-hex opaque study key")

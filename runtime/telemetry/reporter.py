@@ -1,6 +1,8 @@
 """The MQTT reporter: status (retained, last will), periodic health, exam events through the outbox.
 
-Topics: ``mammoedge/v1/<site>/<device>/{status,health,event}``. Events go to
+Topics: ``mammoedge/v1/<site>/<device>/{status,health,metrics,event}``, and
+``.../command`` (subscribed; safe actions only, see :mod:`.commands`) answered on
+``.../command/result``. Events go to
 the durable outbox first (the analysis path never waits on the network) and
 leave it only when the broker acknowledges them (``on_publish``); after a
 reconnect every unacknowledged event is sent again, in order, so receivers
@@ -9,9 +11,9 @@ see each at least once and drop repeats by ``message_id``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -23,26 +25,20 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
 from .. import __version__
-from ..config import TelemetryConfig
+from ..config import MqttVersion, TelemetryConfig
+from .commands import Action, CommandError, parse_command
 from .outbox import Outbox
 from .payloads import ExamEvent, build, event_payload
+from .topics import default_device_id, device_id, outbox_path, topic
+
+__all__ = ["Reporter", "default_device_id", "system_health", "topic"]
 
 log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], dict]
-
-
-def default_device_id() -> str:
-    """A stable id from /etc/machine-id (hashed: the raw id is not sent)."""
-    try:
-        raw = Path("/etc/machine-id").read_text().strip()
-    except OSError:
-        raw = ""
-    return "me-" + hashlib.sha256((raw or "unknown").encode()).hexdigest()[:12]
-
-
-def topic(config: TelemetryConfig, device: str, kind: str) -> str:
-    return f"mammoedge/v1/{config.site}/{device}/{kind}"
+MetricsSource = Callable[[float], dict]  #: now (epoch s) -> fields of a metrics message
+StatusSource = Callable[[], dict]  #: ``models`` and ``devices`` of the status message
+COMMAND_BACKLOG = 16  #: commands waiting for the reporter thread; more are dropped
 
 
 def system_health(state_dir: Path) -> dict:
@@ -65,13 +61,17 @@ def system_health(state_dir: Path) -> dict:
 class Reporter:
     """One device's MQTT connection; ``start``/``stop``, ``exam_analyzed`` never blocks on the network."""
 
-    def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None) -> None:
+    def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None,
+                 metrics_source: MetricsSource | None = None, status_source: StatusSource | None = None) -> None:
         self.config = config
-        self.device = config.device_id or default_device_id()
+        self.device = device_id(config)
         self.state_dir = state_dir
-        self.outbox = Outbox(Path(config.outbox_path) if config.outbox_path else state_dir / "telemetry-outbox.sqlite",
-                             cap=config.outbox_max)
+        self.outbox = Outbox(outbox_path(config, state_dir), cap=config.outbox_max)
         self.health_source = health_source
+        self.metrics_source = metrics_source
+        self.status_source = status_source
+        self._status_fields: dict = {}  # models and devices, read once at start
+        self._commands: queue.Queue[bytes] = queue.Queue(maxsize=COMMAND_BACKLOG)
         self._inflight: dict[int, int] = {}  # mid -> outbox row
         self._early_acks: set[int] = set()
         self._sent_upto = 0
@@ -79,7 +79,11 @@ class Reporter:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="telemetry", daemon=True)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device, protocol=mqtt.MQTTv5)
+        self.v5 = config.mqtt_version is MqttVersion.V5
+        # persistent session: clean start off (MQTT 5), clean session off (3.1.1)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device,
+                                  protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+                                  clean_session=None if self.v5 else False)
         self.client.will_set(topic(config, self.device, "status"), self._status("offline"), qos=1, retain=True)
         if config.username:
             self.client.username_pw_set(config.username, config.password)
@@ -90,15 +94,25 @@ class Reporter:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
 
     def _status(self, state: str) -> bytes:
-        return build("status", state=state, software_version=__version__, models={}, devices=[])
+        return build("status", state=state, software_version=__version__, models=self._status_fields.get("models", {}),
+                     devices=self._status_fields.get("devices", []))
 
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = 3600
-        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
-                                  clean_start=False, properties=properties)
+        if self.status_source is not None:
+            try:
+                self._status_fields = self.status_source()
+            except Exception as exc:  # the status still goes out, without models and devices
+                log.warning("status details unavailable: %s", type(exc).__name__)
+        if self.v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+            self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
+                                      clean_start=False, properties=properties)
+        else:
+            self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
         self._thread.start()
 
@@ -127,6 +141,7 @@ class Reporter:
             log.warning("broker refused the connection: %s", reason_code)
             return
         client.publish(topic(self.config, self.device, "status"), self._status("online"), qos=1, retain=True)
+        client.subscribe(topic(self.config, self.device, "command"), qos=1)
         with self._lock:
             self._inflight.clear()
             self._early_acks.clear()
@@ -145,7 +160,45 @@ class Reporter:
         if not reason_code.is_failure:
             self.outbox.ack(row)
 
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            self._commands.put_nowait(bytes(message.payload))
+        except queue.Full:
+            log.warning("command backlog full: command dropped")
+        self._wake.set()
+
     # reporter thread
+    def _handle_commands(self) -> None:
+        while True:
+            try:
+                payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command = parse_command(payload)
+            except CommandError as exc:
+                log.warning("command refused (%s)", exc.rule)
+                reply = {"accepted": False, "rule": exc.rule, "error": str(exc)[:200]}
+                if exc.request_id is not None:
+                    reply["request_id"] = exc.request_id
+            else:
+                reply = self._run(command)
+            self.client.publish(topic(self.config, self.device, "command/result"), build("command_result", **reply),
+                                qos=1)
+
+    def _run(self, command) -> dict:
+        reply: dict = {"action": command.action.value}
+        if command.request_id is not None:
+            reply["request_id"] = command.request_id
+        if command.action is Action.REPORT_METRICS and self.metrics_source is None:
+            return reply | {"accepted": False, "rule": "unavailable", "error": "this process keeps no metrics"}
+        {Action.REPORT_HEALTH: self._publish_health, Action.REPORT_METRICS: self._publish_metrics,
+         Action.REPORT_STATUS: self._publish_status}[command.action]()
+        return reply | {"accepted": True}
+
+    def _publish_status(self) -> None:
+        self.client.publish(topic(self.config, self.device, "status"), self._status("online"), qos=1, retain=True)
+
     def _flush(self) -> None:
         while self.client.is_connected() and not self._stopping.is_set():
             with self._lock:
@@ -172,18 +225,28 @@ class Reporter:
         if self.health_source is not None:
             extra = self.health_source()
             fields.update({k: v for k, v in extra.items() if k in ("queue_depth", "oldest_waiting_s",
-                                                                    "last_exam_age_s", "errors")})
+                                                                    "last_exam_age_s", "errors", "devices")})
+        fields["events_dropped"] = self.outbox.dropped()
         self.client.publish(topic(self.config, self.device, "health"), build("health", **fields), qos=0)
 
+    def _publish_metrics(self) -> None:
+        if self.metrics_source is not None:
+            fields = self.metrics_source(time.time())
+            self.client.publish(topic(self.config, self.device, "metrics"), build("metrics", **fields), qos=0)
+
     def _loop(self) -> None:
-        next_health = time.monotonic()
+        next_health = next_metrics = time.monotonic()
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
             try:
                 self._flush()
+                self._handle_commands()
                 if self.client.is_connected() and time.monotonic() >= next_health:
                     next_health = time.monotonic() + self.config.health_interval_s
                     self._publish_health()
+                if self.client.is_connected() and time.monotonic() >= next_metrics:
+                    next_metrics = time.monotonic() + self.config.metrics_interval_s
+                    self._publish_metrics()
             except Exception as exc:  # telemetry must never take the appliance down
                 log.error("telemetry loop error: %s", type(exc).__name__)

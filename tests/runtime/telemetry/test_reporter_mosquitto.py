@@ -16,19 +16,22 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
-from mqtt_helpers import Broker, Subscriber
+from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture
+
+phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
 
 
 DEVICE_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     from mammoedge.runtime.config import TelemetryConfig
     from mammoedge.runtime.telemetry import ExamEvent, Reporter
     port, state, start, count, mode = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     config = TelemetryConfig(enabled=True, host="127.0.0.1", port=port, site="test", device_id="dev-a",
-                             keepalive_s=2, health_interval_s=0.5)
+                             keepalive_s=2,
+                             health_interval_s=float(os.environ.get("HEALTH_S", "0.5")))
     reporter = Reporter(config, state, health_source=lambda: {"queue_depth": 3, "oldest_waiting_s": 1.5})
     for i in range(start, start + count):
         reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=i % 2 == 0, clusters_by_birads={"4B": 1},
@@ -44,20 +47,11 @@ DEVICE_SCRIPT = textwrap.dedent("""
 """)
 
 
-def device(port, state, start, count, mode, tmp_path):
+def device(port, state, start, count, mode, tmp_path, env=None):
     script = tmp_path / "device.py"
     script.write_text(DEVICE_SCRIPT)
     return subprocess.Popen([sys.executable, str(script), str(port), str(state), str(start), str(count), mode],
-                            stdout=subprocess.PIPE, text=True)
-
-
-def check_schema(document):
-    import jsonschema
-
-    from mammoedge.runtime import telemetry
-
-    schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
-    jsonschema.validate(document, json.loads(schema_file.read_text()))
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
 def test_status_health_event_and_last_will_on_sigkill(tmp_path):
@@ -132,3 +126,126 @@ def test_allow_list_refuses_unknown_fields_and_identifiers():
         build("event", study_key="0" * 32, flag=True, patient_name="Doe^Jane")
     with pytest.raises(PayloadError, match="32-hex opaque study key"):
         build("event", study_key="1.2.840.113619.2.55.3", flag=False)
+
+
+def test_command_topic_runs_safe_actions_and_refuses_the_rest(tmp_path):
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    proc = device(broker.port, tmp_path / "state", 0, 0, "sleep", tmp_path, env={"HEALTH_S": "3600"})
+    command, results = "mammoedge/v1/test/dev-a/command", "mammoedge/v1/test/dev-a/command/result"
+    try:
+        assert sub.wait_for(lambda m: m[0].endswith("dev-a/status") and m[1]["state"] == "online")
+        assert len(sub.wait_for(lambda m: m[0].endswith("/health"))) == 1  # the one at connect
+        time.sleep(0.5)  # the device subscribes to its command topic right after saying online
+        sub.publish(command, json.dumps({"action": "report_health", "request_id": "r1"}))
+        ok = sub.wait_for(lambda m: m[0] == results and m[1].get("request_id") == "r1")
+        assert ok and ok[0][1]["accepted"] is True and ok[0][1]["action"] == "report_health"
+        assert len(sub.wait_for(lambda m: m[0].endswith("/health"))) == 2  # a health report on request
+        refused = {
+            "reboot": (json.dumps({"action": "reboot", "request_id": "r2"}), "action", "'reboot' is not allowed"),
+            "json": (b"{not json", "json", "not UTF-8 JSON"),
+            "size": (json.dumps({"action": "report_health", "pad": "x" * 5000}), "size", "over the 1024-byte limit"),
+            "fields": (json.dumps({"action": "report_status", "request_id": "r4", "shell": "rm -rf /"}), "fields",
+                       "'shell' is not allowed"),
+            "object": (b"[1, 2]", "object", "must be a JSON object"),
+        }
+        for name, (payload, rule, text) in refused.items():
+            before = len([m for m in sub.messages if m[0] == results])
+            sub.publish(command, payload)
+            replies = sub.wait_for(lambda m: m[0] == results and m[1]["rule"] == rule if "rule" in m[1] else False)
+            assert replies, name
+            assert replies[-1][1]["accepted"] is False and text in replies[-1][1]["error"], replies[-1][1]
+            assert len([m for m in sub.messages if m[0] == results]) == before + 1
+        metrics = sub.wait_for(lambda m: m[0] == results and m[1].get("rule") == "unavailable", timeout=0.1)
+        assert not metrics
+        sub.publish(command, json.dumps({"action": "report_metrics"}))
+        assert sub.wait_for(lambda m: m[0] == results and m[1].get("rule") == "unavailable")
+        sub.publish(command, json.dumps({"action": "report_status", "request_id": "r9"}))  # still serving
+        assert sub.wait_for(lambda m: m[0] == results and m[1].get("request_id") == "r9" and m[1]["accepted"])
+        assert proc.poll() is None
+        for topic_name, document, _ in sub.messages:
+            if topic_name == results:
+                check_schema(document)
+    finally:
+        proc.kill()
+        sub.close()
+        broker.stop()
+
+
+def test_event_from_a_result_full_of_identifiers_publishes_none(tmp_path):
+    """A result document carrying identifiers anywhere: the allow-listed event sends counts and the key only."""
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.telemetry import Reporter, exam_event
+    from mqtt_helpers import PLANTED, PLANTED_BIRTH_DATE, PLANTED_NAME
+
+    uid, accession, patient_id = "1.2.826.0.1.3680043.8.498.4711", "ACC-TEL-0815", "PID-TEL-4711"
+    PLANTED.update({uid, accession, patient_id, PLANTED_NAME, PLANTED_BIRTH_DATE})
+    document = {"study_key": "c" * 32, "patient_name": PLANTED_NAME, "accession": accession,
+                "result": {"triage": {"flagged": True, "patient_id": patient_id},
+                           "views": [{"sop_instance_uid": uid, "birth_date": PLANTED_BIRTH_DATE,
+                                      "clusters": [{"morphology": {"birads": "4B"}, "note": PLANTED_NAME}]}],
+                           "models": [{"name": "calc-detector", "version": "1.0.0"}],
+                           "timings": [{"stage": "read", "seconds": 0.2}]}}
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-p")
+    reporter = Reporter(config, tmp_path / "state")
+    reporter.start()
+    try:
+        reporter.exam_analyzed(exam_event(document))
+        (event,) = sub.wait_for(lambda m: m[0] == "mammoedge/v1/test/dev-p/event")
+        assert event[1]["flag"] is True and event[1]["clusters_by_birads"] == {"4B": 1}
+        check_schema(event[1])
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()
+
+
+def test_outbox_cap_drops_oldest_and_health_reports_the_count_once_online(tmp_path):
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+
+    broker = Broker(tmp_path)  # away while five events are queued into an outbox of three
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-d",
+                             outbox_max=3, health_interval_s=3600)
+    reporter = Reporter(config, tmp_path / "state")
+    for i in range(5):
+        reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=False))
+    broker.start()
+    sub = Subscriber(broker.port)
+    reporter.start()
+    try:
+        health = sub.wait_for(lambda m: m[0] == "mammoedge/v1/test/dev-d/health")
+        assert health and health[0][1]["events_dropped"] == 2
+        check_schema(health[0][1])
+        assert sub.wait_for(lambda m: m[0].endswith("dev-d/event") and m[1]["study_key"] == f"{4:032x}")
+        keys = [m[1]["study_key"] for m in sub.messages if m[0].endswith("dev-d/event")]
+        assert keys == [f"{i:032x}" for i in (2, 3, 4)]  # the two oldest were dropped, the rest in order
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()
+
+
+def test_mqtt_311_for_a_broker_without_mqtt5(tmp_path):
+    """``mqtt_version = "3.1.1"``: a 3.1.1 connection with a persistent session; status and event arrive."""
+    from mammoedge.runtime.config import MqttVersion, TelemetryConfig
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=broker.port, site="test", device_id="dev-v4",
+                             mqtt_version=MqttVersion.V311, keepalive_s=2)
+    reporter = Reporter(config, tmp_path / "state")
+    reporter.start()
+    try:
+        reporter.exam_analyzed(ExamEvent(study_key="e" * 32, flag=False))
+        assert sub.wait_for(lambda m: m[0].endswith("dev-v4/status") and m[1]["state"] == "online")
+        assert sub.wait_for(lambda m: m[0].endswith("dev-v4/event"))
+        log = broker.log.read_text()
+        assert " as dev-v4 (p2, c0," in log  # mosquitto logs MQTT 3.1.1 as p2 (5 as p5); c0: clean session off
+    finally:
+        reporter.stop()
+        sub.close()
+        broker.stop()

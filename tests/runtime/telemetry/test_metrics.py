@@ -1,0 +1,102 @@
+"""Metrics from a real job queue and result files: counts, nearest-rank percentiles, rejects, two windows."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mammoedge.runtime.jobs.queue import JobQueue
+from mammoedge.runtime.telemetry.metrics import MetricsCollector, percentile
+from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
+from mqtt_helpers import phi_scan_fixture
+
+phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
+
+
+def analyzed(queue: JobQueue, results: Path, key: str, *, at: float, flagged: bool, read_s: float,
+             fail: bool = False) -> None:
+    """One exam through the queue as the service does it: instance, assemble, claim, result file, finish."""
+    queue.add_instance(instance_key=f"i-{key}", study_key=key, path=results / f"{key}.dcm", view_name="RCC",
+                       intake="dimse", now=at - 5)
+    queue.assemble(settle_s=0, now=at - 4)
+    job = queue.claim(now=at - 3)
+    if fail:
+        queue.fail(job, "no-pixel-data", max_attempts=1, now=at)
+        return
+    path = results / f"{key}.json"
+    path.write_text(json.dumps({"study_key": key, "started_at": at - 3, "completed_at": at - 3 + 2 * read_s,
+                                "result": {"triage": {"flagged": flagged},
+                                           "models": [{"name": "calc-detector", "version": "1.0.0",
+                                                       "backend": "openvino", "device": "GPU.0"}],
+                                           "timings": [{"stage": "read", "seconds": read_s}]}}))
+    queue.finish(job, path, now=at)
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert [percentile(values, q) for q in (50, 90, 99)] == [50.0, 90.0, 99.0]
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_collector_counts_each_exam_once_per_window(tmp_path):
+    queue = JobQueue(tmp_path / "queue.sqlite")
+    collector = MetricsCollector(queue, started_at=1000.0)
+    analyzed(queue, tmp_path, "a" * 32, at=1010.0, flagged=True, read_s=1.0)
+    analyzed(queue, tmp_path, "b" * 32, at=1020.0, flagged=False, read_s=3.0)
+    analyzed(queue, tmp_path, "c" * 32, at=1025.0, flagged=False, read_s=0.0, fail=True)
+    queue.record_event("quarantine", "no-laterality", now=1021.0)
+    queue.record_event("quarantine", "no-laterality", now=1022.0)
+    first = collector.collect(1030.0)
+    assert first["interval_s"] == 30.0 and first["uptime_s"] == 30.0
+    window = first["interval"]
+    assert (window["exams_analyzed"], window["flags_raised"], window["exams_failed"]) == (2, 1, 1)
+    assert window["latency_s"]["read"] == {"p50": 1.0, "p90": 3.0, "p99": 3.0, "n": 2}
+    assert window["latency_s"]["total"]["p50"] == 2.0
+    assert window["rejects"] == {"analysis:no-pixel-data": 1, "quarantine:no-laterality": 2}
+    assert collector.devices_in_use == ("openvino:GPU.0",)
+    # an exam whose finish is committed late (finished_at before the last collection) is still counted, once
+    analyzed(queue, tmp_path, "d" * 32, at=1028.0, flagged=True, read_s=5.0)
+    second = collector.collect(1060.0)
+    assert second["interval"]["exams_analyzed"] == 1 and second["interval"]["flags_raised"] == 1
+    assert second["interval"]["rejects"] == {}
+    assert second["since_start"]["exams_analyzed"] == 3 and second["since_start"]["flags_raised"] == 2
+    assert second["since_start"]["latency_s"]["read"]["n"] == 3
+    assert collector.collect(1090.0)["interval"]["exams_analyzed"] == 0
+    document = json.loads(build("metrics", **second))
+    check_schema(document)
+    queue.close()
+
+
+def check_schema(document):
+    import jsonschema
+
+    from mammoedge.runtime import telemetry
+
+    schema_file = Path(telemetry.__file__).parent / "schemas" / f"{document['type']}.schema.json"
+    jsonschema.validate(document, json.loads(schema_file.read_text()))
+
+
+def test_allow_lists_match_the_committed_schemas():
+    from mammoedge.runtime import telemetry
+
+    for kind, fields in ALLOWED.items():
+        schema = json.loads((Path(telemetry.__file__).parent / "schemas" / f"{kind}.schema.json").read_text())
+        assert set(schema["properties"]) == set(fields) | set(COMMON), kind
+        assert schema["additionalProperties"] is False
+
+
+def test_metrics_window_refuses_unlisted_keys():
+    window = {"exams_analyzed": 0, "flags_raised": 0, "exams_failed": 0, "latency_s": {}, "rejects": {},
+              "patient_id": "123"}
+    with pytest.raises(PayloadError, match="metrics.interval may only hold"):
+        build("metrics", interval_s=1.0, uptime_s=1.0, interval=window, since_start=window)
+
+
+def test_leak_scan_finds_planted_identifiers():
+    from mqtt_helpers import find_leaks
+
+    planted = {"PLANTEDSURNAME^JANEFIRST^Q", "PLANTEDSURNAME", "1.2.826.0.1.3680043.8.498.1"}
+    records = [("t/event", b'{"note": "plantedsurname jane"}'), ("t/health", b'{"uid": "1.2.826.0.1.3680043.8.498.1"}'),
+               ("t/ok", b'{"study_key": "00ff"}')]
+    assert sorted(find_leaks(records, planted)) == [("t/event", "PLANTEDSURNAME"),
+                                                    ("t/health", "1.2.826.0.1.3680043.8.498.1")]

@@ -1,0 +1,124 @@
+"""``mammoedge fleet monitor|simulate``: watch every device on a broker, or load-test it with synthetic devices."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from mammoedge.runtime.errors import MammoedgeError
+
+from .monitor import TOPIC_FILTER, FleetState, as_json, as_table
+from .simulate import SimulationSettings, simulate
+
+
+class FleetError(MammoedgeError):
+    """The broker could not be reached or refused us, or an option is out of range."""
+
+
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    parser.add_argument("--ca-file", help="CA certificate: use TLS and verify the broker")
+    parser.add_argument("--cert-file", help="client certificate (TLS client authentication)")
+    parser.add_argument("--key-file", help="client private key")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+    monitor = sub.add_parser("monitor", help="show every device: state, last seen, versions, queue, latency, flags")
+    _broker_options(monitor)
+    monitor.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    monitor.add_argument("--once", action="store_true", help="listen for --timeout seconds, print once, exit")
+    monitor.add_argument("--timeout", type=float, default=5.0, help="seconds to listen with --once (default 5)")
+    monitor.add_argument("--refresh", type=float, default=2.0, help="seconds between live refreshes (default 2)")
+    simulate_parser = sub.add_parser("simulate", help="run N synthetic devices against a broker (load test)")
+    _broker_options(simulate_parser)
+    simulate_parser.add_argument("--devices", type=int, default=10, help="number of devices (default 10)")
+    simulate_parser.add_argument("--site", default="sim", help="site name in their topics (default sim)")
+    simulate_parser.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    simulate_parser.add_argument("--rate", type=float, default=1.0,
+                                 help="exam events per device per minute (default 1)")
+    simulate_parser.add_argument("--health-interval", type=float, default=10.0, help="seconds (default 10)")
+    simulate_parser.add_argument("--metrics-interval", type=float, default=30.0, help="seconds (default 30)")
+    simulate_parser.add_argument("--threads", type=int, default=2, help="threads driving the clients (default 2)")
+    simulate_parser.add_argument("--json", action="store_true", help="print the final report as JSON")
+
+
+def run(args: argparse.Namespace, config) -> int:
+    return _monitor(args) if args.fleet_command == "monitor" else _simulate(args)
+
+
+def _tls(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    return (args.ca_file, args.cert_file, args.key_file) if args.ca_file else None
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    state = FleetState()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mammoedge-monitor-{os.getpid()}",
+                         protocol=mqtt.MQTTv5)
+    if args.ca_file:
+        client.tls_set(ca_certs=args.ca_file, certfile=args.cert_file, keyfile=args.key_file)
+    subscribed = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: None if rc.is_failure else c.subscribe(TOPIC_FILTER, qos=1)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.on_message = lambda c, u, message: state.apply(message.topic, message.payload)
+    try:
+        client.connect(args.host, args.port, keepalive=30)
+    except OSError as exc:
+        raise FleetError(f"broker {args.host}:{args.port} cannot be reached: {exc.strerror or exc}") from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(10):
+            raise FleetError(f"broker {args.host}:{args.port} did not accept the subscription to {TOPIC_FILTER}")
+        if args.once:
+            time.sleep(max(0.0, args.timeout))
+            _show(state, args.json, clear=False)
+            return 0
+        while True:
+            _show(state, args.json, clear=sys.stdout.isatty() and not args.json)
+            time.sleep(max(0.2, args.refresh))
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _show(state: FleetState, as_document: bool, *, clear: bool) -> None:
+    now = time.time()
+    rows = state.rows(now)
+    text = as_json(rows, now) if as_document else as_table(rows, now)
+    print(("\x1b[H\x1b[2J" if clear else "") + text, flush=True)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    if not 1 <= args.devices <= 100_000:
+        raise FleetError(f"--devices {args.devices} is out of range; allowed: 1..100000")
+    if args.rate < 0 or args.health_interval <= 0 or args.metrics_interval <= 0:
+        raise FleetError("--rate must be >= 0 and the intervals > 0")
+    settings = SimulationSettings(host=args.host, port=args.port, devices=args.devices, site=args.site,
+                                  duration_s=args.duration, health_interval_s=args.health_interval,
+                                  metrics_interval_s=args.metrics_interval, events_per_min=args.rate,
+                                  threads=args.threads, tls=_tls(args))
+
+    def progress(report) -> None:
+        print(f"{report.connected}/{report.devices} connected, {report.published} published, "
+              f"{report.completed} completed, {report.seconds:.0f} s", file=sys.stderr, flush=True)
+
+    stop = threading.Event()  # SIGINT/SIGTERM: a clean end (every device says offline), then the report
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    report = simulate(settings, stop=stop, progress=progress)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report)))
+    else:
+        print(f"{report.connected}/{report.devices} devices connected; {report.published} messages published "
+              f"({report.published / max(report.seconds, 1e-9):.0f}/s), {report.completed} completed, "
+              f"{report.seconds} s, simulator RSS {report.rss_mb} MB")
+    return 0 if report.connected == report.devices else 1
