@@ -19,26 +19,36 @@ COLOURS = {
     Distribution.DIFFUSE: (255, 200, 0),
 }
 DOT = (80, 255, 80)
+#: Longest side of an overlay, px: a 0.1 mm view larger than this is drawn at a coarser scale
+#: (a display picture; the saliency PNGs keep 0.1 mm detail around each cluster).
+MAX_SIDE = 2048
+#: Every n-th breast pixel sets the display window (percentiles of ~10 M pixels cost ~0.3 s).
+WINDOW_SUBSAMPLE = 16
 
 
 def to_8bit(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Window the image to the 0.5-99.5 percentiles of the breast."""
     values = image[mask] if mask is not None and mask.any() else image.ravel()
+    values = values[::WINDOW_SUBSAMPLE] if values.size > 100 * WINDOW_SUBSAMPLE else values
     low, high = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
     scale = 255.0 / max(float(high - low), 1e-6)
     return np.clip((image - low) * scale, 0, 255).astype(np.uint8)
 
 
 def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray | None = None) -> np.ndarray:
-    """BGR uint8 image of the view with its findings drawn."""
-    canvas = cv2.cvtColor(to_8bit(image, mask), cv2.COLOR_GRAY2BGR)
-    radius = max(2, int(round(0.4 / analysis.spacing_mm)))
+    """BGR uint8 image of the view with its findings drawn, at most ``MAX_SIDE`` px on its long side."""
+    zoom = min(1.0, MAX_SIDE / max(image.shape))
+    grey = to_8bit(image, mask)
+    if zoom < 1.0:
+        grey = cv2.resize(grey, (round(image.shape[1] * zoom), round(image.shape[0] * zoom)), interpolation=cv2.INTER_AREA)
+    canvas = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    radius = max(2, int(round(0.4 / analysis.spacing_mm * zoom)))
     for calc in analysis.calcifications:
-        cv2.circle(canvas, (int(round(calc.x)), int(round(calc.y))), radius, DOT, 1, cv2.LINE_AA)
+        cv2.circle(canvas, (int(round(calc.x * zoom)), int(round(calc.y * zoom))), radius, DOT, 1, cv2.LINE_AA)
     scale = max(0.4, min(canvas.shape[:2]) / 1200.0)
     for cluster in analysis.clusters:
         colour = COLOURS[cluster.distribution]
-        outline = np.round(np.array(cluster.outline)).astype(np.int32).reshape(-1, 1, 2)
+        outline = np.round(np.array(cluster.outline) * zoom).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [outline], True, colour, max(1, int(round(2 * scale))), cv2.LINE_8)
         label = f"#{cluster.id} {cluster.distribution.value} n={cluster.count} s={cluster.suspicion:.2f}"
         if cluster.morphology is not None:

@@ -204,3 +204,18 @@ def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(de
     # without the morphology model: not assessed, and every cluster counts
     plain = analyze_exam(normalized, detector, dataclasses.replace(CONFIG, morphology_model=""), study_key=KEY)
     assert plain.views[1].clusters[0].morphology is None and plain.views[1].score == cluster.suspicion
+
+
+def test_large_views_are_drawn_at_a_display_scale(detector):
+    from mammoedge.runtime.analysis import render_overlay
+    from mammoedge.runtime.analysis.overlay import MAX_SIDE
+
+    _, views = exam(True, detector)
+    image, mask, analysis = views[0]  # R CC with its cluster
+    big = np.zeros((4096, 3000), np.float32)  # a full-size view: only the drawing scale matters here
+    big[: image.shape[0], : image.shape[1]] = image
+    canvas = render_overlay(big, analysis)
+    zoom = MAX_SIDE / 4096
+    assert canvas.shape[:2] == (MAX_SIDE, round(3000 * zoom))
+    x, y = np.round(np.array(analysis.clusters[0].outline[0]) * zoom).astype(int)
+    assert tuple(canvas[y, x]) == (0, 140, 255)  # the outline drawn where the cluster is, scaled
