@@ -104,8 +104,8 @@ class AnalysisConfig:
     tile_overlap: int = option(64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.")
     batch_size: int = option(4, "Tiles per inference call.")
     peak_threshold: float = option(
-        0.3, "Smallest detector probability kept as a calcification (0.3: about 0.5 false positives per 6.5 cm2 "
-             "on held-out phantom patches; docs/detector.md).")
+        0.2, "Smallest detector probability kept as a calcification; with triage_threshold, chosen on held-out "
+             "phantom exams (docs/morphology.md, 'The flag on full exams').")
     skin_margin_mm: float = option(
         3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
     nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
@@ -128,7 +128,8 @@ class AnalysisConfig:
         0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area."
     )
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
-    triage_threshold: float = option(0.5, "Operating point: a breast is flagged when its case score is at least this.")
+    triage_threshold: float = option(
+        0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).")
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )

@@ -13,8 +13,9 @@ from mammoedge.runtime.exam_files import analyze_study, group_by_study, list_fil
 from mammoedge.runtime.inference import Engine
 from mammoedge.runtime.privacy import load_or_create_secret
 
-#: A seed whose exam holds a suspicious cluster (amorphous, grouped, BI-RADS 4B; tests/tools/test_demo.py).
-DEMO_SEED = 2
+#: A seed whose exam holds suspicious clusters in both breasts (coarse heterogeneous and amorphous, grouped,
+#: BI-RADS 4B) that the shipped models find and flag (tests/tools/test_demo.py).
+DEMO_SEED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +51,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
         for view in result.views:
             print(f"  {view.laterality.value}{view.view.value}: {len(view.calcifications)} calcification(s), "
                   f"{len(view.clusters)} cluster(s)")
+            for c in view.clusters:
+                m = c.morphology
+                said = "" if m is None else (
+                    f", {m.morphology.value.replace('_', ' ')}"
+                    + (f" ({m.benign_subtype.value.replace('_', ' ')})" if m.benign_subtype else "")
+                    + f", BI-RADS {m.birads.value}, likelihood {m.likelihood:.2f}" + (", UNCERTAIN" if m.uncertain else ""))
+                print(f"    #{c.id} {c.distribution.value}, {c.count} calcifications, {c.extent_mm:.0f} mm, "
+                      f"{c.distance_to_nipple_mm:.0f} mm from the nipple, suspicion {c.suspicion:.2f}{said}")
         print("result: " + summary_line(result, path))
         rejected += bad
     return 1 if rejected else 0
