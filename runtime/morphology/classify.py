@@ -13,7 +13,7 @@ from ..errors import ModelError
 from ..inference import CompiledModel
 from .birads import suggest
 from .calibration import calibrated
-from .roi import ROI_SIZE, crop_roi, roi_centres
+from .roi import ROI_SIZE, crop_roi, roi_centres, standardize_roi
 
 REPORTED = tuple(MorphologyClass)
 
@@ -68,7 +68,7 @@ class MorphologyClassifier:
         if not len(points_xy):
             return [], []
         centres = [roi_centres(p, s) for p, s in zip(points_xy, scores)]
-        rois = np.stack([crop_roi(image, c) for cs in centres for c in cs])[:, None]
+        rois = np.stack([standardize_roi(crop_roi(image, c)) for cs in centres for c in cs])[:, None]
         out = self.model.infer(rois)
         logits, maps = out["logits"], out["maps"]
         n = len(self.classes)

@@ -23,6 +23,17 @@ def crop_roi(image: np.ndarray, centre_xy: np.ndarray, size: int = ROI_SIZE) -> 
     return np.ascontiguousarray(image[y0:y0 + size, x0:x0 + size], dtype=np.float32)
 
 
+def standardize_roi(roi: np.ndarray) -> np.ndarray:
+    """The model's input scale, from the ROI alone: median -> 0.5, 1st-99th percentile range -> 1.
+
+    A view is standardized over the whole breast, a training patch over itself; their local
+    contrast differs about twofold (measured on held-out phantom views), so each ROI is
+    standardized on its own before the model sees it, in training and at run time alike.
+    """
+    low, median, high = np.percentile(roi, (1, 50, 99))
+    return ((roi - median) / max(float(high - low), 1e-3) + 0.5).astype(np.float32)
+
+
 def roi_centres(points_xy: np.ndarray, scores: np.ndarray, max_rois: int = MAX_ROIS,
                 min_separation: float = ROI_SIZE / 3) -> np.ndarray:
     """The centroid, then members by falling score that are ``min_separation`` px from every chosen centre."""

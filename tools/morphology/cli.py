@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 BUILD = Path("build/morphology")
 
 

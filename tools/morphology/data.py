@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mammoedge.runtime.codes import Distribution, Morphology, MorphologyClass
-from mammoedge.runtime.morphology.roi import ROI_SIZE, crop_roi
+from mammoedge.runtime.morphology.roi import ROI_SIZE, crop_roi, standardize_roi
 
-from ..detector.data import augment, standardize_patch
+from ..detector.data import augment
 from .model import CLASSES
 
 SUSPICIOUS = [m for m in Morphology if m.suspicious]
@@ -53,7 +53,7 @@ def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1
     if rng.random() < background_fraction:
         image, _ = make_training_patch(rng, size=PATCH, n_clusters=0, edge=False, label=False, marker=False)
         centre = rng.uniform(ROI_SIZE / 2, PATCH - ROI_SIZE / 2, 2)
-        return crop_roi(standardize_patch(image), centre), uniform_over_groups(), 0, None, None
+        return standardize_roi(crop_roi(image, centre)), uniform_over_groups(), 0, None, None
     while True:
         morph = SUSPICIOUS[rng.integers(len(SUSPICIOUS))] if rng.random() < 0.5 else BENIGN[rng.integers(len(BENIGN))]
         dist = pick(rng, TYPICAL_DISTRIBUTIONS[morph])
@@ -67,7 +67,7 @@ def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1
     target = np.zeros(len(CLASSES), np.float32)
     target[CLASSES.index(morph)] = 1.0
     malignant = int(rng.random() < malignancy_probability(morph, dist))
-    return crop_roi(standardize_patch(image), centre), target, malignant, morph, dist
+    return standardize_roi(crop_roi(image, centre)), target, malignant, morph, dist
 
 
 def make_rois(count: int, seed: int, background_fraction: float = 0.1, progress: bool = False) -> RoiSet:
@@ -83,6 +83,7 @@ def make_rois(count: int, seed: int, background_fraction: float = 0.1, progress:
 
 
 def augment_roi(roi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Vendor-like intensity changes, a random 90-degree turn and mirror (morphology has no orientation)."""
-    out = np.rot90(augment(roi, rng), int(rng.integers(4)))
+    """Vendor-like intensity changes (re-standardized, so only their non-linear part stays), a random
+    90-degree turn and mirror (morphology has no orientation)."""
+    out = np.rot90(standardize_roi(augment(roi, rng)), int(rng.integers(4)))
     return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)

@@ -56,7 +56,7 @@ def manifest_entry(path: Path, *, name: str, version: str, precision: str, train
         "description": "Calcification cluster morphology (BI-RADS) and malignancy logit, with class activation maps",
         "inputs": [{"name": INPUT_NAME, "shape": [None, 1, ROI_SIZE, ROI_SIZE], "layout": "NCHW",
                     "dtype": "float32", "spacing_mm": 0.1,
-                    "normalization": "standardize_intensity (breast p2/p98 -> 0.1/0.9), ROI centred on the cluster"}],
+                    "normalization": "standardize_roi (ROI median -> 0.5, p1-p99 range -> 1), ROI centred on the cluster"}],
         "outputs": [{"name": "logits", "meaning": "logits of parameters.classes, then the malignancy logit",
                      "dtype": "float32"},
                     {"name": "maps", "meaning": "class activation map of each logit (their mean is the logit)",

@@ -22,3 +22,16 @@ def test_centres_are_the_centroid_then_separated_top_members():
     assert np.allclose(centres[1], [101, 1])  # highest score, far from the centroid
     assert np.allclose(centres[2], [0, 0])  # [99, 2] scores higher but is within ROI_SIZE/3 of [101, 1]
     assert len(roi_centres(points[:1], scores[:1])) == 1
+
+
+def test_roi_standardization_ignores_the_view_s_level_and_contrast():
+    from mammoedge.runtime.morphology.roi import standardize_roi
+
+    rng = np.random.default_rng(0)
+    roi = rng.normal(0.5, 0.1, (ROI_SIZE, ROI_SIZE)).astype(np.float32)
+    roi[40:44, 40:44] += 0.5  # a calcification
+    a, b = standardize_roi(roi), standardize_roi(0.7 + 0.45 * (roi - 0.5))  # as a whole view would show it
+    assert np.allclose(a, b, atol=1e-5)
+    assert abs(float(np.median(a)) - 0.5) < 1e-6
+    assert np.isclose(np.percentile(a, 99) - np.percentile(a, 1), 1.0, atol=1e-4)
+    assert standardize_roi(np.zeros((8, 8), np.float32)).max() == 0.5  # flat input: no division by zero
