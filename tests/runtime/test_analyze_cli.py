@@ -34,7 +34,11 @@ def test_normal_exam_raises_no_flag_and_result_is_valid(normal_exam, tmp_path):
     assert len(document["views"]) == 4
     assert {m["precision"] for m in document["models"]} == {"int8"}
     assert {m["backend"] for m in document["models"]} <= {"openvino", "onnxruntime"}
-    assert len(list((tmp_path / "out").glob("*.png"))) == 4  # one overlay per view
+    overlays = [p for p in (tmp_path / "out").glob("*.png") if not p.name.endswith("_saliency.png")]
+    assert len(overlays) == 4  # one overlay per view
+    clusters = [c for v in document["views"] for c in v["clusters"]]  # (a normal exam may hold benign groups)
+    saliency = {p.name for p in (tmp_path / "out").glob("*_saliency.png")}
+    assert saliency == {c["morphology"]["saliency"] for c in clusters}  # one heat map per cluster
     # truth.json in the folder is reported and skipped; the exit code says something was skipped
     assert out.returncode == 1 and "truth.json: [not-dicom]" in out.stderr
     assert "no flag" in out.stdout
