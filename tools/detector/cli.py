@@ -21,6 +21,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard-fraction", type=float, default=d.hard_fraction,
                         help="share of patches with amorphous / fine-linear clusters")
     parser.add_argument("--width", type=int, default=d.width, help="channels of the first stage")
+    parser.add_argument("--view-contrast", type=float, default=d.view_contrast,
+                        help="share of crops given a whole view's contrast and level")
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--crop", type=int, default=d.crop)
@@ -31,7 +33,8 @@ def train_command(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
-                         threads=args.threads, hard_fraction=args.hard_fraction, width=args.width)
+                         threads=args.threads, hard_fraction=args.hard_fraction, width=args.width,
+                         view_contrast=args.view_contrast)
     summary = train(config, args.out)
     print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
           f"({summary['patches_per_second']} patches/s); final validation loss "

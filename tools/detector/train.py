@@ -29,6 +29,7 @@ class TrainConfig:
     patches: int = 2400  #: training patches generated up front
     val_patches: int = 200
     hard_fraction: float = 0.0  #: share of patches with amorphous / fine-linear clusters (docs/detector.md)
+    view_contrast: float = 0.0  #: share of crops given a whole view's contrast and level (data.augment; docs)
     steps: int = 3000
     batch: int = 16
     crop: int = 160
@@ -46,14 +47,14 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, 
     return (weight * ce).sum() / target.sum().clamp(min=1.0)
 
 
-def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int,
+           view_contrast: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     idx = rng.integers(0, len(images), batch)
     size = images.shape[-1]
     xs, ys = [], []
     for i in idx:
         ox, oy = (int(v) * 4 for v in rng.integers(0, (size - crop) // 4 + 1, 2))
-        img = augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng)
+        img = augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng, view_contrast)
         tgt = targets[i, 0, oy // 4:(oy + crop) // 4, ox // 4:(ox + crop) // 4]
         if rng.random() < 0.5:
             img, tgt = img[::-1], tgt[::-1]
@@ -86,7 +87,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     t0 = time.perf_counter()
     for step in tqdm(range(1, config.steps + 1), desc="train detector", unit="step", disable=not progress):
         model.train()
-        x, y = _batch(images, targets, rng, config.batch, config.crop)
+        x, y = _batch(images, targets, rng, config.batch, config.crop, config.view_contrast)
         loss = focal_loss(model.logits(x), y)
         optimizer.zero_grad()
         loss.backward()

@@ -75,3 +75,21 @@ def test_export_quantize_and_agree_across_backends(trained, tmp_path):
     assert entry["sha256"] == sha256(int8)
     manifest = write_manifest(tmp_path, [entry])
     assert json.loads(manifest.read_text())["models"][0]["file"] == "d-int8.onnx"
+
+
+def test_view_contrast_augmentation_gives_a_whole_view_s_lower_local_contrast():
+    import cv2
+
+    from mammoedge.tools.detector.data import VIEW_LEVEL, augment
+
+    images, _, _ = make_set(PhantomPatches(), 6, seed=11)
+
+    def detail(image):
+        return float((image - cv2.GaussianBlur(image, (0, 0), 10)).std())
+
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    plain = [detail(augment(im[0], rng_a)) for im in images for _ in range(5)]
+    view = [augment(im[0], rng_b, view_contrast=1.0) for im in images for _ in range(5)]
+    assert np.mean([detail(v) for v in view]) < 0.85 * np.mean(plain)
+    medians = [float(np.median(v)) for v in view]
+    assert VIEW_LEVEL[0] * 0.6 < np.median(medians) < VIEW_LEVEL[1] * 1.5  # levels around a view's, after gain
