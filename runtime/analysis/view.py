@@ -48,22 +48,45 @@ class ViewAnalysis:
     saliency: tuple[Saliency, ...] = field(default=(), repr=False, metadata={"transient": True})
 
 
+#: The skin distance is computed on every 4th row and column (0.4 mm at 0.1 mm): 16x cheaper, and
+#: exact enough against a margin of millimetres.
+SKIN_DISTANCE_STEP = 4
+
+
+def skin_distance(mask: np.ndarray, step: int = SKIN_DISTANCE_STEP) -> np.ndarray:
+    """Distance (px) to the skin line (the mask edge, not the chest wall at column 0), on every
+    ``step``-th row and column."""
+    inside = np.pad(mask[::step, ::step].astype(np.uint8), ((1, 1), (0, 1)))
+    inside = np.pad(inside, ((0, 0), (1, 0)), constant_values=1)  # the chest wall is not skin
+    return cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1] * step
+
+
 def away_from_skin(calcifications: list[Calcification], mask: np.ndarray, spacing_mm: float,
-                   margin_mm: float) -> list[Calcification]:
+                   margin_mm: float, distance: np.ndarray | None = None) -> list[Calcification]:
     """Drop detections within ``margin_mm`` of the skin line (the mask edge, not the chest wall at column 0).
 
     Skin calcifications are benign (BI-RADS 2) and the skin line is the detector's most frequent false
     positive on phantom views, where ridges along it chain into false "linear" clusters.
+    ``distance`` is ``skin_distance(mask)`` if already computed.
     """
     if margin_mm <= 0 or not calcifications:
         return calcifications
-    inside = np.pad(mask.astype(np.uint8), ((1, 1), (0, 1)))
-    inside = np.pad(inside, ((0, 0), (1, 0)), constant_values=1)  # the chest wall is not skin
-    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    step = SKIN_DISTANCE_STEP
+    distance = skin_distance(mask) if distance is None else distance
     limit = margin_mm / spacing_mm
     rows, cols = distance.shape
     return [c for c in calcifications
-            if distance[min(rows - 1, max(0, int(round(c.y)))), min(cols - 1, max(0, int(round(c.x))))] > limit]
+            if distance[min(rows - 1, max(0, int(round(c.y / step)))), min(cols - 1, max(0, int(round(c.x / step))))]
+            > limit]
+
+
+def _clear_skin_band(prob: np.ndarray, map_stride: int, distance: np.ndarray, limit_px: float) -> None:
+    """Zero map cells well inside the skin margin (saves measuring peaks ``away_from_skin`` drops anyway)."""
+    if map_stride != SKIN_DISTANCE_STEP:
+        return
+    rows, cols = min(prob.shape[0], distance.shape[0]), min(prob.shape[1], distance.shape[1])
+    band = distance[:rows, :cols] <= limit_px - 2 * SKIN_DISTANCE_STEP
+    prob[:rows, :cols][band] = 0.0
 
 
 def analyze_view(
@@ -87,9 +110,12 @@ def analyze_view(
     pmap = detect_map(image, mask, model, tile_size=config.tile_size, overlap=config.tile_overlap,
                       batch_size=config.batch_size)
     inferred = time.perf_counter()
+    distance = skin_distance(mask) if config.skin_margin_mm > 0 else None
+    if distance is not None:
+        _clear_skin_band(pmap.prob, pmap.stride, distance, config.skin_margin_mm / spacing_mm)
     calcifications = extract_calcifications(pmap, image, spacing_mm, threshold=config.peak_threshold,
                                             nms_distance_mm=config.nms_distance_mm, to_original=to_original)
-    calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm)
+    calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm, distance)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
     done = time.perf_counter()
     saliency: list[Saliency] = []

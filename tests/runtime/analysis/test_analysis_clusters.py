@@ -137,3 +137,17 @@ def test_size_and_contrast_statistics():
     assert cluster.diameter_sd_mm == pytest.approx(np.std([0.2, 0.3, 0.4, 0.5, 0.6]))
     assert cluster.contrast_mean == pytest.approx(2.0)
     assert cluster.score_max == pytest.approx(0.8)
+
+
+def test_detections_near_the_skin_line_are_dropped_but_not_near_the_chest_wall():
+    from mammoedge.runtime.analysis.view import away_from_skin
+
+    mask = np.zeros((400, 300), bool)
+    mask[50:350, :200] = True  # breast: chest wall at column 0, skin at rows 50/350 and column 200
+
+    def calc(x, y):
+        return Calcification(x=x, y=y, x_mm=x * 0.1, y_mm=y * 0.1, diameter_mm=0.3, contrast=0.1, score=0.9)
+
+    kept = away_from_skin([calc(100, 200), calc(185, 200), calc(100, 60), calc(2, 200), calc(100, 90)],
+                          mask, 0.1, margin_mm=3.0)
+    assert [(c.x, c.y) for c in kept] == [(100, 200), (2, 200), (100, 90)]  # 1.5 and 1.0 mm from the skin dropped
