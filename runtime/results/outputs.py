@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,10 +49,15 @@ def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], dire
         raise ValueError(f"{len(normalized_views)} images for {len(result.views)} analysed views")
     directory = Path(directory)
     started = time.perf_counter()
-    named = []
-    for name, view, normalized in zip(overlay_names(result.views, result.study_key), result.views, normalized_views):
+
+    def write_view(name: str, view: ViewAnalysis, normalized: Any) -> ViewAnalysis:
         write_overlay(directory / name, normalized.image, view, normalized.mask)
-        named.append(dataclasses.replace(view, overlay=name, clusters=_write_saliency(view, directory, name)))
+        return dataclasses.replace(view, overlay=name, clusters=_write_saliency(view, directory, name))
+
+    # PNG encoding releases the GIL: the views are drawn and written side by side
+    with ThreadPoolExecutor(max_workers=min(len(result.views), os.cpu_count() or 1) or 1) as pool:
+        named = list(pool.map(write_view, overlay_names(result.views, result.study_key), result.views,
+                              normalized_views))
     timings = (*result.timings, StageTiming(stage="overlays", seconds=time.perf_counter() - started))
     result = dataclasses.replace(result, views=tuple(named), timings=timings)
     return result, write_result(result, directory)
