@@ -1,6 +1,7 @@
 """``mammoedge serve`` with telemetry on: status online, one event per analyzed exam, offline on SIGTERM."""
 
 import json
+import subprocess
 import shutil
 import time
 
@@ -26,6 +27,8 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
                                         'site = "site-1"\ndevice_id = "box-1"\nhealth_interval_s = 1.0\n'
                                         'metrics_interval_s = 1.0\n')
     served.config.write_text(text)
+    cli = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
+                            "mammoedge/v1/site-1/box-1/#", "-v", "-q", "1"], stdout=subprocess.PIPE, text=True)
     served.start()
     try:
         online = sub.wait_for(lambda m: m[0] == "mammoedge/v1/site-1/box-1/status" and m[1]["state"] == "online")
@@ -53,10 +56,22 @@ def test_serve_publishes_exam_event_without_identifiers(phantom_exam, tmp_path):
         assert {"read", "total"} <= set(since["latency_s"])
         assert served.terminate() == 0
         assert sub.wait_for(lambda m: m[0].endswith("/status") and m[1]["state"] == "offline")
+        time.sleep(0.5)
+        cli.terminate()
+        seen: dict[str, list[dict]] = {}
+        for line in cli.communicate(timeout=10)[0].splitlines():  # what the dcmtk-side tool, mosquitto_sub, saw
+            topic, payload = line.split(" ", 1)
+            seen.setdefault(topic.rsplit("/", 1)[1], []).append(json.loads(payload))
+        assert [m["state"] for m in seen["status"]][:1] == ["online"] and seen["status"][-1]["state"] == "offline"
+        assert len(seen["event"]) == 1 and seen["health"] and seen["metrics"]
+        for documents in seen.values():
+            for document in documents:
+                check_schema(document)
         ds = pydicom.dcmread(exam[0])
         assert {str(ds.PatientName), ds.PatientID, ds.AccessionNumber, ds.PatientBirthDate} <= PLANTED
         assert not find_leaks(RECORDED, PLANTED)  # the session-end scan repeats this over every test
     finally:
+        cli.kill()
         served.terminate()
         sub.close()
         broker.stop()
