@@ -55,10 +55,11 @@ def export_command(args: argparse.Namespace) -> int:
     from .export import MODEL_NAME, export_onnx, manifest_entry, quantize_int8
 
     args.models_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx")
+    training_file = args.checkpoint.parent / "training.json"
+    width = json.loads(training_file.read_text())["config"].get("width", 8) if training_file.exists() else 8
+    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx", width=width)
     calibration, _, _ = make_set(PhantomPatches(), args.calibration_patches, seed=args.seed)
     int8 = quantize_int8(fp32, args.models_dir / f"{MODEL_NAME}-int8.onnx", calibration)
-    training_file = args.checkpoint.parent / "training.json"
     training = json.loads(training_file.read_text())["config"] if training_file.exists() else {}
     training = {"data": "mammoedge phantom training patches (tools/phantom/patch.py)", **training}
     metrics_file = args.checkpoint.parent / "evaluation.json"
