@@ -13,7 +13,7 @@ from .config import Config
 from .exam_files import analyze_study, group_by_study, list_files
 from .inference import Engine
 from .privacy import load_or_create_secret
-from .analysis.view import load_detector, load_morphology
+from .analysis.view import load_models
 
 DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
 
@@ -56,17 +56,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.force:
         overrides["force"] = True
     engine = Engine(config.inference)
-    detector = load_detector(engine, config.analysis, **overrides)
-    morphology = load_morphology(engine, config.analysis, **overrides)
-    for model in (detector, None if morphology is None else morphology.model):
-        if model is not None:
-            print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
-                  f"{model.backend}/{model.device}" + (f"; fallbacks: {list(model.fallbacks)}" if model.fallbacks else ""))
+    models = load_models(engine, config.analysis, **overrides)
+    for model in models.compiled:
+        print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
+              f"{model.backend}/{model.device}" + (f"; fallbacks: {list(model.fallbacks)}" if model.fallbacks else ""))
     secret = load_or_create_secret(args.secret_file)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = len(rejected)
     for uid, paths in tqdm(studies.items(), desc="exams", unit="exam", disable=len(studies) < 2):
-        result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out, morphology)
+        result, path, bad = analyze_study(paths, uid, models, config, secret, args.out)
         for r in bad:
             print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
         failed += len(bad)

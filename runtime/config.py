@@ -130,6 +130,10 @@ class AnalysisConfig:
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
     triage_threshold: float = option(
         0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).")
+    verifier_model: str = option(
+        "", "Registry name of the cluster verifier; empty: every cluster the detector forms is reported.")
+    verifier_threshold: float = option(
+        0.5, "Candidate clusters the verifier gives less than this probability of being real are not reported.")
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )

@@ -10,12 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis.view import StageTiming
+from .analysis.view import AnalysisModels, StageTiming
 from .config import Config
 from .dicom import read_header, read_mammogram
 from .errors import InputError
-from .inference import CompiledModel
-from .morphology import MorphologyClassifier
 from .preprocess import normalize
 from .privacy import load_or_create_secret, study_key
 from .results.exam import ExamResult
@@ -60,9 +58,8 @@ def group_by_study(files: list[Path], config: Config) -> tuple[dict[str, list[Pa
     return dict(studies), rejected
 
 
-def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, config: Config, secret: bytes,
-                  out_dir: Path, morphology: MorphologyClassifier | None = None
-                  ) -> tuple[ExamResult, Path, list[Rejected]]:
+def analyze_study(paths: list[Path], study_uid: str, models: AnalysisModels, config: Config, secret: bytes,
+                  out_dir: Path) -> tuple[ExamResult, Path, list[Rejected]]:
     """Read, normalize and analyze one study's files; write ``<key>.json`` and overlays to ``out_dir``."""
     rejected: list[Rejected] = []
     started = time.perf_counter()
@@ -78,7 +75,7 @@ def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, co
     if not views:
         raise InputError("no view of the study could be read")
     key = study_key(study_uid, secret)
-    result = analyze_exam(views, detector, config.analysis, study_key=key, morphology=morphology,
+    result = analyze_exam(views, models, config.analysis, study_key=key,
                           timings=[StageTiming(stage="read", seconds=read_done - started),
                                    StageTiming(stage="normalize", seconds=normalized - read_done)])
     result, path = write_exam_outputs(result, views, out_dir)
@@ -86,20 +83,19 @@ def analyze_study(paths: list[Path], study_uid: str, detector: CompiledModel, co
 
 
 _models_lock = threading.Lock()
-_models: dict[tuple, tuple[CompiledModel, MorphologyClassifier | None]] = {}
+_models: dict[tuple, AnalysisModels] = {}
 
 
-def cached_models(config: Config) -> tuple[CompiledModel, MorphologyClassifier | None]:
-    """The detector and morphology model, compiled once per process and configuration (~0.1-1 s each)."""
-    from .analysis.view import load_detector, load_morphology
+def cached_models(config: Config) -> AnalysisModels:
+    """The analysis models, compiled once per process and configuration (~0.1-1 s each)."""
+    from .analysis.view import load_models
     from .inference import Engine
 
     key = (config.inference, config.analysis.detector_model, config.analysis.tile_size, config.analysis.batch_size,
-           config.analysis.morphology_model)
+           config.analysis.verifier_model, config.analysis.morphology_model)
     with _models_lock:
         if key not in _models:
-            engine = Engine(config.inference)
-            _models[key] = (load_detector(engine, config.analysis), load_morphology(engine, config.analysis))
+            _models[key] = load_models(Engine(config.inference), config.analysis)
         return _models[key]
 
 
@@ -111,10 +107,10 @@ def analyze_instances(instances: list[Path], missing_views: list[str], *, config
     secret = load_or_create_secret(ServicePaths.of(config.service).secret)
     header = read_header(instances[0], config.reader)
     out_dir = ServicePaths.of(config.service).results
-    detector, morphology = cached_models(config)
+    models = cached_models(config)
     with _models_lock:  # one exam at a time through the compiled models
-        result, _, rejected = analyze_study(instances, header.study_instance_uid, detector, config, secret,
-                                            out_dir / "exams", morphology)
+        result, _, rejected = analyze_study(instances, header.study_instance_uid, models, config, secret,
+                                            out_dir / "exams")
     document = to_dict(result)
     document["missing_views"] = list(missing_views)
     document["rejected"] = [{"reason": r.reason, "message": r.message} for r in rejected]

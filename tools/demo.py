@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mammoedge.runtime.analysis.view import load_detector, load_morphology
+from mammoedge.runtime.analysis.view import load_models
 from mammoedge.runtime.analyze_cmd import summary_line
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.exam_files import analyze_study, group_by_study, list_files
@@ -39,15 +39,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for r in rejected:
         print(f"  {r.path.name}: REJECTED [{r.reason}] {r.message}")
     engine = Engine(config.inference)
-    detector = load_detector(engine, config.analysis)
-    morphology = load_morphology(engine, config.analysis)
-    for model in (detector, None if morphology is None else morphology.model):
-        if model is not None:
-            print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
-                  f"{model.backend}/{model.device}")
+    models = load_models(engine, config.analysis)
+    for model in models.compiled:
+        print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
+              f"{model.backend}/{model.device}")
     secret = load_or_create_secret(args.out / "study-key.secret")
     for uid, paths in studies.items():
-        result, path, bad = analyze_study(paths, uid, detector, config, secret, args.out / "results", morphology)
+        result, path, bad = analyze_study(paths, uid, models, config, secret, args.out / "results")
         for view in result.views:
             print(f"  {view.laterality.value}{view.view.value}: {len(view.calcifications)} calcification(s), "
                   f"{len(view.clusters)} cluster(s)")

@@ -1,4 +1,4 @@
-"""``mammoedge export MODEL ...``: one subcommand per model (detector, morphology)."""
+"""``mammoedge export MODEL ...``: one subcommand per model (detector, verifier, morphology)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .detector import cli as detector
     from .morphology import cli as morphology
+    from .verifier import cli as verifier
 
     models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
     detector.add_export_arguments(models.add_parser("detector", help="the microcalcification detector"))
+    verifier.add_export_arguments(models.add_parser("verifier", help="the cluster verifier (false-cluster reduction)"))
     morphology.add_export_arguments(models.add_parser("morphology", help="the cluster morphology model"))
 
 
 def run(args: argparse.Namespace, config: object) -> int:
     from .detector import cli as detector
     from .morphology import cli as morphology
+    from .verifier import cli as verifier
 
-    return (morphology if args.model == "morphology" else detector).export_command(args)
+    return {"detector": detector, "verifier": verifier, "morphology": morphology}[args.model].export_command(args)

@@ -82,6 +82,7 @@ class Cluster:
     centroid_original_y: float | None = None
     outline_original: tuple[tuple[float, float], ...] | None = None
     morphology: MorphologyAssessment | None = None  #: None: not assessed (no morphology model)
+    verified: float | None = None  #: P(real cluster) by the cluster verifier (verify.py); None: not verified
 
 
 def _axis_angle(axis: np.ndarray, centroid: np.ndarray, nipple: np.ndarray) -> float:
@@ -151,6 +152,15 @@ def find_clusters(
                 for kind, group in found]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
+
+
+def keep_verified(clusters: Sequence[Cluster], probabilities: np.ndarray, threshold: float) -> list[Cluster]:
+    """Clusters whose verified probability is at least ``threshold``, with suspicion = probability times
+    the distribution weight, most suspicious first, ids 1..n in that order."""
+    kept = [replace(c, verified=float(p), suspicion=float(p) * DISTRIBUTION_WEIGHT[c.distribution.value])
+            for c, p in zip(clusters, probabilities) if p >= threshold]
+    kept.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
+    return [replace(c, id=i + 1) for i, c in enumerate(kept)]
 
 
 def counts_toward_flag(cluster: Cluster, min_birads: BiradsCategory | str, flag_uncertain: bool) -> bool:

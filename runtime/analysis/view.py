@@ -14,10 +14,11 @@ from ..codes import Laterality, View
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
 from ..morphology import MorphologyClassifier, Saliency
-from .clusters import Cluster, counts_toward_flag, find_clusters
+from .clusters import Cluster, counts_toward_flag, find_clusters, keep_verified
 from .geometry import nipple_position
 from .peaks import Calcification, extract_calcifications
 from .tiling import detect_map
+from .verify import ClusterVerifier
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,9 +102,11 @@ def analyze_view(
     nipple: tuple[float, float] | None = None,
     to_original: Callable[[np.ndarray], np.ndarray] | None = None,
     morphology: MorphologyClassifier | None = None,
+    verifier: ClusterVerifier | None = None,
 ) -> ViewAnalysis:
-    """Detect and cluster calcifications in a normalized view (chest wall at column 0); with ``morphology``,
-    describe each cluster's morphology (its score then counts only as ``counts_toward_flag`` says)."""
+    """Detect and cluster calcifications in a normalized view (chest wall at column 0); with ``verifier``,
+    keep the clusters it confirms (``keep_verified``); with ``morphology``, describe each cluster's
+    morphology (its score then counts only as ``counts_toward_flag`` says)."""
     laterality, view = Laterality(laterality), View(view)
     nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
     started = time.perf_counter()
@@ -118,18 +121,28 @@ def analyze_view(
     calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm, distance)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
     done = time.perf_counter()
+
+    def members_of(found: list[Cluster]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return ([np.array([(calcifications[i].x, calcifications[i].y) for i in c.members]) for c in found],
+                [np.array([calcifications[i].score for i in c.members]) for c in found])
+
+    if verifier is not None and clusters:
+        clusters = keep_verified(clusters, verifier.probabilities(image, *members_of(clusters)),
+                                 config.verifier_threshold)
+    verified = time.perf_counter()
     saliency: list[Saliency] = []
     if morphology is not None and clusters:
-        members = [np.array([(calcifications[i].x, calcifications[i].y) for i in c.members]) for c in clusters]
-        scores = [np.array([calcifications[i].score for i in c.members]) for c in clusters]
+        members, scores = members_of(clusters)
         assessments, saliency = morphology.assess(image, members, scores, [c.distribution for c in clusters],
                                                   [c.id for c in clusters])
         clusters = [replace(c, morphology=a) for c, a in zip(clusters, assessments)]
     described = time.perf_counter()
     timings = [StageTiming(stage="inference", seconds=inferred - started),
                StageTiming(stage="postprocess", seconds=done - inferred)]
+    if verifier is not None:
+        timings.append(StageTiming(stage="verification", seconds=verified - done))
     if morphology is not None:
-        timings.append(StageTiming(stage="morphology", seconds=described - done))
+        timings.append(StageTiming(stage="morphology", seconds=described - verified))
     counted = [c.suspicion for c in clusters if counts_toward_flag(c, config.flag_min_birads, config.flag_uncertain)]
     return ViewAnalysis(
         laterality=laterality, view=view, spacing_mm=spacing_mm, rows=image.shape[0], columns=image.shape[1],
@@ -142,13 +155,15 @@ def analyze_view(
 
 
 def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisConfig,
-                       morphology: MorphologyClassifier | None = None) -> ViewAnalysis:
+                       morphology: MorphologyClassifier | None = None,
+                       verifier: ClusterVerifier | None = None) -> ViewAnalysis:
     """:func:`analyze_view` on a reader ``NormalizedView`` (image, mask, spacing_mm, laterality, view, transform)."""
     transform = getattr(normalized, "transform", None)
     return analyze_view(
         normalized.image, normalized.mask, spacing_mm=normalized.spacing_mm, laterality=normalized.laterality,
         view=normalized.view, model=model, config=config,
         to_original=None if transform is None else transform.to_original, morphology=morphology,
+        verifier=verifier,
     )
 
 
@@ -167,3 +182,30 @@ def load_morphology(engine: Any, config: AnalysisConfig, **overrides: Any) -> Mo
     if not config.morphology_model:
         return None
     return MorphologyClassifier(engine.load(config.morphology_model, **overrides))
+
+
+def load_verifier(engine: Any, config: AnalysisConfig, **overrides: Any) -> ClusterVerifier | None:
+    """The configured cluster verifier, or None when ``verifier_model`` is empty."""
+    if not config.verifier_model:
+        return None
+    return ClusterVerifier(engine.load(config.verifier_model, **overrides))
+
+
+@dataclass(frozen=True)
+class AnalysisModels:
+    """The compiled models one analysis runs: the detector, and the optional cluster verifier and morphology model."""
+
+    detector: CompiledModel
+    verifier: ClusterVerifier | None = None
+    morphology: MorphologyClassifier | None = None
+
+    @property
+    def compiled(self) -> list[CompiledModel]:
+        """Every compiled model, for provenance."""
+        return [self.detector] + [m.model for m in (self.verifier, self.morphology) if m is not None]
+
+
+def load_models(engine: Any, config: AnalysisConfig, **overrides: Any) -> AnalysisModels:
+    """The detector, verifier and morphology model ``config`` names (``overrides`` go to ``Engine.load``)."""
+    return AnalysisModels(load_detector(engine, config, **overrides), load_verifier(engine, config, **overrides),
+                          load_morphology(engine, config, **overrides))

@@ -10,21 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..analysis import StageTiming, ViewAnalysis, analyze_normalized, rule_text, write_overlay
+from ..analysis import AnalysisModels, StageTiming, ViewAnalysis, analyze_normalized, rule_text, write_overlay
 from ..config import AnalysisConfig
-from ..inference import CompiledModel
-from ..morphology import MorphologyClassifier, write_saliency
+from ..morphology import write_saliency
 from .exam import ExamResult, build_exam_result
 from .serialize import write_result
 
 
-def analyze_exam(normalized_views: Sequence[Any], detector: CompiledModel, config: AnalysisConfig, *,
-                 study_key: str, timings: Sequence[StageTiming] = (),
-                 morphology: MorphologyClassifier | None = None) -> ExamResult:
-    """Each reader ``NormalizedView`` through detection, clustering and morphology, then triage and provenance."""
-    views = [analyze_normalized(view, detector, config, morphology) for view in normalized_views]
-    models = [detector] if morphology is None else [detector, morphology.model]
-    return build_exam_result(study_key=study_key, views=views, models=models,
+def analyze_exam(normalized_views: Sequence[Any], models: AnalysisModels, config: AnalysisConfig, *,
+                 study_key: str, timings: Sequence[StageTiming] = ()) -> ExamResult:
+    """Each reader ``NormalizedView`` through detection, clustering, verification and morphology, then triage
+    and provenance."""
+    views = [analyze_normalized(view, models.detector, config, models.morphology, models.verifier)
+             for view in normalized_views]
+    return build_exam_result(study_key=study_key, views=views, models=models.compiled,
                              operating_point=config.triage_threshold, timings=timings,
                              rule=rule_text(config.flag_min_birads, config.flag_uncertain))
 

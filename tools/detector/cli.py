@@ -86,6 +86,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak-threshold", type=float, default=None,
                         help="override the runtime's analysis.peak_threshold for the per-view FROC (lower: more "
                              "cluster candidates, so the curve reaches higher false-positive rates)")
+    parser.add_argument("--verifier-model", default=None,
+                        help="override analysis.verifier_model for the per-view FROC ('' : no cluster verifier)")
+    parser.add_argument("--verifier-threshold", type=float, default=None,
+                        help="override analysis.verifier_threshold for the per-view FROC")
     parser.add_argument("--profiles", default="hologic,ge,siemens,fuji",
                         help="vendor profiles of the held-out exams, in turn")
 
@@ -118,9 +122,10 @@ def _evaluate_views(args: argparse.Namespace, config) -> None:
     import dataclasses
 
     config = config if config is not None else load_config(None)
-    if args.peak_threshold is not None:
-        config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis,
-                                                                          peak_threshold=args.peak_threshold))
+    overrides = {key: value for key, value in (("peak_threshold", args.peak_threshold),
+                                                ("verifier_model", args.verifier_model),
+                                                ("verifier_threshold", args.verifier_threshold)) if value is not None}
+    config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis, **overrides))
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed, profiles=profiles)
     detectors = load_detectors(args.models_dir, config, backends=("openvino", "onnxruntime"))

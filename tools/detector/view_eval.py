@@ -44,16 +44,22 @@ class ViewCases:
     suspicious_labels: tuple[dict[str, str], ...]  #: per suspicious true cluster: morphology, density, vendor
 
 
-def make_heldout_exams(out_dir: Path, *, count: int, seed: int, profiles: tuple[str, ...]) -> list[Path]:
-    """``count`` full-size phantom exams (vendor profiles in turn) under ``out_dir``; reuses ones already made."""
+def make_heldout_exams(out_dir: Path, *, count: int, seed: int, profiles: tuple[str, ...],
+                       workers: int = 2) -> list[Path]:
+    """``count`` full-size phantom exams (vendor profiles in turn) under ``out_dir``, ``workers`` processes at
+    a time; reuses ones already made."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from mammoedge.tools.phantom.exam import make_exam
 
-    folders = []
-    for index in range(count):
-        folder = out_dir / f"exam-{seed}-{index:03d}"
-        if not (folder / "truth.json").exists():
-            make_exam(folder, seed=seed, index=index, profile=profiles[index % len(profiles)], size="full")
-        folders.append(folder)
+    folders = [out_dir / f"exam-{seed}-{index:03d}" for index in range(count)]
+    missing = [(folder, index) for index, folder in enumerate(folders) if not (folder / "truth.json").exists()]
+    if missing:
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            jobs = [pool.submit(make_exam, folder, seed=seed, index=index, profile=profiles[index % len(profiles)],
+                                size="full") for folder, index in missing]
+            for job in jobs:
+                job.result()
     return folders
 
 
@@ -102,8 +108,10 @@ SUSPICIOUS = frozenset({"amorphous", "coarse_heterogeneous", "fine_pleomorphic",
 
 
 def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) -> dict[str, Any]:
-    """Name -> compiled model for FP32/INT8 x backends (those present in the manifest) and the baseline."""
-    from mammoedge.runtime.analysis.view import load_detector
+    """Name -> (compiled detector, cluster verifier or None) for FP32/INT8 x backends (those in the manifest),
+    each precision with its own verifier when ``analysis.verifier_model`` is set, and the baseline (no verifier:
+    it stays a classical detector)."""
+    from mammoedge.runtime.analysis.view import load_detector, load_verifier
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.inference.registry import ModelRegistry
 
@@ -112,19 +120,24 @@ def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) 
 
     engine = Engine(config.inference, ModelRegistry(models_dir))
     detectors: dict[str, Any] = {}
-    for label, name in (("INT8", MODEL_NAME), ("FP32", f"{MODEL_NAME}-fp32")):
+    verifier_name = config.analysis.verifier_model
+    for label, name, suffix in (("INT8", MODEL_NAME, ""), ("FP32", f"{MODEL_NAME}-fp32", "-fp32")):
         if name not in engine.registry.names():
             continue
-        analysis = dataclasses.replace(config.analysis, detector_model=name)
+        analysis = dataclasses.replace(config.analysis, detector_model=name,
+                                       verifier_model=verifier_name and f"{verifier_name}{suffix}")
         for backend in backends:
-            detectors[f"{label} {backend}"] = load_detector(engine, analysis, backend=backend, force=True)
-    detectors["baseline (DoG)"] = BaselineModel()
+            detectors[f"{label} {backend}"] = (load_detector(engine, analysis, backend=backend, force=True),
+                                               load_verifier(engine, analysis, backend=backend, force=True))
+    detectors["baseline (DoG)"] = (BaselineModel(), None)
     return detectors
 
 
 def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any, out_dir: Path, *,
                    bootstrap_samples: int = 300, progress: bool = True) -> dict:
-    """FROC (calcifications, all clusters, suspicious clusters) of every detector on the same views."""
+    """FROC (calcifications, all clusters, suspicious clusters) of every detector on the same views.
+
+    ``detectors``: name -> (detector model, cluster verifier or None), as ``load_detectors`` gives them."""
     from tqdm import tqdm
 
     from mammoedge.runtime.analysis.view import analyze_normalized
@@ -140,14 +153,16 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
         vendors.append(truth["vendor"])
         for view_truth in truth["views"]:
             normalized = normalize(read_mammogram(folder / view_truth["file"], config.reader), config.preprocess)
-            for name, model in detectors.items():
+            for name, (model, verifier) in detectors.items():
                 started = time.perf_counter()
-                analysis = analyze_normalized(normalized, model, config.analysis)
+                analysis = analyze_normalized(normalized, model, config.analysis, verifier=verifier)
                 seconds[name] += time.perf_counter() - started
                 per_detector[name].append(view_cases(analysis, normalized, view_truth, truth))
     views = len(next(iter(per_detector.values())))
     report: dict = {"exams": len(exam_dirs), "views": views, "unit": "false positives per view (image)",
                     "peak_threshold": config.analysis.peak_threshold,
+                    "verifier": config.analysis.verifier_model or None,
+                    "verifier_threshold": config.analysis.verifier_threshold,
                     "cluster_match": f"centroid within half the true cluster's bounding-box diagonal + "
                                      f"{CLUSTER_MARGIN_MM} mm",
                     "density": dict(zip(*np.unique(densities, return_counts=True))) if densities else {},

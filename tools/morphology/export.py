@@ -35,7 +35,7 @@ def export_onnx(checkpoint: Path, out_path: Path, width: int = 8) -> Path:
     return out_path
 
 
-def _float_nodes(path: Path) -> list[str]:
+def float_nodes(path: Path) -> list[str]:
     """The stem conv (8-bit input steps swallow faint specks, as in the detector), the 1x1 map conv
     and the mean over it (8-bit logits tie the small differences calibration and ranking rely on)."""
     import onnx
@@ -46,7 +46,7 @@ def _float_nodes(path: Path) -> list[str]:
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
-    return quantize_qdq(fp32_path, int8_path, INPUT_NAME, calibration, _float_nodes)
+    return quantize_qdq(fp32_path, int8_path, INPUT_NAME, calibration, float_nodes)
 
 
 def manifest_entry(path: Path, *, name: str, version: str, precision: str, training: dict,

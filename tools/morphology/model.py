@@ -1,4 +1,7 @@
-"""A small CNN over a cluster ROI: morphology logits and a malignancy logit, with class activation maps.
+"""A small CNN over a cluster ROI: per-output logits with class activation maps.
+
+The morphology model has 13 outputs (12 morphologies, then a malignancy logit);
+the cluster verifier (tools/verifier) the same net with one (real cluster).
 
 Input N x 1 x 96 x 96 (standardized image at 0.1 mm). The last layer is a 1x1
 conv giving one map per output (12 morphologies, then malignancy) at stride 8;
@@ -24,8 +27,8 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class MorphologyNet(nn.Module):
-    def __init__(self, width: int = 8) -> None:
+class RoiNet(nn.Module):
+    def __init__(self, width: int = 8, outputs: int = OUTPUTS) -> None:
         super().__init__()
         w = width
         self.features = nn.Sequential(
@@ -34,7 +37,7 @@ class MorphologyNet(nn.Module):
             _block(2 * w, 4 * w), _block(4 * w, 4 * w), nn.MaxPool2d(2),
             _block(4 * w, 6 * w), _block(6 * w, 6 * w),
         )
-        self.maps = nn.Conv2d(6 * w, OUTPUTS, 1)
+        self.maps = nn.Conv2d(6 * w, outputs, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         maps = self.maps(self.features(x))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import RoiSet, augment_roi, make_rois
-from .model import CLASSES, MorphologyNet, parameter_count
+from .model import CLASSES, RoiNet, parameter_count
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -46,7 +46,7 @@ def _batch(data: RoiSet, rng: np.random.Generator, size: int) -> tuple[torch.Ten
 
 
 @torch.no_grad()
-def predict(model: MorphologyNet, images: np.ndarray) -> np.ndarray:
+def predict(model: RoiNet, images: np.ndarray) -> np.ndarray:
     """Logits (N, 13) in eval mode."""
     model.eval()
     return np.concatenate([model(torch.from_numpy(images[i:i + 64]))[0].numpy() for i in range(0, len(images), 64)])
@@ -67,7 +67,7 @@ def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict:
     val = make_rois(config.val_rois, config.seed + 100_000, config.background_fraction)
     data_seconds = time.perf_counter() - started
 
-    model = MorphologyNet(config.width)
+    model = RoiNet(config.width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
     rng = np.random.default_rng(config.seed)
@@ -109,7 +109,7 @@ def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict:
     return summary
 
 
-def load_model(path: Path, width: int = 8) -> MorphologyNet:
-    model = MorphologyNet(width)
+def load_model(path: Path, width: int = 8) -> RoiNet:
+    model = RoiNet(width)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

@@ -118,6 +118,24 @@ def test_two_groups_are_two_clusters_most_suspicious_first():
     assert found[1].depth is DepthThird.POSTERIOR
 
 
+def test_verification_drops_unconfirmed_clusters_and_reranks_by_probability():
+    from mammoedge.runtime.analysis.clusters import DISTRIBUTION_WEIGHT, keep_verified
+
+    a = [(20 + dx, 40 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
+    b = [(60 + dx, 120 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1), (1, 1)]]
+    c = [(100 + dx, 60 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
+    scores = [0.6] * 5 + [0.95] * 6 + [0.3] * 5
+    found = find_clusters(
+        [Calcification(x=x / SPACING, y=y / SPACING, x_mm=x, y_mm=y, diameter_mm=0.3, contrast=0.5, score=s)
+         for (x, y), s in zip(a + b + c, scores)], MASK, SPACING, View.MLO, CONFIG, nipple=NIPPLE)
+    assert [cl.count for cl in found] == [6, 5, 5] and found[1].centroid_x_mm < 30  # b, a, c by detector score
+    kept = keep_verified(found, np.array([0.2, 0.9, 0.6]), threshold=0.5)
+    assert [(cl.id, round(cl.centroid_x_mm)) for cl in kept] == [(1, 22), (2, 102)]  # b dropped; a before c
+    assert kept[0].verified == 0.9
+    assert kept[0].suspicion == pytest.approx(0.9 * DISTRIBUTION_WEIGHT[kept[0].distribution.value])
+    assert keep_verified(found, np.array([0.1, 0.2, 0.3]), threshold=0.5) == []
+
+
 def test_rule_is_configurable():
     points = [(40, 60), (43, 61), (41, 64), (45, 64)]
     (cluster,) = clusters_of(points, config=AnalysisConfig(min_cluster_count=4))

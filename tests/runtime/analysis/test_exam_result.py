@@ -10,7 +10,7 @@ import pytest
 
 from analysis_helpers import synthetic_view
 from mammoedge.runtime.analysis import (
-    BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
+    AnalysisModels, BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
     analyze_view, write_overlay,
 )
 from mammoedge.runtime.codes import SCREENING_VIEWS, Laterality, View
@@ -74,7 +74,7 @@ def test_result_json_validates_and_has_no_identifiers(detector, tmp_path):
     result, _ = exam(True, detector)
     document = json.loads(to_json(result))
     validate(document)
-    assert document["schema_version"] == 2 and document["study_key"] == KEY
+    assert document["schema_version"] == 3 and document["study_key"] == KEY
     path = write_result(result, tmp_path)
     assert path.name == f"{KEY}.json" and json.loads(path.read_text()) == document
     document["patient_name"] = "DOE^JANE"
@@ -161,7 +161,7 @@ def test_analyze_exam_and_write_outputs(detector, tmp_path):
         points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
         image, mask = synthetic_view(points_mm=points)
         normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
-    result = analyze_exam(normalized, detector, CONFIG, study_key=KEY)
+    result = analyze_exam(normalized, AnalysisModels(detector), CONFIG, study_key=KEY)
     result, path = write_exam_outputs(result, normalized, tmp_path)
     assert result.triage.flagged and [b.flagged for b in result.breasts] == [False, True]
     assert [v.overlay for v in result.views] == [
@@ -187,7 +187,7 @@ def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(de
         points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
         image, mask = synthetic_view(points_mm=points)
         normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
-    result = analyze_exam(normalized, detector, CONFIG, study_key=KEY, morphology=morphology)
+    result = analyze_exam(normalized, AnalysisModels(detector, morphology=morphology), CONFIG, study_key=KEY)
     result, path = write_exam_outputs(result, normalized, tmp_path)
     document = json.loads(path.read_text())
     validate(document)
@@ -203,7 +203,8 @@ def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(de
     assert lcc.score == (cluster.suspicion if counts else 0.0)
     assert "BI-RADS >= 4A or its morphology is uncertain" in result.triage.rule
     # without the morphology model: not assessed, and every cluster counts
-    plain = analyze_exam(normalized, detector, dataclasses.replace(CONFIG, morphology_model=""), study_key=KEY)
+    plain = analyze_exam(normalized, AnalysisModels(detector), dataclasses.replace(CONFIG, morphology_model=""),
+                         study_key=KEY)
     assert plain.views[1].clusters[0].morphology is None and plain.views[1].score == cluster.suspicion
 
 

@@ -94,7 +94,7 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
 
     make_exam(tmp_path / "exam", seed=2_000_001, index=0, profile="ge", size="small", normal_fraction=0.0)
     config = load_config(None)
-    report = evaluate_views([tmp_path / "exam"], {"baseline (DoG)": BaselineModel()}, config, tmp_path / "out",
+    report = evaluate_views([tmp_path / "exam"], {"baseline (DoG)": (BaselineModel(), None)}, config, tmp_path / "out",
                             bootstrap_samples=10, progress=False)
     assert report["views"] == 4 and report["vendor"] == {"ge": 1}
     row = report["detectors"]["baseline (DoG)"]

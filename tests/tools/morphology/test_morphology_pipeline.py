@@ -9,7 +9,7 @@ from mammoedge.runtime.morphology.roi import ROI_SIZE
 from mammoedge.tools.morphology.data import make_rois, uniform_over_groups
 from mammoedge.tools.morphology.evaluate import auc, fit_parameters, macro_f1, normalized_entropy, reported_probabilities
 from mammoedge.tools.morphology.export import export_onnx, manifest_entry, quantize_int8
-from mammoedge.tools.morphology.model import CLASSES, OUTPUTS, MorphologyNet, parameter_count
+from mammoedge.tools.morphology.model import CLASSES, OUTPUTS, RoiNet, parameter_count
 from mammoedge.tools.morphology.train import TrainConfig, train
 
 
@@ -36,7 +36,7 @@ def test_metric_helpers_on_known_cases():
 
 
 def test_edge_sized_model_with_activation_maps():
-    model = MorphologyNet()
+    model = RoiNet()
     assert parameter_count(model) < 200_000
     logits, maps = model(torch.zeros(2, 1, ROI_SIZE, ROI_SIZE))
     assert logits.shape == (2, OUTPUTS) and maps.shape == (2, OUTPUTS, ROI_SIZE // 8, ROI_SIZE // 8)
