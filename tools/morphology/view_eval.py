@@ -1,7 +1,7 @@
 """Morphology and the triage flag on held-out full phantom exams, through the runtime's whole path.
 
 Each view is read, normalized and analyzed by the runtime (detector INT8,
-clustering, morphology INT8, both on OpenVINO), then each exam is triaged as
+clustering, cluster verifier and morphology INT8, all on OpenVINO), then each exam is triaged as
 the service would. A detected cluster is matched to the true cluster whose
 region it falls in (``tools/detector/view_eval.py``: centroid within half the
 true bounding-box diagonal + 5 mm); matched clusters give the morphology
@@ -31,15 +31,14 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
     from tqdm import tqdm
 
     from mammoedge.runtime.analysis import assess, rule_text
-    from mammoedge.runtime.analysis.view import analyze_normalized, load_detector, load_morphology
+    from mammoedge.runtime.analysis.view import analyze_normalized, load_models
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.preprocess import normalize
     from mammoedge.tools.detector.view_eval import _truth_regions
 
     engine = Engine(config.inference)
-    detector = load_detector(engine, config.analysis, backend="openvino", force=True)
-    morphology = load_morphology(engine, config.analysis, backend="openvino", force=True)
+    models = load_models(engine, config.analysis, backend="openvino", force=True)
     matched: list[tuple[int, int, bool]] = []  # (true class, predicted class, uncertain)
     false_clusters: list[tuple[int, bool, bool]] = []  # (predicted class, uncertain, counts toward the flag)
     exams: list[tuple[bool, bool, float]] = []  # (a suspicious cluster was planted, flagged, case score)
@@ -49,7 +48,8 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
         views = []
         for view_truth in truth["views"]:
             normalized = normalize(read_mammogram(folder / view_truth["file"], config.reader), config.preprocess)
-            analysis = analyze_normalized(normalized, detector, config.analysis, morphology)
+            analysis = analyze_normalized(normalized, models.detector, config.analysis, models.morphology,
+                                          models.verifier)
             views.append(analysis)
             regions = _truth_regions(view_truth, normalized)
             for cluster in analysis.clusters:
