@@ -23,6 +23,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=d.width, help="channels of the first stage")
     parser.add_argument("--view-contrast", type=float, default=d.view_contrast,
                         help="share of crops given a whole view's contrast and level")
+    parser.add_argument("--view-exams", type=int, default=d.view_exams,
+                        help="full phantom exams whose normalized views also give training crops (0: patches only)")
+    parser.add_argument("--view-crops", type=int, default=d.view_crops, help="crops per view")
+    parser.add_argument("--view-exams-dir", type=Path, default=Path("build/detector/train-exams"),
+                        help="where those exams are written (reused when present)")
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--crop", type=int, default=d.crop)
@@ -34,8 +39,8 @@ def train_command(args: argparse.Namespace) -> int:
 
     config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
                          threads=args.threads, hard_fraction=args.hard_fraction, width=args.width,
-                         view_contrast=args.view_contrast)
-    summary = train(config, args.out)
+                         view_contrast=args.view_contrast, view_exams=args.view_exams, view_crops=args.view_crops)
+    summary = train(config, args.out, view_exams_dir=args.view_exams_dir)
     print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
           f"({summary['patches_per_second']} patches/s); final validation loss "
           f"{summary['history']['val_loss'][-1]:.4f}; {args.out / 'detector.pt'}")

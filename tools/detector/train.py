@@ -36,6 +36,9 @@ class TrainConfig:
     lr: float = 2e-3
     width: int = 8
     threads: int = 2
+    view_exams: int = 0  #: full phantom exams whose normalized views give crops too (view_crops.py; docs)
+    view_crops: int = 12  #: crops per view
+    view_exam_seed: int = 6_000_000  #: a seed range no evaluation set uses
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -63,8 +66,25 @@ def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, ba
     return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
 
 
-def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None, progress: bool = True) -> dict:
-    """Train, save ``detector.pt`` and ``training.json`` (+ curve PNG) in ``out_dir``; return the history."""
+def view_sets(config: TrainConfig, exams_dir: Path, progress: bool) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(train, validation) crops of full phantom views; every 10th exam is validation."""
+    from .view_crops import make_view_set
+    from .view_eval import make_heldout_exams
+
+    exams = make_heldout_exams(exams_dir, count=config.view_exams, seed=config.view_exam_seed,
+                               profiles=("hologic", "ge", "siemens", "fuji"))
+    train_exams = [e for i, e in enumerate(exams) if i % 10 != 9]
+    val_exams = [e for i, e in enumerate(exams) if i % 10 == 9]
+    return (make_view_set(train_exams, config.view_crops, 256, seed=config.seed, progress=progress),
+            make_view_set(val_exams, 4, 256, seed=config.seed + 10_000))
+
+
+def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None, progress: bool = True,
+          view_exams_dir: Path | None = None) -> dict:
+    """Train, save ``detector.pt`` and ``training.json`` (+ curve PNG) in ``out_dir``; return the history.
+
+    With ``config.view_exams``, crops of that many full phantom exams (written to ``view_exams_dir``) join
+    the patches, and the validation loss is over both."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +95,12 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     started = time.perf_counter()
     images, targets, _ = make_set(source, config.patches, seed=config.seed, progress=progress)
     val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.seed + 10_000)
+    if config.view_exams:
+        (crops, crop_targets), (val_crops, val_crop_targets) = view_sets(
+            config, view_exams_dir or out_dir / "view-exams", progress)
+        images, targets = np.concatenate([images, crops]), np.concatenate([targets, crop_targets])
+        val_images = np.concatenate([val_images, val_crops])
+        val_targets = np.concatenate([val_targets, val_crop_targets])
     data_seconds = time.perf_counter() - started
 
     model = CalcDetector(config.width)
