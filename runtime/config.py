@@ -128,6 +128,9 @@ class AnalysisConfig:
         0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area."
     )
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
+    min_cluster_suspicion: float = option(
+        0.0, "Clusters whose suspicion is below this are not reported (the detector's cluster operating point; "
+             "docs/detector.md).")
     triage_threshold: float = option(
         0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).")
     verifier_model: str = option(
@@ -154,7 +157,7 @@ class AnalysisConfig:
         if not 0 <= self.tile_overlap < self.tile_size:
             raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
         for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
-                     "diffuse_min_breast_fraction", "triage_threshold"):
+                     "diffuse_min_breast_fraction", "min_cluster_suspicion", "triage_threshold"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")
 

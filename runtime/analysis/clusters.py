@@ -16,6 +16,7 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
    regional - any other group wider than ``grouped_max_extent_mm``.
 3. Calcifications in no cluster are "scattered"; if at least ``diffuse_min_count`` of them spread
    over >= ``diffuse_min_breast_fraction`` of the breast, they form one diffuse finding.
+4. A cluster whose ``suspicion`` is below ``min_cluster_suspicion`` is not reported.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def find_clusters(
             found.append((Distribution.DIFFUSE, np.array(sorted(scattered))))
     clusters = [describe(kind, group, calcifications, points, spacing_mm, view, config, nipple, to_original)
                 for kind, group in found]
+    clusters = [c for c in clusters if c.suspicion >= config.min_cluster_suspicion]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
 

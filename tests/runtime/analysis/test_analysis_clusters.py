@@ -14,7 +14,7 @@ from mammoedge.runtime.config import AnalysisConfig
 SHAPE = (1600, 1000)  # 160 x 100 mm
 MASK = breast_mask(SHAPE, nipple_x=900)  # nipple at (90 mm, 79.95 mm)
 NIPPLE = (900.0, (SHAPE[0] - 1) / 2)
-CONFIG = AnalysisConfig()
+CONFIG = AnalysisConfig(min_cluster_suspicion=0.0)  # the rule itself; the operating point is tested below
 
 
 def calcs(points_mm, score=0.9, diameter=0.3, contrast=0.5):
@@ -134,6 +134,20 @@ def test_verification_drops_unconfirmed_clusters_and_reranks_by_probability():
     assert kept[0].verified == 0.9
     assert kept[0].suspicion == pytest.approx(0.9 * DISTRIBUTION_WEIGHT[kept[0].distribution.value])
     assert keep_verified(found, np.array([0.1, 0.2, 0.3]), threshold=0.5) == []
+
+
+def test_clusters_below_the_operating_point_are_not_reported():
+    a = [(20 + dx, 40 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
+    b = [(60 + dx, 120 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1), (1, 1)]]
+    points = [Calcification(x=x / SPACING, y=y / SPACING, x_mm=x, y_mm=y, diameter_mm=0.3, contrast=0.5, score=s)
+              for (x, y), s in zip(a + b, [0.1] * 5 + [0.4] * 6)]
+    both = find_clusters(points, MASK, SPACING, View.CC, CONFIG, nipple=NIPPLE)
+    assert [round(c.suspicion, 3) for c in both] == [0.34, 0.085]  # grouped: mean top-5 x 0.85
+    config = AnalysisConfig(min_cluster_suspicion=0.1)
+    (kept,) = find_clusters(points, MASK, SPACING, View.CC, config, nipple=NIPPLE)
+    assert kept.id == 1 and kept.count == 6
+    with pytest.raises(ValueError, match="min_cluster_suspicion = 1.5 must be between 0 and 1"):
+        AnalysisConfig(min_cluster_suspicion=1.5)
 
 
 def test_rule_is_configurable():
