@@ -69,6 +69,10 @@ class PerformanceHint(enum.StrEnum):
     THROUGHPUT = "THROUGHPUT"
 
 
+#: OpenVINO CPU inference precisions (INFERENCE_PRECISION_HINT)
+CPU_PRECISIONS = ("f32", "bf16")
+
+
 @dataclass(frozen=True, kw_only=True)
 class InferenceConfig:
     """Inference engine: backend, device, compiled-model cache and the model registry."""
@@ -88,11 +92,18 @@ class InferenceConfig:
     )
     performance_hint: PerformanceHint = option(PerformanceHint.LATENCY, "OpenVINO hint: LATENCY or THROUGHPUT.")
     num_threads: int = option(0, "Inference threads per model; 0 = the backend's default.")
+    cpu_precision: str = option(
+        "f32", "Precision OpenVINO's CPU plugin runs float layers in: f32, or bf16 (its default on CPUs with "
+               "AVX-512 BF16/AMX: faster, but moves detector scores by up to 0.004; docs/detector.md).")
     cache_dir: Path | None = option(None, "OpenVINO compiled-model cache directory; empty = no cache.")
     models_dir: Path | None = option(None, "Directory with manifest.json and the shipped models; empty = the package's models/.")
     extra_models_dir: Path | None = option(
         None, "Site models directory with its own manifest.json; its entries win over shipped ones of equal version."
     )
+
+    def __post_init__(self) -> None:
+        if self.cpu_precision not in CPU_PRECISIONS:
+            raise ValueError(f"cpu_precision = {self.cpu_precision!r} must be one of {', '.join(CPU_PRECISIONS)}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -84,6 +84,8 @@ def compile_model(model: VerifiedModel, device: str, config: InferenceConfig,
             raise ModelError(f"model {model.entry.name} cannot take input shape(s) {dict(static_shapes)}: "
                              f"{str(exc).strip().splitlines()[-1]}") from None
     properties: dict[str, object] = {"PERFORMANCE_HINT": config.performance_hint.value}
+    if "CPU" in device:
+        properties["DEVICE_PROPERTIES"] = {"CPU": {"INFERENCE_PRECISION_HINT": config.cpu_precision}}
     if config.num_threads > 0:
         properties["INFERENCE_NUM_THREADS"] = config.num_threads
     if config.cache_dir is not None:

@@ -36,7 +36,13 @@ def test_both_backends_run_and_agree(models_dir):
     x = batch()
     a, b = ov.infer(x)["prob"], ort.infer(x)["prob"]
     assert a.shape == (2, 1, 8, 8)
-    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(a, b, atol=1e-4)  # f32 on the CPU even where OpenVINO's default is bf16
+
+
+def test_cpu_precision_is_checked():
+    assert InferenceConfig(cpu_precision="bf16").cpu_precision == "bf16"
+    with pytest.raises(ValueError, match="cpu_precision = 'f16' must be one of f32, bf16"):
+        InferenceConfig(cpu_precision="f16")
 
 
 def test_absent_device_falls_back_with_logged_reason(models_dir, caplog):
