@@ -17,6 +17,9 @@ from .registry import VerifiedModel
 log = logging.getLogger(__name__)
 NAME = "openvino"
 
+# OpenVINO's CPU plugin runs float layers in bf16 by default on AVX-512 BF16 CPUs; f32 matches onnxruntime
+CPU_F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
 _core = None
 _core_lock = threading.Lock()
 

@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
+
 from .baseline import baseline_detect, local_maxima
 from .data import PhantomPatches, make_set
 from .froc import FP_RATES, ImageCase, bootstrap, froc_curve, sensitivity_by_group, threshold_at
@@ -42,7 +44,7 @@ def onnx_detector(path: Path, backend: str) -> Detector:
     else:
         import openvino as ov
 
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2})
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2, **CPU_F32})
         run = lambda x: compiled(x)[0]  # noqa: E731
     return lambda image: prob_to_detections(run(image[None, None].astype(np.float32))[0, 0])
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.codes import MorphologyClass
 from mammoedge.runtime.morphology.calibration import (
     calibrated, expected_calibration_error, fit_temperature, reliability, sigmoid,
@@ -45,7 +46,7 @@ def runner(path: Path, backend: str) -> Runner:
                                          for i in range(0, len(x), 64)])
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2})
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2, **CPU_F32})
     return lambda x: np.concatenate([compiled(x[i:i + 64])["logits"] for i in range(0, len(x), 64)])
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.tools.detector.data import PhantomPatches, make_set
 from mammoedge.tools.detector.export import export_onnx, manifest_entry, quantize_int8
 from mammoedge.tools.modelfiles import sha256, write_manifest
@@ -58,16 +59,16 @@ def test_export_quantize_and_agree_across_backends(trained, tmp_path):
 
     ref = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, {"image": image})[0]
     assert ref.shape == (1, 1, 64, 64)
-    ov_fp32 = ov.Core().compile_model(str(fp32), "CPU")(image)[0]
+    ov_fp32 = ov.Core().compile_model(str(fp32), "CPU", CPU_F32)(image)[0]
     assert np.abs(ov_fp32 - ref).max() < 1e-4
     for run in (lambda x: ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0],
-                lambda x: ov.Core().compile_model(str(int8), "CPU")(x)[0]):
+                lambda x: ov.Core().compile_model(str(int8), "CPU", CPU_F32)(x)[0]):
         q = run(image)
         assert q.shape == ref.shape
         assert np.abs(q - ref).max() < 0.1  # INT8 probabilities within 0.1 of FP32
     # dynamic spatial size: a non-square input runs too
     odd = np.zeros((1, 1, 96, 160), np.float32)
-    assert ov.Core().compile_model(str(int8), "CPU")(odd)[0].shape == (1, 1, 24, 40)
+    assert ov.Core().compile_model(str(int8), "CPU", CPU_F32)(odd)[0].shape == (1, 1, 24, 40)
     detect = onnx_detector(int8, "openvino")
     assert detect(calibration[0, 0]).shape[1] == 3
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from mammoedge.models import MODELS_DIR
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.inference import ModelRegistry
 from mammoedge.tools.detector.data import PhantomPatches, make_set
 from mammoedge.tools.modelfiles import sha256
@@ -32,7 +33,7 @@ def test_shipped_int8_tracks_fp32_on_both_backends():
     fp32 = str(MODELS_DIR / "calc-detector-fp32.onnx")
     int8 = str(MODELS_DIR / "calc-detector-int8.onnx")
     ref = ort.InferenceSession(fp32, providers=["CPUExecutionProvider"]).run(None, {"image": images})[0]
-    for out in (ov.Core().compile_model(int8, "CPU")(images)[0],
+    for out in (ov.Core().compile_model(int8, "CPU", CPU_F32)(images)[0],
                 ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"image": images})[0]):
         assert np.abs(out - ref).mean() < 0.01
         assert np.abs(out - ref).max() < 0.15

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.codes import MorphologyClass
 from mammoedge.runtime.morphology.roi import ROI_SIZE
 from mammoedge.tools.morphology.data import make_rois, uniform_over_groups
@@ -69,7 +70,7 @@ def test_export_quantize_fit_and_manifest(trained, tmp_path):
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in onnx.load(str(int8)).graph.node}
     ref = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, {"roi": rois.images})
     assert ref[0].shape == (16, OUTPUTS) and ref[1].shape == (16, OUTPUTS, 12, 12)
-    ov_out = ov.Core().compile_model(str(fp32), "CPU")(rois.images)
+    ov_out = ov.Core().compile_model(str(fp32), "CPU", CPU_F32)(rois.images)
     assert np.allclose(ov_out["logits"], ref[0], atol=1e-3)
     parameters = fit_parameters(fp32, rois)
     assert parameters["temperature"] > 0 and 0 <= parameters["uncertainty_threshold"] <= 1
