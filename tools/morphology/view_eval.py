@@ -24,7 +24,7 @@ from .evaluate import macro_f1
 
 REPORTED = tuple(MorphologyClass)
 #: triage operating points (case score) the flag's sensitivity and specificity are also read at
-OPERATING_POINTS = (0.2, 0.3, 0.4, 0.5, 0.6)
+OPERATING_POINTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 
 
 def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict:
