@@ -28,6 +28,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--view-crops", type=int, default=d.view_crops, help="crops per view")
     parser.add_argument("--view-exams-dir", type=Path, default=Path("build/detector/train-exams"),
                         help="where those exams are written (reused when present)")
+    parser.add_argument("--cluster-head", action="store_true",
+                        help="add the cluster-scale output (probability that a cell lies in a cluster)")
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--crop", type=int, default=d.crop)
@@ -39,7 +41,8 @@ def train_command(args: argparse.Namespace) -> int:
 
     config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
                          threads=args.threads, hard_fraction=args.hard_fraction, width=args.width,
-                         view_contrast=args.view_contrast, view_exams=args.view_exams, view_crops=args.view_crops)
+                         view_contrast=args.view_contrast, view_exams=args.view_exams, view_crops=args.view_crops,
+                         cluster_head=args.cluster_head)
     summary = train(config, args.out, view_exams_dir=args.view_exams_dir)
     print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
           f"({summary['patches_per_second']} patches/s); final validation loss "
@@ -61,18 +64,19 @@ def export_command(args: argparse.Namespace) -> int:
 
     args.models_dir.mkdir(parents=True, exist_ok=True)
     training_file = args.checkpoint.parent / "training.json"
-    width = json.loads(training_file.read_text())["config"].get("width", 8) if training_file.exists() else 8
-    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx", width=width)
+    trained = json.loads(training_file.read_text())["config"] if training_file.exists() else {}
+    cluster_head = trained.get("cluster_head", False)
+    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx", width=trained.get("width", 8),
+                       cluster_head=cluster_head)
     calibration, _, _ = make_set(PhantomPatches(), args.calibration_patches, seed=args.seed)
     int8 = quantize_int8(fp32, args.models_dir / f"{MODEL_NAME}-int8.onnx", calibration)
-    training = json.loads(training_file.read_text())["config"] if training_file.exists() else {}
-    training = {"data": "mammoedge phantom training patches (tools/phantom/patch.py)", **training}
+    training = {"data": "mammoedge phantom training patches (tools/phantom/patch.py)", **trained}
     metrics_file = args.checkpoint.parent / "evaluation.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     entries = [manifest_entry(int8, name=MODEL_NAME, version=VERSION, precision="int8", training=training,
-                              metrics=metrics),
+                              metrics=metrics, cluster_head=cluster_head),
                manifest_entry(fp32, name=f"{MODEL_NAME}-fp32", version=VERSION, precision="fp32",
-                              training=training, metrics=metrics)]
+                              training=training, metrics=metrics, cluster_head=cluster_head)]
     print(f"wrote {fp32.name}, {int8.name} and {write_manifest(args.models_dir, entries)}")
     return 0
 

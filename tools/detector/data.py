@@ -86,9 +86,38 @@ def target_map(truths: Sequence, shape: tuple[int, int], spacing_mm: float) -> n
     return target
 
 
+#: A cell within this distance of a cluster member is "in the cluster" (half the ~5 mm spacing of a
+#: sparse BI-RADS grouped cluster: 5 calcifications within 1 cm), so a cluster's cells join into one blob.
+CLUSTER_RADIUS_MM = 2.5
+
+
+def cluster_target_map(truths: Sequence, shape: tuple[int, int], spacing_mm: float) -> np.ndarray:
+    """Stride-4 cluster target: 1 within ``CLUSTER_RADIUS_MM`` of a member of a cluster (``cluster_id`` not
+    None; isolated calcifications are no cluster)."""
+    rows, cols = shape[0] // STRIDE, shape[1] // STRIDE
+    target = np.zeros((rows, cols), np.float32)
+    radius = CLUSTER_RADIUS_MM / (STRIDE * spacing_mm)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    for t in truths:
+        if getattr(t, "cluster_id", None) is None:
+            continue
+        cx, cy = (t.x + 0.5) / STRIDE - 0.5, (t.y + 0.5) / STRIDE - 0.5
+        target[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = 1.0
+    return target
+
+
+def targets_for(truths: Sequence, shape: tuple[int, int], spacing_mm: float, clusters: bool) -> np.ndarray:
+    """(1 or 2, H/4, W/4): the calcification target, and with ``clusters`` the cluster target."""
+    maps = [target_map(truths, shape, spacing_mm)]
+    if clusters:
+        maps.append(cluster_target_map(truths, shape, spacing_mm))
+    return np.stack(maps)
+
+
 def make_set(source: PatchSource, count: int, seed: int, spacing_mm: float = 0.1,
-             progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[list]]:
-    """``count`` standardized patches (N,1,H,W), targets (N,1,H/4,W/4) and the truths, deterministic."""
+             progress: bool = False, clusters: bool = False) -> tuple[np.ndarray, np.ndarray, list[list]]:
+    """``count`` standardized patches (N,1,H,W), targets (N,1,H/4,W/4; with ``clusters`` (N,2,...), see
+    ``targets_for``) and the truths, deterministic."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -96,6 +125,6 @@ def make_set(source: PatchSource, count: int, seed: int, spacing_mm: float = 0.1
     for _ in tqdm(range(count), desc="patches", unit="patch", disable=not progress):
         image, truth = source.sample(rng)
         images.append(standardize_patch(image))
-        targets.append(target_map(truth, image.shape, spacing_mm))
+        targets.append(targets_for(truth, image.shape, spacing_mm, clusters))
         truths.append(list(truth))
-    return np.stack(images)[:, None], np.stack(targets)[:, None], truths
+    return np.stack(images)[:, None], np.stack(targets), truths

@@ -39,6 +39,7 @@ class TrainConfig:
     view_exams: int = 0  #: full phantom exams whose normalized views give crops too (view_crops.py; docs)
     view_crops: int = 12  #: crops per view
     view_exam_seed: int = 6_000_000  #: a seed range no evaluation set uses
+    cluster_head: bool = False  #: a second output, cluster probability (model.py; docs/detector.md)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -50,6 +51,11 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, 
     return (weight * ce).sum() / target.sum().clamp(min=1.0)
 
 
+def detector_loss(model: CalcDetector, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Focal loss of each output against its target channel (calcifications; clusters), summed."""
+    return sum(focal_loss(logits, y[:, i:i + 1]) for i, logits in enumerate(model.all_logits(x)))
+
+
 def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int,
            view_contrast: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     idx = rng.integers(0, len(images), batch)
@@ -58,12 +64,12 @@ def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, ba
     for i in idx:
         ox, oy = (int(v) * 4 for v in rng.integers(0, (size - crop) // 4 + 1, 2))
         img = augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng, view_contrast)
-        tgt = targets[i, 0, oy // 4:(oy + crop) // 4, ox // 4:(ox + crop) // 4]
+        tgt = targets[i, :, oy // 4:(oy + crop) // 4, ox // 4:(ox + crop) // 4]
         if rng.random() < 0.5:
-            img, tgt = img[::-1], tgt[::-1]
+            img, tgt = img[::-1], tgt[:, ::-1]
         xs.append(np.ascontiguousarray(img))
         ys.append(np.ascontiguousarray(tgt))
-    return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
+    return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys))
 
 
 def view_sets(config: TrainConfig, exams_dir: Path, progress: bool) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
@@ -75,8 +81,9 @@ def view_sets(config: TrainConfig, exams_dir: Path, progress: bool) -> tuple[tup
                                profiles=("hologic", "ge", "siemens", "fuji"))
     train_exams = [e for i, e in enumerate(exams) if i % 10 != 9]
     val_exams = [e for i, e in enumerate(exams) if i % 10 == 9]
-    return (make_view_set(train_exams, config.view_crops, 256, seed=config.seed, progress=progress),
-            make_view_set(val_exams, 4, 256, seed=config.seed + 10_000))
+    return (make_view_set(train_exams, config.view_crops, 256, seed=config.seed, progress=progress,
+                          clusters=config.cluster_head),
+            make_view_set(val_exams, 4, 256, seed=config.seed + 10_000, clusters=config.cluster_head))
 
 
 def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None, progress: bool = True,
@@ -93,8 +100,10 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     torch.use_deterministic_algorithms(True)
     source = source or PhantomPatches(hard_fraction=config.hard_fraction)
     started = time.perf_counter()
-    images, targets, _ = make_set(source, config.patches, seed=config.seed, progress=progress)
-    val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.seed + 10_000)
+    images, targets, _ = make_set(source, config.patches, seed=config.seed, progress=progress,
+                                  clusters=config.cluster_head)
+    val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.seed + 10_000,
+                                          clusters=config.cluster_head)
     if config.view_exams:
         (crops, crop_targets), (val_crops, val_crop_targets) = view_sets(
             config, view_exams_dir or out_dir / "view-exams", progress)
@@ -103,7 +112,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
         val_targets = np.concatenate([val_targets, val_crop_targets])
     data_seconds = time.perf_counter() - started
 
-    model = CalcDetector(config.width)
+    model = CalcDetector(config.width, config.cluster_head)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
     rng = np.random.default_rng(config.seed)
@@ -114,7 +123,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     for step in tqdm(range(1, config.steps + 1), desc="train detector", unit="step", disable=not progress):
         model.train()
         x, y = _batch(images, targets, rng, config.batch, config.crop, config.view_contrast)
-        loss = focal_loss(model.logits(x), y)
+        loss = detector_loss(model, x, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -141,7 +150,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
 @torch.no_grad()
 def validation_loss(model: CalcDetector, images: np.ndarray, targets: np.ndarray) -> float:
     model.eval()
-    losses = [float(focal_loss(model.logits(torch.from_numpy(images[i:i + 16])), torch.from_numpy(targets[i:i + 16])))
+    losses = [float(detector_loss(model, torch.from_numpy(images[i:i + 16]), torch.from_numpy(targets[i:i + 16])))
               for i in range(0, len(images), 16)]
     return float(np.mean(losses))
 
@@ -166,7 +175,7 @@ def plot_curves(history: dict, path: Path, title: str = "Calcification detector 
     plt.close(fig)
 
 
-def load_model(path: Path, width: int = 8) -> CalcDetector:
-    model = CalcDetector(width)
+def load_model(path: Path, width: int = 8, cluster_head: bool = False) -> CalcDetector:
+    model = CalcDetector(width, cluster_head)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

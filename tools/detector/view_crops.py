@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import target_map
+from .data import targets_for
 
 #: Crops centred near a planted calcification (the rest: anywhere in the breast).
 NEAR_CALCIFICATION = 0.5
@@ -30,18 +30,19 @@ class CropTruth:
     y: float
     diameter_mm: float
     length_mm: float
+    cluster_id: int | None = None
 
 
 def view_truths(normalized: Any, view_truth: dict) -> list[CropTruth]:
     """Every planted calcification of one view, in normalized px."""
-    records = [c for cluster in view_truth["clusters"] for c in cluster["calcifications"]]
+    records = [(c, cluster["cluster_id"]) for cluster in view_truth["clusters"] for c in cluster["calcifications"]]
     if not records:
         return []
-    xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c in records], float))
+    xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c, _ in records], float))
     inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < normalized.image.shape[1]) \
         & (xy[:, 1] < normalized.image.shape[0])
-    return [CropTruth(float(x), float(y), float(c["diameter_mm"]), float(c["length_mm"]))
-            for (x, y), c, keep in zip(xy, records, inside) if keep]
+    return [CropTruth(float(x), float(y), float(c["diameter_mm"]), float(c["length_mm"]), cluster_id)
+            for (x, y), (c, cluster_id), keep in zip(xy, records, inside) if keep]
 
 
 def crop_view(image: np.ndarray, mask: np.ndarray, truths: list[CropTruth], rng: np.random.Generator, count: int,
@@ -63,14 +64,15 @@ def crop_view(image: np.ndarray, mask: np.ndarray, truths: list[CropTruth], rng:
             cy, cx = rng.uniform(0, rows), rng.uniform(0, cols)
         y0 = int(np.clip(cy - size / 2, 0, rows - size)) // 4 * 4
         x0 = int(np.clip(cx - size / 2, 0, cols - size)) // 4 * 4
-        inside = [CropTruth(t.x - x0, t.y - y0, t.diameter_mm, t.length_mm) for t in truths
+        inside = [CropTruth(t.x - x0, t.y - y0, t.diameter_mm, t.length_mm, t.cluster_id) for t in truths
                   if x0 <= t.x < x0 + size and y0 <= t.y < y0 + size]
         out.append((np.ascontiguousarray(image[y0:y0 + size, x0:x0 + size], dtype=np.float32), inside))
     return out
 
 
-def exam_crops(folder: Path, crops_per_view: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Crops and stride-4 targets of every view of one exam, deterministic for ``seed``."""
+def exam_crops(folder: Path, crops_per_view: int, size: int, seed: int,
+               clusters: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Crops and stride-4 targets (``data.targets_for``) of every view of one exam, deterministic for ``seed``."""
     from mammoedge.runtime.config import load_config
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.preprocess import normalize
@@ -84,18 +86,18 @@ def exam_crops(folder: Path, crops_per_view: int, size: int, seed: int) -> tuple
         for crop, inside in crop_view(normalized.image, normalized.mask, view_truths(normalized, view_truth), rng,
                                       crops_per_view, size):
             images.append(crop)
-            targets.append(target_map(inside, crop.shape, normalized.spacing_mm))
-    return np.stack(images)[:, None], np.stack(targets)[:, None]
+            targets.append(targets_for(inside, crop.shape, normalized.spacing_mm, clusters))
+    return np.stack(images)[:, None], np.stack(targets)
 
 
 def make_view_set(exam_dirs: list[Path], crops_per_view: int, size: int, seed: int,
-                  workers: int = 2, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Crops (N,1,size,size) and targets (N,1,size/4,size/4) from ``exam_dirs``, deterministic for ``seed``."""
+                  workers: int = 2, progress: bool = False, clusters: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Crops (N,1,size,size) and targets (N,1 or 2,size/4,size/4) from ``exam_dirs``, deterministic for ``seed``."""
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        jobs = [pool.submit(exam_crops, folder, crops_per_view, size, seed + i) for i, folder in enumerate(exam_dirs)]
+        jobs = [pool.submit(exam_crops, folder, crops_per_view, size, seed + i, clusters) for i, folder in enumerate(exam_dirs)]
         parts = [job.result() for job in tqdm(jobs, desc="view crops", unit="exam", disable=not progress)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -94,3 +94,45 @@ def test_view_contrast_augmentation_gives_a_whole_view_s_lower_local_contrast():
     assert np.mean([detail(v) for v in view]) < 0.85 * np.mean(plain)
     medians = [float(np.median(v)) for v in view]
     assert VIEW_LEVEL[0] * 0.6 < np.median(medians) < VIEW_LEVEL[1] * 1.5  # levels around a view's, after gain
+
+
+def test_cluster_target_covers_a_cluster_and_not_an_isolated_calcification():
+    from types import SimpleNamespace
+
+    from mammoedge.tools.detector.data import CLUSTER_RADIUS_MM, cluster_target_map
+
+    members = [SimpleNamespace(x=x, y=60.0, cluster_id=7) for x in (40.0, 70.0)]  # 3 mm apart at 0.1 mm
+    lone = SimpleNamespace(x=200.0, y=200.0, cluster_id=None)
+    target = cluster_target_map(members + [lone], (256, 256), 0.1)
+    assert target[15, 10] == target[15, 14] == target[15, 17] == 1  # both members and the gap between
+    assert target[50, 50] == 0  # the isolated calcification is no cluster
+    reach = int(CLUSTER_RADIUS_MM / 0.4)
+    assert target[15, 17 + reach] == 1 and target[15, 17 + reach + 2] == 0
+
+
+def test_cluster_head_trains_exports_and_agrees_across_backends(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    import openvino as ov
+
+    config = TrainConfig(seed=5, patches=48, val_patches=16, steps=60, batch=8, crop=128, threads=1,
+                         cluster_head=True)
+    summary = train(config, tmp_path, progress=False)
+    torch.manual_seed(5)
+    images, targets, _ = make_set(PhantomPatches(), 16, seed=5 + 10_000, clusters=True)
+    assert targets.shape[1] == 2 and targets[:, 1].sum() > targets[:, 0].sum() > 0
+    before = validation_loss(CalcDetector(cluster_head=True), images, targets)
+    assert summary["history"]["val_loss"][-1] < 0.93 * before
+
+    fp32 = export_onnx(tmp_path / "detector.pt", tmp_path / "c-fp32.onnx", cluster_head=True)
+    int8 = quantize_int8(fp32, tmp_path / "c-int8.onnx", images[:8])
+    assert [o.name for o in onnx.load(str(int8)).graph.output] == ["prob", "cluster"]
+    ref = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, {"image": images[:2]})
+    assert [r.shape for r in ref] == [(2, 1, 64, 64)] * 2
+    ov_int8 = ov.Core().compile_model(str(int8), "CPU", CPU_F32)(images[:2])
+    ort_int8 = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"image": images[:2]})
+    for i in range(2):
+        assert np.abs(ov_int8[i] - ref[i]).max() < 0.1 and np.abs(ort_int8[i] - ref[i]).max() < 0.1
+    entry = manifest_entry(int8, name="calc-detector", version="0.0.1", precision="int8", training={},
+                           cluster_head=True)
+    assert [o["name"] for o in entry["outputs"]] == ["prob", "cluster"]
