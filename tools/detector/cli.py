@@ -30,6 +30,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where those exams are written (reused when present)")
     parser.add_argument("--cluster-head", action="store_true",
                         help="add the cluster-scale output (probability that a cell lies in a cluster)")
+    parser.add_argument("--init-checkpoint", default=d.init_checkpoint,
+                        help="start from this detector.pt (e.g. a trained detector, to add the cluster head)")
+    parser.add_argument("--head-only", action="store_true",
+                        help="train only the cluster head; the calcification output stays the checkpoint's")
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--batch", type=int, default=d.batch)
     parser.add_argument("--crop", type=int, default=d.crop)
@@ -42,7 +46,8 @@ def train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
                          threads=args.threads, hard_fraction=args.hard_fraction, width=args.width,
                          view_contrast=args.view_contrast, view_exams=args.view_exams, view_crops=args.view_crops,
-                         cluster_head=args.cluster_head)
+                         cluster_head=args.cluster_head, init_checkpoint=args.init_checkpoint,
+                         head_only=args.head_only)
     summary = train(config, args.out, view_exams_dir=args.view_exams_dir)
     print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
           f"({summary['patches_per_second']} patches/s); final validation loss "

@@ -89,17 +89,21 @@ def target_map(truths: Sequence, shape: tuple[int, int], spacing_mm: float) -> n
 #: A cell within this distance of a cluster member is "in the cluster" (half the ~5 mm spacing of a
 #: sparse BI-RADS grouped cluster: 5 calcifications within 1 cm), so a cluster's cells join into one blob.
 CLUSTER_RADIUS_MM = 2.5
+#: Fewest members of one cluster inside the image for it to be marked (a lone skin or dystrophic
+#: calcification has a cluster id too; a crop may cut a cluster).
+CLUSTER_MIN_MEMBERS = 3
 
 
 def cluster_target_map(truths: Sequence, shape: tuple[int, int], spacing_mm: float) -> np.ndarray:
-    """Stride-4 cluster target: 1 within ``CLUSTER_RADIUS_MM`` of a member of a cluster (``cluster_id`` not
-    None; isolated calcifications are no cluster)."""
+    """Stride-4 cluster target: 1 within ``CLUSTER_RADIUS_MM`` of a member of a cluster with at least
+    ``CLUSTER_MIN_MEMBERS`` members in ``truths`` (``cluster_id`` None: an isolated calcification)."""
     rows, cols = shape[0] // STRIDE, shape[1] // STRIDE
     target = np.zeros((rows, cols), np.float32)
     radius = CLUSTER_RADIUS_MM / (STRIDE * spacing_mm)
     yy, xx = np.mgrid[0:rows, 0:cols]
-    for t in truths:
-        if getattr(t, "cluster_id", None) is None:
+    ids = [getattr(t, "cluster_id", None) for t in truths]
+    for t, cluster_id in zip(truths, ids):
+        if cluster_id is None or ids.count(cluster_id) < CLUSTER_MIN_MEMBERS:
             continue
         cx, cy = (t.x + 0.5) / STRIDE - 0.5, (t.y + 0.5) / STRIDE - 0.5
         target[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2] = 1.0

@@ -51,6 +51,11 @@ class CalcDetector(nn.Module):
             out.append(self.cluster(features))
         return out
 
+    def trunk_eval(self) -> None:
+        """Everything but the cluster head in eval mode (frozen BatchNorm statistics)."""
+        for module in (self.stem, self.down1, self.down2, self.context, self.head):
+            module.eval()
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.all_logits(x)[0]
 

@@ -40,6 +40,8 @@ class TrainConfig:
     view_crops: int = 12  #: crops per view
     view_exam_seed: int = 6_000_000  #: a seed range no evaluation set uses
     cluster_head: bool = False  #: a second output, cluster probability (model.py; docs/detector.md)
+    init_checkpoint: str = ""  #: start from these weights (a detector.pt without the cluster head is fine)
+    head_only: bool = False  #: train only the cluster head; the calcification output stays the checkpoint's
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -113,7 +115,13 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     data_seconds = time.perf_counter() - started
 
     model = CalcDetector(config.width, config.cluster_head)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    if config.init_checkpoint:
+        model.load_state_dict(torch.load(config.init_checkpoint, map_location="cpu", weights_only=True), strict=False)
+    if config.head_only:
+        model.requires_grad_(False)
+        model.cluster.requires_grad_(True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
     rng = np.random.default_rng(config.seed)
     history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
@@ -122,6 +130,8 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     t0 = time.perf_counter()
     for step in tqdm(range(1, config.steps + 1), desc="train detector", unit="step", disable=not progress):
         model.train()
+        if config.head_only:
+            model.trunk_eval()
         x, y = _batch(images, targets, rng, config.batch, config.crop, config.view_contrast)
         loss = detector_loss(model, x, y)
         optimizer.zero_grad()

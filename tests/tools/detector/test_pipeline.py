@@ -101,11 +101,13 @@ def test_cluster_target_covers_a_cluster_and_not_an_isolated_calcification():
 
     from mammoedge.tools.detector.data import CLUSTER_RADIUS_MM, cluster_target_map
 
-    members = [SimpleNamespace(x=x, y=60.0, cluster_id=7) for x in (40.0, 70.0)]  # 3 mm apart at 0.1 mm
+    members = [SimpleNamespace(x=x, y=60.0, cluster_id=7) for x in (40.0, 55.0, 70.0)]  # 1.5 mm apart at 0.1 mm
     lone = SimpleNamespace(x=200.0, y=200.0, cluster_id=None)
-    target = cluster_target_map(members + [lone], (256, 256), 0.1)
-    assert target[15, 10] == target[15, 14] == target[15, 17] == 1  # both members and the gap between
+    pair = [SimpleNamespace(x=200.0, y=y, cluster_id=8) for y in (20.0, 30.0)]  # too few members in the image
+    target = cluster_target_map(members + [lone] + pair, (256, 256), 0.1)
+    assert target[15, 10] == target[15, 14] == target[15, 17] == 1  # the members and the gaps between
     assert target[50, 50] == 0  # the isolated calcification is no cluster
+    assert target[6, 50] == 0  # nor are two members of a cluster the image cuts
     reach = int(CLUSTER_RADIUS_MM / 0.4)
     assert target[15, 17 + reach] == 1 and target[15, 17 + reach + 2] == 0
 
@@ -136,3 +138,23 @@ def test_cluster_head_trains_exports_and_agrees_across_backends(tmp_path):
     entry = manifest_entry(int8, name="calc-detector", version="0.0.1", precision="int8", training={},
                            cluster_head=True)
     assert [o["name"] for o in entry["outputs"]] == ["prob", "cluster"]
+
+
+def test_head_only_training_keeps_the_calcification_output(trained, tmp_path):
+    out, _ = trained
+    config = TrainConfig(seed=6, patches=24, val_patches=8, steps=20, batch=4, crop=128, threads=1,
+                         cluster_head=True, init_checkpoint=str(out / "detector.pt"), head_only=True)
+    train(config, tmp_path, progress=False)
+    from mammoedge.tools.detector.train import load_model
+
+    images, _, _ = make_set(PhantomPatches(), 4, seed=99)
+    x = torch.from_numpy(images)
+    with torch.no_grad():
+        base = load_model(out / "detector.pt")(x)
+        prob, cluster = load_model(tmp_path / "detector.pt", cluster_head=True)(x)
+    assert torch.equal(base, prob)
+    torch.manual_seed(6)  # the initial weights train() starts from
+    start = CalcDetector(cluster_head=True)
+    start.load_state_dict(torch.load(out / "detector.pt", weights_only=True), strict=False)
+    with torch.no_grad():
+        assert not torch.allclose(start.eval()(x)[1], cluster)  # the head did train
