@@ -117,11 +117,6 @@ class AnalysisConfig:
     peak_threshold: float = option(
         0.2, "Smallest detector probability kept as a calcification; with triage_threshold, chosen on held-out "
              "phantom exams (docs/morphology.md, 'The flag on full exams').")
-    cluster_peak_threshold: float = option(
-        1.0, "With a detector that has a cluster output: the peak threshold where that output is at least "
-             "cluster_region_threshold (faint specks inside a likely cluster); used only when below peak_threshold.")
-    cluster_region_threshold: float = option(
-        0.5, "Cluster-output probability from which cluster_peak_threshold applies.")
     skin_margin_mm: float = option(
         3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
     nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
@@ -172,7 +167,7 @@ class AnalysisConfig:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
         if not 0 <= self.tile_overlap < self.tile_size:
             raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
-        for name in ("peak_threshold", "cluster_peak_threshold", "cluster_region_threshold", "linear_min_linearity", "segmental_min_linearity",
+        for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
                      "diffuse_min_breast_fraction", "min_cluster_suspicion", "triage_threshold"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")

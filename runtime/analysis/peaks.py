@@ -37,8 +37,8 @@ class Calcification:
     original_y: float | None = None
 
 
-def local_maxima(prob: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
-    """(row, col) of 3x3 local maxima of ``prob`` at or above ``threshold`` (a number or a map), highest first."""
+def local_maxima(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """(row, col) of 3x3 local maxima of ``prob`` at or above ``threshold``, highest first."""
     dilated = cv2.dilate(prob, np.ones((3, 3), np.uint8))
     rows, cols = np.nonzero((prob >= threshold) & (prob >= dilated))
     order = np.argsort(-prob[rows, cols], kind="stable")
@@ -89,12 +89,11 @@ def extract_calcifications(
     image: np.ndarray,
     spacing_mm: float,
     *,
-    threshold: float | np.ndarray,
+    threshold: float,
     nms_distance_mm: float,
     to_original: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[Calcification]:
-    """Calcifications at the map's local maxima above ``threshold`` (a number or one per map cell), NMS'd in
-    mm, highest score first.
+    """Calcifications at the map's local maxima above ``threshold``, NMS'd in mm, highest score first.
 
     Position, size and contrast are measured on ``image`` (the normalized view the map was
     computed from) around each map peak; a "diameter" map output (mm), if the model has one,

@@ -17,7 +17,7 @@ from ..morphology import MorphologyClassifier, Saliency
 from .clusters import Cluster, counts_toward_flag, find_clusters, keep_verified
 from .geometry import nipple_position
 from .peaks import Calcification, extract_calcifications
-from .tiling import ProbabilityMap, detect_map
+from .tiling import detect_map
 from .verify import ClusterVerifier
 
 
@@ -90,16 +90,6 @@ def _clear_skin_band(prob: np.ndarray, map_stride: int, distance: np.ndarray, li
     prob[:rows, :cols][band] = 0.0
 
 
-def peak_thresholds(pmap: ProbabilityMap, config: AnalysisConfig) -> float | np.ndarray:
-    """``peak_threshold``, lowered to ``cluster_peak_threshold`` in cells where the detector's cluster output
-    (if it has one) is at least ``cluster_region_threshold``."""
-    cluster = pmap.extras.get("cluster")
-    if cluster is None or config.cluster_peak_threshold >= config.peak_threshold:
-        return config.peak_threshold
-    return np.where(cluster >= config.cluster_region_threshold, np.float32(config.cluster_peak_threshold),
-                    np.float32(config.peak_threshold))
-
-
 def analyze_view(
     image: np.ndarray,
     mask: np.ndarray,
@@ -126,7 +116,7 @@ def analyze_view(
     distance = skin_distance(mask) if config.skin_margin_mm > 0 else None
     if distance is not None:
         _clear_skin_band(pmap.prob, pmap.stride, distance, config.skin_margin_mm / spacing_mm)
-    calcifications = extract_calcifications(pmap, image, spacing_mm, threshold=peak_thresholds(pmap, config),
+    calcifications = extract_calcifications(pmap, image, spacing_mm, threshold=config.peak_threshold,
                                             nms_distance_mm=config.nms_distance_mm, to_original=to_original)
     calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm, distance)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)

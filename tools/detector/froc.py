@@ -121,12 +121,19 @@ def sensitivity_by_group(cases: Sequence[ImageCase], groups: Sequence[Sequence[s
     found: dict[str, int] = {}
     total: dict[str, int] = {}
     for case, labels in zip(cases, groups):
-        scores, matched = match_indices(case)
-        hit = set(matched[(matched >= 0) & (scores >= threshold)].tolist())
+        hit = found_truths(case, threshold)
         for k, label in enumerate(labels):
             total[label] = total.get(label, 0) + 1
-            found[label] = found.get(label, 0) + (k in hit)
+            found[label] = found.get(label, 0) + bool(hit[k])
     return {label: (found[label] / total[label], total[label]) for label in sorted(total)}
+
+
+def found_truths(case: ImageCase, threshold: float) -> np.ndarray:
+    """Per truth of ``case``: whether a detection scoring at least ``threshold`` matched it."""
+    scores, matched = match_indices(case)
+    found = np.zeros(len(np.asarray(case.truths).reshape(-1, 3)), bool)
+    found[matched[(matched >= 0) & (scores >= threshold)]] = True
+    return found
 
 
 def drop_ignored(case: ImageCase, ignore: np.ndarray) -> ImageCase:

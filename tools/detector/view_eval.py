@@ -26,11 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from .froc import FP_RATES, ImageCase, bootstrap, drop_ignored, froc_curve, sensitivity_by_group, threshold_at
+from .froc import (
+    FP_RATES, ImageCase, bootstrap, drop_ignored, found_truths, froc_curve, sensitivity_by_group, threshold_at,
+)
 
 CLUSTER_MARGIN_MM = 5.0
 CALC_MIN_RADIUS_MM = 0.5
 OPERATING_RATE = 0.2  #: FP clusters per image at which the breakdowns are read
+#: Contrast-to-noise of a planted calcification: (peak within PEAK_MM - median of the ring) / std of the ring,
+#: ring RING_MM from its centre (docs/phantom.md's convention; the "noise" includes the anatomy).
+CNR_PEAK_MM = 0.3
+CNR_RING_MM = (0.6, 1.2)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -41,7 +47,8 @@ class ViewCases:
     clusters: ImageCase
     suspicious: ImageCase
     calc_morphology: tuple[str, ...]
-    suspicious_labels: tuple[dict[str, str], ...]  #: per suspicious true cluster: morphology, density, vendor
+    #: per suspicious true cluster: morphology, density, vendor, members (in this view), median member CNR
+    suspicious_labels: tuple[dict[str, Any], ...]
 
 
 def make_heldout_exams(out_dir: Path, *, count: int, seed: int, profiles: tuple[str, ...],
@@ -96,12 +103,36 @@ def view_cases(analysis: Any, normalized: Any, view_truth: dict, exam_truth: dic
     sus_truth = all_truth[np.array(suspicious, bool)] if len(regions) else all_truth
     benign = all_truth[~np.array(suspicious, bool)] if len(regions) else all_truth
     labels = tuple({"morphology": str(morph.get(rec["cluster_id"])), "density": str(exam_truth["density"]),
-                    "vendor": str(exam_truth["vendor"])} for (rec, _, _), sus in zip(regions, suspicious) if sus)
+                    "vendor": str(exam_truth["vendor"]), "members": len(rec["calcifications"]),
+                    "cnr": round(median_cnr(normalized, rec["calcifications"]), 2)}
+                   for (rec, _, _), sus in zip(regions, suspicious) if sus)
     return ViewCases(calcs=ImageCase(detections=calc_det, truths=calc_truth),
                      clusters=ImageCase(detections=cluster_det, truths=all_truth),
                      suspicious=drop_ignored(ImageCase(detections=cluster_det, truths=sus_truth), benign),
                      calc_morphology=tuple(str(c["morphology"]) for c in calc_records),
                      suspicious_labels=labels)
+
+
+def median_cnr(normalized: Any, calcifications: list[dict]) -> float:
+    """Median contrast-to-noise (``CNR_RING_MM``) of planted calcifications in the normalized view."""
+    if not calcifications:
+        return float("nan")
+    image, s = normalized.image, normalized.spacing_mm
+    xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c in calcifications], float))
+    outer = int(np.ceil(CNR_RING_MM[1] / s))
+    values = []
+    for x, y in xy:
+        cx, cy = int(round(x)), int(round(y))
+        y0, x0 = max(cy - outer, 0), max(cx - outer, 0)
+        window = image[y0:cy + outer + 1, x0:cx + outer + 1]
+        yy, xx = np.mgrid[y0:y0 + window.shape[0], x0:x0 + window.shape[1]]
+        r = np.hypot(xx - x, yy - y) * s
+        ring = window[(r >= CNR_RING_MM[0]) & (r <= CNR_RING_MM[1])]
+        core = window[r <= CNR_PEAK_MM]
+        if ring.size < 8 or not core.size or ring.std() == 0:
+            continue
+        values.append((float(core.max()) - float(np.median(ring))) / float(ring.std()))
+    return float(np.median(values)) if values else float("nan")
 
 
 SUSPICIOUS = frozenset({"amorphous", "coarse_heterogeneous", "fine_pleomorphic", "fine_linear_branching"})
@@ -188,6 +219,7 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
             groups = [[label[key] for label in c.suspicious_labels] for c in cases]
             row["suspicious"][f"by_{key}_at_{OPERATING_RATE}_fp"] = {
                 k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(sus, groups, threshold).items()}
+        row["suspicious"][f"members_and_cnr_at_{OPERATING_RATE}_fp"] = found_and_missed(cases, threshold)
         calc_threshold = threshold_at([c.calcs for c in cases], 1.0)
         row["calcs"]["by_morphology_at_1.0_fp"] = {
             k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(
@@ -197,6 +229,21 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
     (out_dir / "view-evaluation.json").write_text(json.dumps(report, indent=2))
     plot_view_froc(curves, out_dir / "froc-views.png")
     return report
+
+
+def found_and_missed(cases: list[ViewCases], threshold: float) -> dict:
+    """Per suspicious morphology, found and missed true clusters at ``threshold``: how many, and the median
+    of their member count and member contrast-to-noise (what limits a morphology's sensitivity)."""
+    out: dict = {}
+    for case in cases:
+        for found, label in zip(found_truths(case.suspicious, threshold), case.suspicious_labels):
+            group = out.setdefault(label["morphology"], {"found": [], "missed": []})
+            group["found" if found else "missed"].append((label["members"], label["cnr"]))
+    return {morphology: {kind: {"clusters": len(rows),
+                                "median_members": float(np.median([m for m, _ in rows])) if rows else None,
+                                "median_cnr": round(float(np.nanmedian([c for _, c in rows])), 2) if rows else None}
+                         for kind, rows in groups.items()}
+            for morphology, groups in sorted(out.items())}
 
 
 def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> None:

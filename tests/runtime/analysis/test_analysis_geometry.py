@@ -95,28 +95,3 @@ def test_empty_breast_is_a_typed_input_error(detector):
     with pytest.raises(NoBreastError, match="breast mask of the view is empty") as info:
         analyze_view(image, image > 0, spacing_mm=0.1, laterality="L", view="CC", model=detector, config=AnalysisConfig())
     assert isinstance(info.value, InputError) and info.value.reason == "no-breast"
-
-
-def test_cluster_output_lowers_the_peak_threshold_only_inside_likely_clusters():
-    from mammoedge.runtime.analysis.tiling import ProbabilityMap
-    from mammoedge.runtime.analysis.view import peak_thresholds
-    from mammoedge.runtime.config import AnalysisConfig
-
-    image = np.full((256, 256), 0.2, np.float32)
-    prob = np.zeros((64, 64), np.float32)
-    cluster = np.zeros((64, 64), np.float32)
-    cluster[:32, :32] = 0.9  # the upper-left quarter is a likely cluster
-    for row, col in ((10, 10), (40, 40)):  # one faint peak inside it, one outside
-        prob[row, col] = 0.1
-        spot(image, col * 4 + 1.5, row * 4 + 1.5)
-    pmap = ProbabilityMap(prob=prob, stride=4, extras={"cluster": cluster})
-    gated = AnalysisConfig(peak_threshold=0.2, cluster_peak_threshold=0.05, cluster_region_threshold=0.5)
-
-    def found(pm, config):
-        calcs = extract_calcifications(pm, image, SPACING, threshold=peak_thresholds(pm, config), nms_distance_mm=0.3)
-        return [(round(c.x / 4 - 0.375), round(c.y / 4 - 0.375)) for c in calcs]
-
-    assert found(pmap, gated) == [(10, 10)]
-    assert found(pmap, AnalysisConfig(peak_threshold=0.2)) == []  # default: no lower threshold anywhere
-    assert found(ProbabilityMap(prob=prob, stride=4), gated) == []  # a detector without a cluster output
-    assert sorted(found(pmap, AnalysisConfig(peak_threshold=0.08))) == [(10, 10), (40, 40)]

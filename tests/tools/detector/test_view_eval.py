@@ -8,7 +8,7 @@ import pytest
 
 from mammoedge.tools.detector.baseline_model import BaselineModel
 from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
-from mammoedge.tools.detector.view_eval import CLUSTER_MARGIN_MM, view_cases
+from mammoedge.tools.detector.view_eval import CLUSTER_MARGIN_MM, found_and_missed, median_cnr, view_cases
 
 
 def test_drop_ignored_keeps_hits_and_drops_only_false_positives_in_regions():
@@ -23,8 +23,18 @@ def test_drop_ignored_keeps_hits_and_drops_only_false_positives_in_regions():
     assert drop_ignored(case, np.zeros((0, 3))) is case
 
 
+def _fake_image():
+    """Noise (std 0.01) with the suspicious cluster's two members at 8 and 4 noise std."""
+    image = (0.5 + 0.01 * np.random.default_rng(0).standard_normal((1200, 1200))).astype(np.float32)
+    yy, xx = np.mgrid[0:1200, 0:1200]
+    for x, peak in ((1000, 0.08), (1100, 0.04)):
+        image += (peak * np.exp(-((xx - x) ** 2 + (yy - 1000) ** 2) / (2 * 1.5 ** 2))).astype(np.float32)
+    return image
+
+
 def _fake_view(clusters_det, calcs_det):
-    normalized = SimpleNamespace(spacing_mm=0.1, transform=SimpleNamespace(from_original=lambda xy: np.asarray(xy)))
+    normalized = SimpleNamespace(spacing_mm=0.1, transform=SimpleNamespace(from_original=lambda xy: np.asarray(xy)),
+                                 image=_fake_image())
     analysis = SimpleNamespace(
         clusters=[SimpleNamespace(centroid_x=x, centroid_y=y, suspicion=s) for x, y, s in clusters_det],
         calcifications=[SimpleNamespace(x=x, y=y, score=s) for x, y, s in calcs_det])
@@ -63,7 +73,10 @@ def test_view_cases_cluster_rule_with_known_answers():
     assert len(cases.suspicious.truths) == 1
     scores, hits = match(cases.suspicious)
     assert sorted(zip(scores.tolist(), hits.tolist())) == [(0.7, False), (0.9, True), (0.95, False)]
-    assert cases.suspicious_labels == ({"morphology": "fine_pleomorphic", "density": "c", "vendor": "ge"},)
+    (label,) = cases.suspicious_labels
+    assert {k: label[k] for k in ("morphology", "density", "vendor", "members")} == {
+        "morphology": "fine_pleomorphic", "density": "c", "vendor": "ge", "members": 2}
+    assert 5.0 < label["cnr"] < 9.0  # median of ~8 and ~4 noise std, plus the noise at the peak
     # all clusters: two truths, the benign-cluster detection is a hit now
     scores, hits = match(cases.clusters)
     assert len(cases.clusters.truths) == 2 and int(hits.sum()) == 2
@@ -101,3 +114,24 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
     assert row["clusters"]["truths"] >= 1 and row["calcs"]["truths"] >= row["clusters"]["truths"]
     assert (tmp_path / "out" / "froc-views.png").stat().st_size > 1000
     assert (tmp_path / "out" / "view-evaluation.json").exists()
+
+
+def test_member_cnr_reads_contrast_over_the_ring_noise():
+    normalized = SimpleNamespace(spacing_mm=0.1, transform=SimpleNamespace(from_original=lambda xy: np.asarray(xy)),
+                                 image=_fake_image())
+    strong = median_cnr(normalized, [{"x": 1000, "y": 1000}])
+    faint = median_cnr(normalized, [{"x": 1100, "y": 1000}])
+    assert 7.0 < strong < 10.0 and 4.0 < faint < 7.0 and strong > faint + 1.5  # the peak is a max: noise adds to it
+    assert median_cnr(normalized, [{"x": 600, "y": 600}]) < 4.0  # no calcification: the noise's own maximum
+
+
+def test_found_and_missed_splits_truths_at_the_threshold():
+    def case(score, label):
+        return SimpleNamespace(suspicious=ImageCase(detections=np.array([[0, 0, score]]), truths=np.array([[0, 0, 5]])),
+                               suspicious_labels=(label,))
+
+    faint = {"morphology": "amorphous", "members": 6, "cnr": 1.5}
+    bright = {"morphology": "amorphous", "members": 12, "cnr": 3.0}
+    summary = found_and_missed([case(0.2, faint), case(0.9, bright), case(0.1, faint)], threshold=0.5)
+    assert summary == {"amorphous": {"found": {"clusters": 1, "median_members": 12.0, "median_cnr": 3.0},
+                                     "missed": {"clusters": 2, "median_members": 6.0, "median_cnr": 1.5}}}
