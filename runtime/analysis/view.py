@@ -47,6 +47,9 @@ class ViewAnalysis:
     overlay: str | None = None
     #: per assessed cluster, for the saliency PNGs; not part of the JSON result
     saliency: tuple[Saliency, ...] = field(default=(), repr=False, metadata={"transient": True})
+    #: the stitched detector probability map (stride ``detector_stride``, skin band cleared), for evaluation
+    detector_map: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"transient": True})
+    detector_stride: int = field(default=0, repr=False, metadata={"transient": True})
 
 
 #: The skin distance is computed on every 4th row and column (0.4 mm at 0.1 mm): 16x cheaper, and
@@ -150,7 +153,7 @@ def analyze_view(
         calcifications=tuple(calcifications), clusters=tuple(clusters),
         score=max(counted, default=0.0),
         tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
-        timings=tuple(timings), saliency=tuple(saliency),
+        timings=tuple(timings), saliency=tuple(saliency), detector_map=pmap.prob, detector_stride=pmap.stride,
     )
 
 

@@ -104,6 +104,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override analysis.verifier_model for the per-view FROC ('' : no cluster verifier)")
     parser.add_argument("--verifier-threshold", type=float, default=None,
                         help="override analysis.verifier_threshold for the per-view FROC")
+    parser.add_argument("--scan", action="store_true",
+                        help="also rank cluster candidates by a scan statistic over the INT8 onnxruntime detector's "
+                             "map and over the image's contrast-to-noise (tools/detector/scan.py)")
     parser.add_argument("--profiles", default="hologic,ge,siemens,fuji",
                         help="vendor profiles of the held-out exams, in turn")
 
@@ -143,13 +146,15 @@ def _evaluate_views(args: argparse.Namespace, config) -> None:
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed, profiles=profiles)
     detectors = load_detectors(args.models_dir, config, backends=("openvino", "onnxruntime"))
-    report = evaluate_views(exams, detectors, config, args.out, bootstrap_samples=args.bootstrap)
+    report = evaluate_views(exams, detectors, config, args.out, bootstrap_samples=args.bootstrap,
+                            scan_detector="INT8 onnxruntime" if args.scan else None)
     print(f"{report['views']} views of {report['exams']} held-out exams; sensitivity (95% CI) at false positives "
           f"per view: " + ", ".join(str(r) for r in (0.1, 0.2, 0.5, 1.0, 2.0)))
     for kind in ("suspicious", "clusters", "calcs"):
         print(f" {kind}:")
         for name, row in report["detectors"].items():
-            cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row[kind]["sensitivity_at_fp"].values()]
-            print(f"  {name:20s} " + "  ".join(cells))
+            if kind in row:
+                cells = [f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})" for v in row[kind]["sensitivity_at_fp"].values()]
+                print(f"  {name:30s} " + "  ".join(cells))
     print(f"suspicious clusters at {OPERATING_RATE} FP/view, by morphology/density/vendor: see "
           f"{args.out / 'view-evaluation.json'}; curves {args.out / 'froc-views.png'}")

@@ -87,15 +87,22 @@ def _truth_regions(view_truth: dict, normalized: Any) -> list[tuple[dict, np.nda
 
 def view_cases(analysis: Any, normalized: Any, view_truth: dict, exam_truth: dict) -> ViewCases:
     """Cases (mm in the normalized view) of one analyzed view against its truth."""
+    return detection_cases(np.array([[c.x, c.y, c.score] for c in analysis.calcifications]),
+                           np.array([[c.centroid_x, c.centroid_y, c.suspicion] for c in analysis.clusters]),
+                           normalized, view_truth, exam_truth)
+
+
+def detection_cases(calcs: np.ndarray, clusters: np.ndarray, normalized: Any, view_truth: dict,
+                    exam_truth: dict) -> ViewCases:
+    """Cases of one view's detections, (x, y, score) rows in normalized px, against its truth."""
     s = normalized.spacing_mm
     calc_records = [c for cl in view_truth["clusters"] for c in cl["calcifications"]]
     calc_xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c in calc_records], float
                                                           ).reshape(-1, 2))
     calc_truth = np.array([[x * s, y * s, max(CALC_MIN_RADIUS_MM, 0.5 * c["length_mm"])]
                            for (x, y), c in zip(calc_xy, calc_records)]).reshape(-1, 3)
-    calc_det = np.array([[c.x * s, c.y * s, c.score] for c in analysis.calcifications]).reshape(-1, 3)
-    cluster_det = np.array([[c.centroid_x * s, c.centroid_y * s, c.suspicion] for c in analysis.clusters]
-                           ).reshape(-1, 3)
+    calc_det = np.asarray(calcs, float).reshape(-1, 3) * [s, s, 1]
+    cluster_det = np.asarray(clusters, float).reshape(-1, 3) * [s, s, 1]
     morph = {c["cluster_id"]: c["morphology"] for lat in exam_truth["clusters"].values() for c in lat}
     regions = _truth_regions(view_truth, normalized)
     all_truth = np.array([[*centre * s, r] for _, centre, r in regions]).reshape(-1, 3)
@@ -164,18 +171,27 @@ def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) 
     return detectors
 
 
+#: With ``scan_detector``: rows of the scan-statistic candidates (scan.py), clusters only.
+SCAN_ROWS = {"detector": "{} evidence scan", "image": "image contrast scan"}
+
+
 def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any, out_dir: Path, *,
-                   bootstrap_samples: int = 300, progress: bool = True) -> dict:
+                   bootstrap_samples: int = 300, progress: bool = True, scan_detector: str | None = None) -> dict:
     """FROC (calcifications, all clusters, suspicious clusters) of every detector on the same views.
 
-    ``detectors``: name -> (detector model, cluster verifier or None), as ``load_detectors`` gives them."""
+    ``detectors``: name -> (detector model, cluster verifier or None), as ``load_detectors`` gives them.
+    ``scan_detector``: also the scan-statistic candidates (scan.py) of that detector's map and of the image."""
     from tqdm import tqdm
 
     from mammoedge.runtime.analysis.view import analyze_normalized
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.preprocess import normalize
 
+    from .scan import view_scans
+
     per_detector: dict[str, list[ViewCases]] = {name: [] for name in detectors}
+    if scan_detector is not None:
+        per_detector.update({row.format(scan_detector): [] for row in SCAN_ROWS.values()})
     seconds = {name: 0.0 for name in detectors}
     densities, vendors = [], []
     for folder in tqdm(exam_dirs, desc="held-out exams", unit="exam", disable=not progress):
@@ -189,6 +205,12 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
                 analysis = analyze_normalized(normalized, model, config.analysis, verifier=verifier)
                 seconds[name] += time.perf_counter() - started
                 per_detector[name].append(view_cases(analysis, normalized, view_truth, truth))
+                if name == scan_detector:
+                    scans = view_scans(normalized, analysis.detector_map, analysis.detector_stride,
+                                       config.analysis.skin_margin_mm)
+                    for source, row in SCAN_ROWS.items():
+                        per_detector[row.format(name)].append(
+                            detection_cases(np.zeros((0, 3)), scans[source], normalized, view_truth, truth))
     views = len(next(iter(per_detector.values())))
     report: dict = {"exams": len(exam_dirs), "views": views, "unit": "false positives per view (image)",
                     "peak_threshold": config.analysis.peak_threshold,
@@ -203,9 +225,9 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
     report["vendor"] = {str(k): int(v) for k, v in report["vendor"].items()}
     curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for name, cases in per_detector.items():
-        row: dict = {"seconds_per_view": round(seconds[name] / max(1, views), 3)}
+        row: dict = {"seconds_per_view": round(seconds[name] / max(1, views), 3) if name in seconds else None}
         curves[name] = {}
-        for kind in ("suspicious", "clusters", "calcs"):
+        for kind in ("suspicious", "clusters", "calcs") if name in detectors else ("suspicious", "clusters"):
             kind_cases = [getattr(c, kind) for c in cases]
             ci = bootstrap(kind_cases, FP_RATES, samples=bootstrap_samples)
             row[kind] = {"truths": int(sum(len(np.asarray(c.truths).reshape(-1, 3)) for c in kind_cases)),
@@ -220,6 +242,9 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
             row["suspicious"][f"by_{key}_at_{OPERATING_RATE}_fp"] = {
                 k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(sus, groups, threshold).items()}
         row["suspicious"][f"members_and_cnr_at_{OPERATING_RATE}_fp"] = found_and_missed(cases, threshold)
+        if name not in detectors:  # scan rows: clusters only
+            report["detectors"][name] = row
+            continue
         calc_threshold = threshold_at([c.calcs for c in cases], 1.0)
         row["calcs"]["by_morphology_at_1.0_fp"] = {
             k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(
@@ -256,6 +281,8 @@ def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for ax, (kind, title) in zip(axes, titles.items()):
         for name, by_kind in curves.items():
+            if kind not in by_kind:
+                continue
             fpi, sens = by_kind[kind]
             last_fp, last_sens = (float(fpi[-1]), float(sens[-1])) if len(fpi) else (0.0, 0.0)
             # beyond its last detection the curve stays flat (dotted): more FP allowance finds nothing more

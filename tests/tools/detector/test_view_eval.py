@@ -108,10 +108,13 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
     make_exam(tmp_path / "exam", seed=2_000_001, index=0, profile="ge", size="small", normal_fraction=0.0)
     config = load_config(None)
     report = evaluate_views([tmp_path / "exam"], {"baseline (DoG)": (BaselineModel(), None)}, config, tmp_path / "out",
-                            bootstrap_samples=10, progress=False)
+                            bootstrap_samples=10, progress=False, scan_detector="baseline (DoG)")
     assert report["views"] == 4 and report["vendor"] == {"ge": 1}
     row = report["detectors"]["baseline (DoG)"]
     assert row["clusters"]["truths"] >= 1 and row["calcs"]["truths"] >= row["clusters"]["truths"]
+    for name in ("baseline (DoG) evidence scan", "image contrast scan"):  # scan rows: clusters only
+        scan = report["detectors"][name]
+        assert "calcs" not in scan and scan["clusters"]["truths"] == row["clusters"]["truths"]
     assert (tmp_path / "out" / "froc-views.png").stat().st_size > 1000
     assert (tmp_path / "out" / "view-evaluation.json").exists()
 
