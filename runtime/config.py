@@ -121,6 +121,12 @@ class AnalysisConfig:
         3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
     nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
     link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.")
+    link_min_neighbours: int = option(
+        0, "Density-based linkage: only calcifications with at least this many (themselves included) within "
+           "link_distance_mm link others; the rest join their nearest such one or stay scattered (0: single linkage).")
+    split_levels: tuple[float, ...] = option(
+        (), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is re-linked "
+            "from its members scoring at least the next level, and replaced by the clusters that form (empty: never).")
     min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).")
     grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.")
     grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.")
@@ -165,6 +171,11 @@ class AnalysisConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        levels = self.split_levels
+        if any(not 0 < v <= 1 for v in levels) or list(levels) != sorted(set(levels)):
+            raise ValueError(f"split_levels = {levels!r} must be strictly ascending scores in (0, 1]")
+        if self.link_min_neighbours < 0:
+            raise ValueError(f"link_min_neighbours = {self.link_min_neighbours!r} must be >= 0")
         if not 0 <= self.tile_overlap < self.tile_size:
             raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
         for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",

@@ -2,7 +2,9 @@
 
 Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
 
-1. Single linkage: calcifications closer than ``link_distance_mm`` are in one group.
+1. Single linkage: calcifications closer than ``link_distance_mm`` are in one group; with
+   ``link_min_neighbours``, density-based (DBSCAN): only calcifications with that many within
+   ``link_distance_mm`` link, so scattered noise cannot chain groups into one.
 2. A group of at least ``min_cluster_count`` is classified, in this order:
    diffuse  - its convex hull covers >= ``diffuse_min_breast_fraction`` of the breast;
    linear   - extent >= ``linear_min_extent_mm`` and either linearity >= ``linear_min_linearity``
@@ -137,14 +139,15 @@ def find_clusters(
     points = np.array([(c.x_mm, c.y_mm) for c in calcifications])
     nipple_mm = np.asarray(nipple, float) * spacing_mm
     breast_area = float(mask.sum()) * spacing_mm ** 2
+    scores = np.array([c.score for c in calcifications])
     found: list[tuple[Distribution, np.ndarray]] = []
     scattered: list[int] = []
-    for group in link_components(points, config.link_distance_mm):
-        kind = classify(points[group], breast_area, nipple_mm, config)
-        if kind is None:
-            scattered.extend(group.tolist())
-        else:
-            found.append((kind, group))
+    for group in link_components(points, config.link_distance_mm, config.link_min_neighbours):
+        for kind, part in split_wide(group, points, scores, breast_area, nipple_mm, config):
+            if kind is None:
+                scattered.extend(part.tolist())
+            else:
+                found.append((kind, part))
     if len(scattered) >= max(config.diffuse_min_count, config.min_cluster_count):
         spread = polygon_area(convex_hull(points[scattered]))
         if breast_area > 0 and spread >= config.diffuse_min_breast_fraction * breast_area:
@@ -154,6 +157,25 @@ def find_clusters(
     clusters = [c for c in clusters if c.suspicion >= config.min_cluster_suspicion]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
+
+
+def split_wide(group: np.ndarray, points: np.ndarray, scores: np.ndarray, breast_area_mm2: float,
+               nipple_mm: np.ndarray, config: AnalysisConfig, level: int = 0) -> list[tuple[Distribution | None, np.ndarray]]:
+    """``group`` classified, or, if it is wide (diffuse, or wider than ``grouped_max_extent_mm``) and re-linking
+    only its members scoring at least the next of ``split_levels`` yields a cluster, those parts (recursively);
+    the members left out are scattered (kind None)."""
+    kind = classify(points[group], breast_area_mm2, nipple_mm, config)
+    wide = kind is Distribution.DIFFUSE or (kind is not None and extent(points[group]) > config.grouped_max_extent_mm)
+    if not wide or level >= len(config.split_levels):
+        return [(kind, group)]
+    strong = group[scores[group] >= config.split_levels[level]]
+    parts: list[tuple[Distribution | None, np.ndarray]] = []
+    for sub in link_components(points[strong], config.link_distance_mm, config.link_min_neighbours):
+        parts.extend(split_wide(strong[sub], points, scores, breast_area_mm2, nipple_mm, config, level + 1))
+    if not any(k is not None for k, _ in parts):
+        return [(kind, group)]
+    weak = np.setdiff1d(group, strong)
+    return parts + ([(None, weak)] if weak.size else [])
 
 
 def keep_verified(clusters: Sequence[Cluster], probabilities: np.ndarray, threshold: float) -> list[Cluster]:

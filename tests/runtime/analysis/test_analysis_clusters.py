@@ -183,3 +183,49 @@ def test_detections_near_the_skin_line_are_dropped_but_not_near_the_chest_wall()
     kept = away_from_skin([calc(100, 200), calc(185, 200), calc(100, 60), calc(2, 200), calc(100, 90)],
                           mask, 0.1, margin_mm=3.0)
     assert [(c.x, c.y) for c in kept] == [(100, 200), (2, 200), (100, 90)]  # 1.5 and 1.0 mm from the skin dropped
+
+
+# A compact group of 6 strong calcifications inside a wide chain of weak noise peaks 4 mm apart that single
+# linkage joins into one wide group.
+STRONG = [(60, 60), (62, 61), (61, 63), (63, 64), (64, 61), (62, 59)]
+CHAIN = [(20 + 4 * i, 40 + 2 * i) for i in range(25)]  # 20..116 mm, passes 2 mm from the group
+
+
+def chained_calcs():
+    return calcs(STRONG, score=0.5) + calcs(CHAIN, score=0.12)
+
+
+def test_noise_chained_to_a_group_hides_it_in_one_wide_group():
+    (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, CONFIG, nipple=NIPPLE)
+    assert wide.count == len(STRONG) + len(CHAIN) and wide.extent_mm > 90
+    assert wide.distribution is not Distribution.GROUPED
+
+
+def test_split_levels_recover_the_group_and_leave_the_noise_scattered():
+    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=(0.2, 0.3))
+    (cluster,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
+    assert cluster.distribution is Distribution.GROUPED and cluster.members == tuple(range(len(STRONG)))
+    assert (cluster.centroid_x_mm, cluster.centroid_y_mm) == pytest.approx(np.mean(STRONG, axis=0))
+    # a level above every score splits nothing off: the wide group stays as it was
+    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=(0.6,))
+    (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
+    assert wide.count == len(STRONG) + len(CHAIN)
+
+
+def test_density_based_linkage_does_not_chain_through_sparse_points():
+    # two dense groups 30 mm apart joined by a chain of single points 4 mm apart
+    left = [(30 + dx, 60 + dy) for dx, dy in ((0, 0), (2, 1), (1, 3), (3, 3), (4, 0), (2, -2))]
+    right = [(x + 30, y) for x, y in left]
+    bridge = [(38 + 4 * i, 60) for i in range(6)]
+    single = clusters_of(left + right + bridge)
+    assert len(single) == 1 and single[0].count == 18
+    config = AnalysisConfig(min_cluster_suspicion=0.0, link_min_neighbours=5)
+    found = clusters_of(left + right + bridge, config=config)
+    # the left group takes its nearest bridge point; on the right, (58, 60) has 5 points within 5 mm, so it is
+    # a core point itself and brings (54, 60); the middle of the bridge stays scattered
+    assert sorted(c.count for c in found) == [7, 8]
+    middle = {12 + 1, 12 + 2, 12 + 3}
+    assert not any(middle & set(c.members) for c in found)
+    assert all(c.distribution is Distribution.GROUPED and c.extent_mm < 12 for c in found)
+    with pytest.raises(ValueError, match="link_min_neighbours"):
+        AnalysisConfig(link_min_neighbours=-1)

@@ -10,6 +10,8 @@ from mammoedge.runtime.errors import ConfigError
         ("tile_overlap = 512", "tile_overlap = 512 must be >= 0 and < tile_size"),
         ("peak_threshold = 1.5", "peak_threshold = 1.5 must be between 0 and 1"),
         ("min_cluster_count = 0", "min_cluster_count = 0 must be > 0"),
+        ("split_levels = [0.3, 0.2]", r"split_levels = \(0.3, 0.2\) must be strictly ascending scores in \(0, 1\]"),
+        ("split_levels = [0.2, 1.5]", "must be strictly ascending"),
     ],
 )
 def test_bad_analysis_options_name_value_and_rule(tmp_path, text, needle):
@@ -22,11 +24,12 @@ def test_bad_analysis_options_name_value_and_rule(tmp_path, text, needle):
 def test_inference_and_analysis_sections_from_file_and_environment(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[inference]\nbackend = "onnxruntime"\ndevice_priority = ["GPU", "CPU"]\n'
-                    '[analysis]\nlink_distance_mm = 4.0\n')
+                    '[analysis]\nlink_distance_mm = 4.0\nsplit_levels = [0.15, 0.2]\n')
     config = load_config(path, env={"MAMMOEDGE__INFERENCE__FORCE": "true", "MAMMOEDGE__INFERENCE__CACHE_DIR": "/tmp/c"})
     assert config.inference.backend == "onnxruntime" and config.inference.force is True
     assert config.inference.device_priority == ("GPU", "CPU")
     assert str(config.inference.cache_dir) == "/tmp/c"
-    assert config.analysis.link_distance_mm == 4.0 and config.analysis == AnalysisConfig(link_distance_mm=4.0)
+    assert config.analysis.link_distance_mm == 4.0 and config.analysis == AnalysisConfig(link_distance_mm=4.0,
+                                                                                         split_levels=(0.15, 0.2))
     with pytest.raises(ConfigError, match="'cuda' is not one of: auto, openvino, onnxruntime"):
         load_config(None, env={"MAMMOEDGE__INFERENCE__BACKEND": "cuda"})
