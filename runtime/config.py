@@ -125,8 +125,9 @@ class AnalysisConfig:
         0, "Density-based linkage: only calcifications with at least this many (themselves included) within "
            "link_distance_mm link others; the rest join their nearest such one or stay scattered (0: single linkage).")
     split_levels: tuple[float, ...] = option(
-        (), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is re-linked "
-            "from its members scoring at least the next level, and replaced by the clusters that form (empty: never).")
+        (0.15, 0.2, 0.3), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is "
+                          "re-linked from its members scoring at least the next level, and replaced by the clusters "
+                          "that form (empty: never; docs/detector.md, 'Wide groups').")
     min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).")
     grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.")
     grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.")

@@ -196,14 +196,14 @@ def chained_calcs():
 
 
 def test_noise_chained_to_a_group_hides_it_in_one_wide_group():
-    (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, CONFIG, nipple=NIPPLE)
+    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=())
+    (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
     assert wide.count == len(STRONG) + len(CHAIN) and wide.extent_mm > 90
     assert wide.distribution is not Distribution.GROUPED
 
 
 def test_split_levels_recover_the_group_and_leave_the_noise_scattered():
-    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=(0.2, 0.3))
-    (cluster,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
+    (cluster,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, CONFIG, nipple=NIPPLE)  # default levels
     assert cluster.distribution is Distribution.GROUPED and cluster.members == tuple(range(len(STRONG)))
     assert (cluster.centroid_x_mm, cluster.centroid_y_mm) == pytest.approx(np.mean(STRONG, axis=0))
     # a level above every score splits nothing off: the wide group stays as it was
@@ -217,7 +217,7 @@ def test_density_based_linkage_does_not_chain_through_sparse_points():
     left = [(30 + dx, 60 + dy) for dx, dy in ((0, 0), (2, 1), (1, 3), (3, 3), (4, 0), (2, -2))]
     right = [(x + 30, y) for x, y in left]
     bridge = [(38 + 4 * i, 60) for i in range(6)]
-    single = clusters_of(left + right + bridge)
+    single = clusters_of(left + right + bridge)  # all score alike: the split levels cannot cut the bridge
     assert len(single) == 1 and single[0].count == 18
     config = AnalysisConfig(min_cluster_suspicion=0.0, link_min_neighbours=5)
     found = clusters_of(left + right + bridge, config=config)
