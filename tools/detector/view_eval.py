@@ -111,7 +111,9 @@ def detection_cases(calcs: np.ndarray, clusters: np.ndarray, normalized: Any, vi
     benign = all_truth[~np.array(suspicious, bool)] if len(regions) else all_truth
     labels = tuple({"morphology": str(morph.get(rec["cluster_id"])), "density": str(exam_truth["density"]),
                     "vendor": str(exam_truth["vendor"]), "members": len(rec["calcifications"]),
-                    "cnr": round(median_cnr(normalized, rec["calcifications"]), 2)}
+                    "cnr": round(median_cnr(normalized, rec["calcifications"]), 2),
+                    "exam": exam_truth.get("exam_index"), "view": Path(view_truth["file"]).stem,
+                    "cluster_id": rec["cluster_id"]}
                    for (rec, _, _), sus in zip(regions, suspicious) if sus)
     return ViewCases(calcs=ImageCase(detections=calc_det, truths=calc_truth),
                      clusters=ImageCase(detections=cluster_det, truths=all_truth),
@@ -242,6 +244,7 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
             row["suspicious"][f"by_{key}_at_{OPERATING_RATE}_fp"] = {
                 k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(sus, groups, threshold).items()}
         row["suspicious"][f"members_and_cnr_at_{OPERATING_RATE}_fp"] = found_and_missed(cases, threshold)
+        row["suspicious"][f"missed_at_{OPERATING_RATE}_fp"] = missed_clusters(cases, threshold)
         if name not in detectors:  # scan rows: clusters only
             report["detectors"][name] = row
             continue
@@ -269,6 +272,14 @@ def found_and_missed(cases: list[ViewCases], threshold: float) -> dict:
                                 "median_cnr": round(float(np.nanmedian([c for _, c in rows])), 2) if rows else None}
                          for kind, rows in groups.items()}
             for morphology, groups in sorted(out.items())}
+
+
+def missed_clusters(cases: list[ViewCases], threshold: float) -> list[dict]:
+    """The suspicious true clusters not found at ``threshold``: exam index, view, cluster id, morphology,
+    members and member contrast-to-noise, so each miss can be looked up in the phantom's truth."""
+    return [{key: label.get(key) for key in ("exam", "view", "cluster_id", "morphology", "members", "cnr")}
+            for case in cases
+            for found, label in zip(found_truths(case.suspicious, threshold), case.suspicious_labels) if not found]
 
 
 def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from mammoedge.tools.detector.baseline_model import BaselineModel
 from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
-from mammoedge.tools.detector.view_eval import CLUSTER_MARGIN_MM, found_and_missed, median_cnr, view_cases
+from mammoedge.tools.detector.view_eval import (CLUSTER_MARGIN_MM, found_and_missed, median_cnr, missed_clusters,
+                                                view_cases)
 
 
 def test_drop_ignored_keeps_hits_and_drops_only_false_positives_in_regions():
@@ -45,7 +46,7 @@ def _calc(x, y, morph, cid):
     return {"x": x, "y": y, "length_mm": 0.4, "morphology": morph, "cluster_id": cid}
 
 
-VIEW_TRUTH = {"clusters": [
+VIEW_TRUTH = {"file": "LCC.dcm", "clusters": [
     # suspicious cluster 0: bbox 100 px (10 mm) wide -> radius 0.5 * 10 mm diagonal-ish + margin
     {"cluster_id": 0, "bbox_px": [1000, 1000, 1100, 1000],
      "calcifications": [_calc(1000, 1000, "fine_pleomorphic", 0), _calc(1100, 1000, "fine_pleomorphic", 0)]},
@@ -55,7 +56,7 @@ VIEW_TRUTH = {"clusters": [
     # an isolated calcification: no cluster truth
     {"cluster_id": None, "bbox_px": [500, 500, 500, 500], "calcifications": [_calc(500, 500, "punctate", None)]},
 ]}
-EXAM_TRUTH = {"density": "c", "vendor": "ge", "clusters": {
+EXAM_TRUTH = {"exam_index": 7, "density": "c", "vendor": "ge", "clusters": {
     "L": [{"cluster_id": 0, "morphology": "fine_pleomorphic"}, {"cluster_id": 1, "morphology": "vascular"}],
     "R": []}}
 
@@ -74,8 +75,9 @@ def test_view_cases_cluster_rule_with_known_answers():
     scores, hits = match(cases.suspicious)
     assert sorted(zip(scores.tolist(), hits.tolist())) == [(0.7, False), (0.9, True), (0.95, False)]
     (label,) = cases.suspicious_labels
-    assert {k: label[k] for k in ("morphology", "density", "vendor", "members")} == {
-        "morphology": "fine_pleomorphic", "density": "c", "vendor": "ge", "members": 2}
+    assert {k: label[k] for k in ("morphology", "density", "vendor", "members", "exam", "view", "cluster_id")} == {
+        "morphology": "fine_pleomorphic", "density": "c", "vendor": "ge", "members": 2, "exam": 7, "view": "LCC",
+        "cluster_id": 0}
     assert 5.0 < label["cnr"] < 9.0  # median of ~8 and ~4 noise std, plus the noise at the peak
     # all clusters: two truths, the benign-cluster detection is a hit now
     scores, hits = match(cases.clusters)
@@ -135,6 +137,10 @@ def test_found_and_missed_splits_truths_at_the_threshold():
 
     faint = {"morphology": "amorphous", "members": 6, "cnr": 1.5}
     bright = {"morphology": "amorphous", "members": 12, "cnr": 3.0}
-    summary = found_and_missed([case(0.2, faint), case(0.9, bright), case(0.1, faint)], threshold=0.5)
+    cases = [case(0.2, faint), case(0.9, bright), case(0.1, faint)]
+    summary = found_and_missed(cases, threshold=0.5)
     assert summary == {"amorphous": {"found": {"clusters": 1, "median_members": 12.0, "median_cnr": 3.0},
                                      "missed": {"clusters": 2, "median_members": 6.0, "median_cnr": 1.5}}}
+    missed = missed_clusters(cases, threshold=0.5)
+    assert [m["members"] for m in missed] == [6, 6] and missed[0]["morphology"] == "amorphous"
+    assert missed_clusters(cases, threshold=0.05) == []
