@@ -197,7 +197,8 @@ def build_dataset(identity: Identity, acq: Acquisition, profile: VendorProfile, 
 def write(ds: Dataset, profile: VendorProfile, path: Path) -> None:
     """Encode with the profile's transfer syntax and write a DICOM Part 10 file."""
     if profile.transfer_syntax != ExplicitVRLittleEndian:
-        ds.compress(profile.transfer_syntax, encoding_plugin="pylibjpeg")
+        # lossless: the same instance, so the UID (and truth.json's record of it) stays
+        ds.compress(profile.transfer_syntax, encoding_plugin="pylibjpeg", generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
 
 
