@@ -110,15 +110,37 @@ def plan_findings(rng: np.random.Generator, normal: bool) -> list[PlantedCluster
     return found
 
 
-def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: VendorProfile | str = "hologic",
-              size: str = "full",
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExamPlan:
+    """Everything an exam's views are rendered from: breasts, planted calcifications, detector."""
+
+    seed: int
+    index: int
+    profile: VendorProfile
+    geo: Geometry
+    density: Density
+    breasts: dict[str, anatomy.Breast]
+    placed: dict[str, list[views.PlacedCalc]]
+    clusters: dict[str, tuple[ClusterTruth, ...]]
+    detector: physics.Detector
+    risk: str | None
+
+    def render(self, number: int, *, with_calcifications: bool = True) -> tuple[views.RenderedView, np.random.Generator]:
+        """View ``number`` (1-4, ``VIEW_ORDER``) and its random state after rendering; without calcifications
+        the same anatomy and noise (the view's background)."""
+        lat, view = VIEW_ORDER[number - 1]
+        vrng = np.random.default_rng([self.seed, self.index, number])
+        calcs = self.placed[lat] if with_calcifications else []
+        return views.render_view(vrng, self.breasts[lat], view, self.density, self.geo.shape, self.geo.spacing_mm,
+                                 calcs, self.detector), vrng
+
+
+def plan_exam(*, seed: int, index: int = 0, profile: VendorProfile | str = "hologic", size: str = "full",
               density: Density | str | None = None, normal_fraction: float = 0.3, with_cohort: bool = False
-              ) -> ExamTruth:
-    """Write a four-view exam (``RCC.dcm``, ``LCC.dcm``, ``RMLO.dcm``, ``LMLO.dcm``, ``truth.json``) to ``out_dir``."""
+              ) -> ExamPlan:
+    """The exam ``make_exam`` writes for these arguments, before any view is rendered."""
     if isinstance(profile, str):
         profile = resolve(profile)[0]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, index])
     geo = geometry(profile, size)
     density = Density(density) if density is not None else pick(rng, DENSITY_PREVALENCE)
@@ -154,19 +176,31 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
             malignancy_probability=cluster.malignancy_probability,
             assessment=BiradsCategory.PROBABLY_BENIGN if precursor else cluster.assessment,
             center_mm=tuple(float(c) for c in center), extent_mm=extent, subtle_precursor=precursor))
+    detector = physics.Detector(blur_mm=profile.blur_mm, quanta_per_mm2=float(rng.uniform(1.6e5, 2.6e5)))
+    return ExamPlan(seed=seed, index=index, profile=profile, geo=geo, density=density, breasts=breasts,
+                    placed=placed, clusters={k: tuple(v) for k, v in cluster_truths.items()}, detector=detector,
+                    risk=plan.label if plan else None)
 
+
+def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: VendorProfile | str = "hologic",
+              size: str = "full",
+              density: Density | str | None = None, normal_fraction: float = 0.3, with_cohort: bool = False
+              ) -> ExamTruth:
+    """Write a four-view exam (``RCC.dcm``, ``LCC.dcm``, ``RMLO.dcm``, ``LMLO.dcm``, ``truth.json``) to ``out_dir``."""
+    plan = plan_exam(seed=seed, index=index, profile=profile, size=size, density=density,
+                     normal_fraction=normal_fraction, with_cohort=with_cohort)
+    profile, geo = plan.profile, plan.geo
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     ident = identity(seed, index)
     series_uid = dicom_writer.new_uid("series", seed, index)
-    detector = physics.Detector(blur_mm=profile.blur_mm, quanta_per_mm2=float(rng.uniform(1.6e5, 2.6e5)))
     view_truths = []
     for number, (lat, view) in enumerate(VIEW_ORDER, start=1):
-        vrng = np.random.default_rng([seed, index, number])
-        breast = breasts[lat]
-        rendered = views.render_view(vrng, breast, view, density, geo.shape, geo.spacing_mm, placed[lat], detector)
+        rendered, vrng = plan.render(number)
         flip = lat == "R"
         enc = encode(rendered, profile, flip)
         sop_uid = dicom_writer.new_uid("sop", seed, index, number)
-        acq = _acquisition(vrng, profile, breast, lat, view, series_uid, sop_uid, number)
+        acq = _acquisition(vrng, profile, plan.breasts[lat], lat, view, series_uid, sop_uid, number)
         ds = dicom_writer.build_dataset(ident, acq, profile, enc)
         if geo.factor != 1:  # small mode: same field of view, coarser detector grid
             ds.ImagerPixelSpacing = [f"{profile.imager_spacing_mm * geo.factor:.4f}"] * 2
@@ -175,13 +209,13 @@ def make_exam(out_dir: str | Path, *, seed: int, index: int = 0, profile: Vendor
         name = f"{lat}{view}.dcm"
         dicom_writer.write(ds, profile, out / name)
         view_truths.append(_view_truth(name, sop_uid, lat, view, rendered, flip, geo, acq.angle_deg))
-    clusters = {k: tuple(v) for k, v in cluster_truths.items()}
-    all_clusters = [c for v in clusters.values() for c in v]
+    all_clusters = [c for v in plan.clusters.values() for c in v]
     assessment = max((c.assessment for c in all_clusters), key=lambda a: a.rank, default=BiradsCategory.NEGATIVE)
     truth = ExamTruth(schema_version=SCHEMA_VERSION, generator=GENERATOR, seed=seed, exam_index=index,
-                      kind="screening", vendor=profile.name, density=density, study_instance_uid=ident.study_uid,
-                      assessment=assessment, breast_thickness_mm={k: b.thickness_mm for k, b in breasts.items()},
-                      clusters=clusters, views=tuple(view_truths), risk=plan.label if plan else None)
+                      kind="screening", vendor=profile.name, density=plan.density,
+                      study_instance_uid=ident.study_uid, assessment=assessment,
+                      breast_thickness_mm={k: b.thickness_mm for k, b in plan.breasts.items()},
+                      clusters=plan.clusters, views=tuple(view_truths), risk=plan.risk)
     write_truth(truth, out / "truth.json")
     return truth
 
