@@ -149,13 +149,13 @@ SUSPICIOUS = frozenset({"amorphous", "coarse_heterogeneous", "fine_pleomorphic",
 
 def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) -> dict[str, Any]:
     """Name -> (compiled detector, cluster verifier or None) for FP32/INT8 x backends (those in the manifest),
-    each precision with its own verifier when ``analysis.verifier_model`` is set, and the baseline (no verifier:
-    it stays a classical detector)."""
+    each precision with its own verifier when ``analysis.verifier_model`` is set, the baseline and the prewhitened
+    speck filter (no verifier: they stay classical observers)."""
     from mammoedge.runtime.analysis.view import load_detector, load_verifier
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.inference.registry import ModelRegistry
 
-    from .baseline_model import BaselineModel
+    from .baseline_model import BaselineModel, PrewhitenedModel
     from .export import MODEL_NAME
 
     engine = Engine(config.inference, ModelRegistry(models_dir))
@@ -170,6 +170,7 @@ def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) 
             detectors[f"{label} {backend}"] = (load_detector(engine, analysis, backend=backend, force=True),
                                                load_verifier(engine, analysis, backend=backend, force=True))
     detectors["baseline (DoG)"] = (BaselineModel(), None)
+    detectors["prewhitened speck filter"] = (PrewhitenedModel(), None)
     return detectors
 
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mammoedge.tools.detector.baseline_model import BaselineModel
+from mammoedge.tools.detector.baseline_model import BaselineModel, PrewhitenedModel, prewhitened_z
 from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
 from mammoedge.tools.detector.view_eval import (CLUSTER_MARGIN_MM, found_and_missed, median_cnr, missed_clusters,
                                                 view_cases)
@@ -99,6 +99,38 @@ def test_baseline_model_marks_a_bright_dot_at_stride_4():
     away = prob[0, 0].copy()
     away[row - 1:row + 2, col - 1:col + 2] = 0
     assert prob[0, 0, row, col] > 0.5 > 0.2 > away.max()  # the dot stands out; noise stays low
+
+
+def test_prewhitened_filter_reaches_the_matched_filter_snr_on_white_noise():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:256, 0:256]
+    dot = 0.12 * np.exp(-((xx - 130) ** 2 + (yy - 90) ** 2) / 2.0)  # Gaussian speck, sigma 1 px
+    expected = 0.12 * np.sqrt(np.pi) / 0.05  # amplitude * ||g|| / noise sd = 4.25
+    z_background, z_dot = [], []
+    for _ in range(20):
+        noise = 0.05 * rng.standard_normal((256, 256))
+        z_background.append(prewhitened_z(noise.astype(np.float32)))
+        z_dot.append(prewhitened_z((noise + dot).astype(np.float32))[90, 130])
+    assert np.std(z_background) == pytest.approx(1.0, abs=0.05)  # calibrated: z is in noise sd
+    assert np.mean(z_dot) == pytest.approx(expected, abs=0.35)
+
+
+def test_prewhitening_lifts_a_speck_out_of_power_law_anatomy():
+    import cv2
+
+    from mammoedge.tools.phantom.texture import power_law_field
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:512, 0:512]
+    anatomy = cv2.GaussianBlur(0.3 * power_law_field(rng, (512, 512), 0.1), (0, 0), 3.0)  # smooth, as rendered
+    tile = (anatomy + 0.01 * rng.standard_normal((512, 512))
+            + 0.08 * np.exp(-((xx - 301) ** 2 + (yy - 205) ** 2) / 2.0)).astype(np.float32)
+    inner = (slice(32, -32), slice(32, -32))  # what the runtime's stitching keeps of a tile (overlap 64)
+    z = prewhitened_z(tile)[inner]
+    assert np.unravel_index(np.argmax(z), z.shape) == (205 - 32, 301 - 32)  # the speck, not the anatomy
+    assert tile[205, 301] < tile.max() - 0.3  # whose bright blobs outshine it in the raw tile
+    prob = PrewhitenedModel().infer(tile[None, None])["prob"][0, 0][8:-8, 8:-8]
+    assert np.unravel_index(np.argmax(prob), prob.shape) == (205 // 4 - 8, 301 // 4 - 8)
 
 
 @pytest.mark.slow
