@@ -131,6 +131,33 @@ def evaluate_command(args: argparse.Namespace, config=None) -> int:
     return 0
 
 
+def add_observer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("build/detector/observer"))
+    parser.add_argument("--exams", type=int, default=64, help="phantom exams (rendered, not written)")
+    parser.add_argument("--exam-seed", type=int, default=2_000_000,
+                        help="exam seed (the same exams as evaluate detector's with that seed)")
+    parser.add_argument("--profiles", default="hologic,ge,siemens,fuji", help="vendor profiles, in turn")
+    parser.add_argument("--workers", type=int, default=2)
+
+
+def observer_command(args: argparse.Namespace) -> int:
+    from .observer import observe
+
+    profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
+    report = observe(args.out, count=args.exams, seed=args.exam_seed, profiles=profiles, workers=args.workers)
+    print(f"{len(report['clusters'])} suspicious clusters in views of {args.exams} exams; known-location d' "
+          f"(median, min), member d' median, searched z median:")
+    for morphology, row in report["by_morphology"].items():
+        print(f"  {morphology:24s} {row['clusters']:4d}  {row['dprime_median']:7.1f} {row['dprime_min']:7.1f}"
+              f"  {row['member_dprime_median']:6.1f}  {row['z_searched_median']:6.1f}")
+    print("searched, pattern known (found/total) at false positives per view:")
+    for rate, row in report["searched_sensitivity_at_fp"].items():
+        print(f"  {rate:>4s} (z > {row['threshold_z']}): " + ", ".join(
+            f"{m} {v[0]}/{v[1]}" for m, v in row.items() if m != "threshold_z"))
+    print(f"wrote {args.out / 'observer.json'}")
+    return 0
+
+
 def _evaluate_views(args: argparse.Namespace, config) -> None:
     from mammoedge.runtime.config import load_config
 
