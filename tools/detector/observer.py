@@ -34,7 +34,8 @@ TILE = 256
 INNER_MM = 10.0
 #: Local maxima of the searched filter at least this far apart (mm), as one cluster apart.
 MAXIMA_WINDOW_MM = 10.0
-#: A member's own template: the cluster signal within this radius of it (px at 0.1 mm).
+#: A member's own template: the cluster signal within this radius of it (px at 0.1 mm); the cluster's
+#: template takes its signal within 1.5 mm of every member.
 MEMBER_RADIUS_PX = 8
 FP_RATES = (0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -103,17 +104,20 @@ def view_clusters(rendered, background: np.ndarray, morphology_of: dict[int, str
             continue
         pts = np.array(points)
         cx, cy = (int(v) for v in pts.mean(axis=0))
-        # the cluster's signal (its bounding box + 1.5 mm), clipped to the tile around its centroid
-        x0, y0 = np.floor(pts.min(axis=0) - 15).astype(int)
-        x1, y1 = np.ceil(pts.max(axis=0) + 16).astype(int)
-        x0, y0 = max(x0, cx - half + 8, 0), max(y0, cy - half + 8, 0)
-        x1, y1 = min(x1, cx + half - 8, image.shape[1]), min(y1, cy + half - 8, image.shape[0])
+        # the cluster's own signal (within 1.5 mm of its members; not another cluster's), in the tile around its
+        # centroid: a cluster wider than the tile is represented by its part within 12 mm of the centroid
+        x0, y0 = max(cx - half, 0), max(cy - half, 0)
+        x1, y1 = min(cx + half, image.shape[1]), min(cy + half, image.shape[0])
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for px, py in pts:
+            cv2.circle(mask, (int(round(px)) - x0, int(round(py)) - y0), int(MEMBER_RADIUS_PX * 1.875), 1, -1)
         template = np.zeros((TILE, TILE))
-        template[y0 - cy + half:y1 - cy + half, x0 - cx + half:x1 - cx + half] = signal[y0:y1, x0:x1]
+        template[y0 - cy + half:y1 - cy + half, x0 - cx + half:x1 - cx + half] = signal[y0:y1, x0:x1] * mask
         if not template.any():
             continue
+        in_tile = [(px, py) for px, py in pts if abs(px - cx) < half - 1 and abs(py - cy) < half - 1]
         member_d = [known_location_dprime(template * ((xx - (px - cx + half)) ** 2 + (yy - (py - cy + half)) ** 2
-                                                      <= MEMBER_RADIUS_PX ** 2), nps) for px, py in pts]
+                                                      <= MEMBER_RADIUS_PX ** 2), nps) for px, py in in_tile]
         kernel = prewhitened_template(template, nps)
         response = cv2.filter2D(bg, cv2.CV_32F, kernel, anchor=(half, half), borderType=cv2.BORDER_REFLECT)
         rows, cols = np.nonzero(template)
@@ -129,8 +133,9 @@ def view_clusters(rendered, background: np.ndarray, morphology_of: dict[int, str
         oy, ox = cy - max(cy - half - 2, 0), cx - max(cx - half - 2, 0)
         z_true = (float(at[oy - 2:oy + 3, ox - 2:ox + 3].max()) - centre) / spread
         out.append({"cluster_id": int(cluster_id), "morphology": morphology_of[cluster_id], "members": len(pts),
+                    "members_in_template": len(in_tile),
                     "dprime": round(known_location_dprime(template, nps), 2),
-                    "member_dprime_median": round(float(np.median(member_d)), 2),
+                    "member_dprime_median": round(float(np.median(member_d)), 2) if member_d else None,
                     "z_searched": round(z_true, 2),
                     "background_maxima": [round(float(v), 2) for v in np.sort(z_bg[peaks])[::-1][:20]]})
     return out
@@ -179,7 +184,8 @@ def summarize(rows: list[dict]) -> dict:
         d = np.array([r["dprime"] for r in group])
         out[morphology] = {"clusters": len(group), "dprime_median": round(float(np.median(d)), 1),
                            "dprime_min": round(float(d.min()), 1),
-                           "member_dprime_median": round(float(np.median([r["member_dprime_median"] for r in group])), 1),
+                           "member_dprime_median": round(float(np.median(
+                               [r["member_dprime_median"] for r in group if r["member_dprime_median"] is not None])), 1),
                            "z_searched_median": round(float(np.median([r["z_searched"] for r in group])), 1),
                            "views_with_a_background_maximum_above_10": sum(
                                bool(r["background_maxima"]) and r["background_maxima"][0] > 10 for r in group)}
