@@ -1,7 +1,8 @@
 """What a phantom view holds about its suspicious clusters, apart from any detector.
 
-``ExamPlan.render`` draws each view twice, with and without its calcifications (same
-anatomy, same noise), so every planted cluster's signal is known exactly. At the
+``ExamPlan.render`` draws each view with all its calcifications, with none, and with
+each suspicious cluster alone (same anatomy, same noise), so every planted cluster's
+signal is known exactly. At the
 runtime's 0.1 mm (area resampling of the rendered image, before any vendor encoding),
 with the noise power spectrum measured on the view's own background (breast at least
 10 mm inside the skin and 12.8 mm inside the image edge, 256-px tiles), a prewhitened matched filter that knows a
@@ -34,9 +35,11 @@ TILE = 256
 INNER_MM = 10.0
 #: Local maxima of the searched filter at least this far apart (mm), as one cluster apart.
 MAXIMA_WINDOW_MM = 10.0
-#: A member's own template: the cluster signal within this radius of it (px at 0.1 mm); the cluster's
-#: template takes its signal within 1.5 mm of every member.
+#: A member's own template: the cluster signal within this radius of it (px at 0.1 mm).
 MEMBER_RADIUS_PX = 8
+#: The cluster template fades to 0 over this many px at the tile's edge (no cut edges, whose sharp
+#: spectrum the prewhitening would amplify).
+TAPER_PX = 20
 FP_RATES = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -65,6 +68,14 @@ def background_nps(background: np.ndarray, region: np.ndarray) -> tuple[np.ndarr
     return total / max(count, 1) / float((window ** 2).sum()), count
 
 
+def _tukey(n: int, ramp: int) -> np.ndarray:
+    """1 in the middle, raised-cosine ramps of ``ramp`` samples to 0 at both ends."""
+    w = np.ones(n)
+    edge = 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)
+    w[:ramp], w[n - ramp:] = edge, edge[::-1]
+    return w
+
+
 def known_location_dprime(template: np.ndarray, nps: np.ndarray) -> float:
     """d' of ``template`` (TILE x TILE) at a known position in stationary noise of spectrum ``nps``."""
     return float(np.sqrt(np.mean(np.abs(np.fft.fft2(template)) ** 2 / nps)))
@@ -75,9 +86,11 @@ def prewhitened_template(template: np.ndarray, nps: np.ndarray) -> np.ndarray:
     return np.real(np.fft.ifft2(np.fft.fft2(template) / nps)).astype(np.float32)
 
 
-def view_clusters(rendered, background: np.ndarray, morphology_of: dict[int, str]) -> list[dict]:
-    """Per suspicious cluster of one rendered view: members, known-location d' (cluster, members) and the
-    searched filter's z at the cluster with the z of the background's local maxima (descending)."""
+def view_clusters(rendered, background: np.ndarray, signals: dict[int, np.ndarray],
+                  morphology_of: dict[int, str]) -> list[dict]:
+    """Per suspicious cluster of one rendered view (``signals``: cluster id -> its render alone minus
+    ``background``, at the render's spacing): members, known-location d' (cluster, members) and the searched
+    filter's z at the cluster with the z of the background's local maxima (descending)."""
     spacing = rendered.spacing_mm
     image = resample(rendered.image, spacing)
     bg = resample(background, spacing)
@@ -90,7 +103,6 @@ def view_clusters(rendered, background: np.ndarray, morphology_of: dict[int, str
     if tiles < 4:  # too little breast to measure the noise
         return []
     nps = np.maximum(nps, 1e-12 * nps.max())
-    signal = image - bg
     scale = spacing / SPACING_MM
     members: dict[int, list[tuple[float, float]]] = {}
     for calc in rendered.calcs:
@@ -98,31 +110,35 @@ def view_clusters(rendered, background: np.ndarray, morphology_of: dict[int, str
     window = int(MAXIMA_WINDOW_MM / SPACING_MM) | 1
     half = TILE // 2
     yy, xx = np.mgrid[0:TILE, 0:TILE]
+    taper = np.outer(*(2 * [_tukey(TILE, TAPER_PX)]))
     out = []
     for cluster_id, points in sorted(members.items()):
-        if morphology_of.get(cluster_id) not in SUSPICIOUS:
+        if morphology_of.get(cluster_id) not in SUSPICIOUS or cluster_id not in signals:
             continue
         pts = np.array(points)
-        cx, cy = (int(v) for v in pts.mean(axis=0))
-        # the cluster's own signal (within 1.5 mm of its members; not another cluster's), in the tile around its
-        # centroid: a cluster wider than the tile is represented by its part within 12 mm of the centroid
+        # the tile holding most members (a cluster wider than the tile is represented by its densest part),
+        # centred on their centroid; the cluster's own signal there, tapered to 0 at the tile's edge
+        inner = half - TAPER_PX
+        near = np.abs(pts[:, None] - pts[None]).max(axis=-1) < inner
+        cx, cy = (int(v) for v in pts[near[np.argmax(near.sum(axis=1))]].mean(axis=0))
+        signal = resample(signals[cluster_id], spacing)
         x0, y0 = max(cx - half, 0), max(cy - half, 0)
         x1, y1 = min(cx + half, image.shape[1]), min(cy + half, image.shape[0])
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        for px, py in pts:
-            cv2.circle(mask, (int(round(px)) - x0, int(round(py)) - y0), int(MEMBER_RADIUS_PX * 1.875), 1, -1)
         template = np.zeros((TILE, TILE))
-        template[y0 - cy + half:y1 - cy + half, x0 - cx + half:x1 - cx + half] = signal[y0:y1, x0:x1] * mask
+        template[y0 - cy + half:y1 - cy + half, x0 - cx + half:x1 - cx + half] = signal[y0:y1, x0:x1]
+        template *= taper
         if not template.any():
             continue
-        in_tile = [(px, py) for px, py in pts if abs(px - cx) < half - 1 and abs(py - cy) < half - 1]
+        in_tile = [(px, py) for px, py in pts if max(abs(px - cx), abs(py - cy)) < inner]
         member_d = [known_location_dprime(template * ((xx - (px - cx + half)) ** 2 + (yy - (py - cy + half)) ** 2
                                                       <= MEMBER_RADIUS_PX ** 2), nps) for px, py in in_tile]
         kernel = prewhitened_template(template, nps)
         response = cv2.filter2D(bg, cv2.CV_32F, kernel, anchor=(half, half), borderType=cv2.BORDER_REFLECT)
         rows, cols = np.nonzero(template)
-        reach = float(np.hypot(rows - half, cols - half).max())
-        searched = inner_px > INNER_MM / SPACING_MM + reach  # the whole template over breast, away from the skin
+        support = float(np.hypot(rows - half, cols - half).max())
+        searched = inner_px > INNER_MM / SPACING_MM + support  # the whole template over breast, away from the skin
+        if searched.sum() < 1e4:  # under 1 cm2 to search: no background to judge the cluster against
+            continue
         values = response[searched]
         centre = float(np.median(values))
         spread = 1.4826 * float(np.median(np.abs(values - centre)))
@@ -152,8 +168,10 @@ def observe_exam(seed: int, index: int, profile: str) -> list[dict]:
         if not any(morphology_of.get(c.cluster_id) in SUSPICIOUS for c in plan.placed[lat]):
             continue
         rendered, _ = plan.render(number)
-        background, _ = plan.render(number, with_calcifications=False)
-        for row in view_clusters(rendered, background.image, morphology_of):
+        background = plan.render(number, cluster_ids=())[0].image
+        suspicious = {c.cluster_id for c in plan.placed[lat] if morphology_of.get(c.cluster_id) in SUSPICIOUS}
+        signals = {cid: plan.render(number, cluster_ids={cid})[0].image - background for cid in suspicious}
+        for row in view_clusters(rendered, background, signals, morphology_of):
             rows.append({"exam": index, "view": f"{lat}{view}", "vendor": plan.profile.name,
                          "density": plan.density.value, **row})
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +126,13 @@ class ExamPlan:
     detector: physics.Detector
     risk: str | None
 
-    def render(self, number: int, *, with_calcifications: bool = True) -> tuple[views.RenderedView, np.random.Generator]:
-        """View ``number`` (1-4, ``VIEW_ORDER``) and its random state after rendering; without calcifications
-        the same anatomy and noise (the view's background)."""
+    def render(self, number: int, *, cluster_ids: Collection[int] | None = None
+               ) -> tuple[views.RenderedView, np.random.Generator]:
+        """View ``number`` (1-4, ``VIEW_ORDER``) and its random state after rendering. ``cluster_ids``: only
+        those clusters' calcifications (empty: none, the view's background), on the same anatomy and noise."""
         lat, view = VIEW_ORDER[number - 1]
         vrng = np.random.default_rng([self.seed, self.index, number])
-        calcs = self.placed[lat] if with_calcifications else []
+        calcs = [c for c in self.placed[lat] if cluster_ids is None or c.cluster_id in cluster_ids]
         return views.render_view(vrng, self.breasts[lat], view, self.density, self.geo.shape, self.geo.spacing_mm,
                                  calcs, self.detector), vrng
 

@@ -36,16 +36,17 @@ def test_view_clusters_on_white_noise_with_a_planted_cluster():
     rendered = SimpleNamespace(image=background + signal + benign, inside=np.ones(shape, bool), spacing_mm=0.1,
                                calcs=[SimpleNamespace(cluster_id=4, x=float(x), y=float(y)) for x, y in centres]
                                + [SimpleNamespace(cluster_id=5, x=525.0, y=628.0)])
-    (row,) = view_clusters(rendered, background, {4: "amorphous", 5: "punctate"})
+    signals = {4: signal}
+    (row,) = view_clusters(rendered, background, signals, {4: "amorphous", 5: "punctate"})
     expected = np.sqrt((signal ** 2).sum()) / 0.02  # ||s|| / sigma: 0.02 * sqrt(5 * pi) / 0.02 = 3.96
     assert row["members"] == 5 and row["morphology"] == "amorphous"
-    # the measured NPS is white within its noise; the benign neighbour's signal is not the cluster's
+    # the measured NPS is white within its noise; the benign neighbour does not count
     assert row["dprime"] == pytest.approx(expected, rel=0.1)
     assert row["member_dprime_median"] == pytest.approx(expected / np.sqrt(5), rel=0.15)
     assert abs(row["z_searched"] - expected) < 2.0  # one noise draw at the true position
     assert row["background_maxima"] and max(row["background_maxima"]) < 5.0  # Gaussian maxima over ~60 windows
     # a benign cluster is not a target
-    assert view_clusters(rendered, background, {4: "punctate", 5: "punctate"}) == []
+    assert view_clusters(rendered, background, signals, {4: "punctate", 5: "punctate"}) == []
 
 
 def test_searched_sensitivity_pools_background_maxima_per_view():
