@@ -5,8 +5,9 @@ score of ``baseline.py``, max-pooled to the detector's stride 4 and squashed to 
 ``sigmoid(score - 4)`` (the same squash as ``baseline_detect``).
 
 ``PrewhitenedModel`` (a linear observer, not a detector to ship): per tile, a speck
-template (Gaussian, sigma 0.1 mm) matched filter prewhitened by the tile's own noise
-power spectrum (radially averaged), in units of its noise standard deviation, squashed
+template (Gaussian, sigma 0.1 mm, minus its local background: a Gaussian three times
+as wide) matched filter prewhitened by the noise power
+spectrum of the tile's breast pixels (radially averaged), in units of its noise standard deviation, squashed
 by ``sigmoid(z - 6.7)`` (peak threshold 0.1 = z 4.5). For white Gaussian noise this is
 the ideal detector of that speck; for the phantom's 1/f^3 anatomy it is the best linear
 one under a stationary model.
@@ -50,27 +51,23 @@ class BaselineModel:
 
 #: Speck template width (px at 0.1 mm) and the z-score squashed to 0.5.
 SPECK_SIGMA_PX = 1.0
+#: Width of the local background the speck template subtracts, in speck sigmas.
+SURROUND = 3.0
 Z_AT_HALF = 6.7
 _PAD = 32
+#: Standardized intensity above which a pixel is breast; tiles with less breast than this are not judged.
+BREAST_FLOOR = 0.03
+MIN_BREAST_FRACTION = 0.1
 
 
-def _detrended(tile: np.ndarray) -> np.ndarray:
-    """``tile`` minus its least-squares plane (centred coordinates make the fit three sums)."""
-    h, w = tile.shape
-    y = np.arange(h, dtype=np.float32)[:, None] - np.float32((h - 1) / 2)
-    x = np.arange(w, dtype=np.float32)[None, :] - np.float32((w - 1) / 2)
-    mean = tile.mean(dtype=np.float64)
-    gy = float((tile * y).sum(dtype=np.float64) / (w * float((y * y).sum())))
-    gx = float((tile * x).sum(dtype=np.float64) / (h * float((x * x).sum())))
-    return tile - np.float32(mean) - np.float32(gy) * y - np.float32(gx) * x
-
-
-def radial_nps(tile: np.ndarray) -> np.ndarray:
-    """Noise power spectrum of a square tile on its ``rfft2`` grid, plane-detrended, Hann-windowed, radially
-    averaged: per frequency, the variance a pixel of a stationary field with that spectrum carries."""
+def radial_nps(tile: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Noise power spectrum of a square tile's ``mask`` pixels on its ``rfft2`` grid (masked mean removed,
+    Hann-windowed, radially averaged): per frequency, the variance a pixel of a stationary field with that
+    spectrum carries."""
     n = tile.shape[0]
-    window = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
-    power = np.abs(np.fft.rfft2(_detrended(tile) * window)) ** 2 / float((window ** 2).sum())
+    window = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32) * mask
+    centred = tile - np.float32((tile * mask).sum(dtype=np.float64) / mask.sum())
+    power = np.abs(np.fft.rfft2(centred * window)) ** 2 / float((window ** 2).sum())
     bins = _radial_bins(n)
     profile = np.bincount(bins.ravel(), power.ravel()) / np.maximum(np.bincount(bins.ravel()), 1)
     return np.maximum(profile[bins], 1e-12 * profile.max())
@@ -86,10 +83,17 @@ def prewhitened_z(tile: np.ndarray, sigma_px: float = SPECK_SIGMA_PX) -> np.ndar
     h, w = tile.shape
     n = cv2.getOptimalDFTSize(max(h, w) + 2 * _PAD)
     padded = np.pad(np.asarray(tile, np.float32), ((_PAD, n - h - _PAD), (_PAD, n - w - _PAD)), mode="reflect")
-    nps = radial_nps(padded)
+    # the noise is the breast's: the standardized image is 0 outside it (breast p2 maps to 0.1)
+    mask = cv2.erode((padded > BREAST_FLOOR).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(np.float32)
+    if mask.mean() < MIN_BREAST_FRACTION:
+        return np.zeros((h, w), np.float32)
+    nps = radial_nps(padded, mask)
     f2 = np.add.outer(np.fft.fftfreq(n) ** 2, np.fft.rfftfreq(n) ** 2)
-    weights = np.exp(-2 * (np.pi * sigma_px) ** 2 * f2) / nps  # the speck's (real, even) spectrum, whitened
-    response = np.fft.irfft2(np.fft.rfft2(padded - padded.mean()) * weights, s=(n, n))
+    # the speck on an unknown local background: Gaussian minus a wider one (both unit area, so no DC),
+    # a real, even spectrum; whitened
+    template = np.exp(-2 * np.pi ** 2 * sigma_px ** 2 * f2) - np.exp(-2 * np.pi ** 2 * (SURROUND * sigma_px) ** 2 * f2)
+    weights = template / nps
+    response = np.fft.irfft2(np.fft.rfft2(padded) * weights, s=(n, n))
     # noise variance = mean over the full spectrum of |W|^2 NPS; rfft holds the half spectrum (edges count once)
     full = weights ** 2 * nps
     inner = full[:, 1:(n + 1) // 2]

@@ -105,14 +105,21 @@ def test_prewhitened_filter_reaches_the_matched_filter_snr_on_white_noise():
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:256, 0:256]
     dot = 0.12 * np.exp(-((xx - 130) ** 2 + (yy - 90) ** 2) / 2.0)  # Gaussian speck, sigma 1 px
-    expected = 0.12 * np.sqrt(np.pi) / 0.05  # amplitude * ||g|| / noise sd = 4.25
+    # template t = g1 - g3 (unit-area Gaussians, sigma 1 and 3 px); the dot is 0.12 * 2 pi g1:
+    # <dot, t> = 0.12 * 2 pi (1/(4 pi) - 1/(20 pi)) = 0.048, ||t||^2 = (1/4 - 2/20 + 1/36) / pi
+    expected = 0.048 / (0.05 * np.sqrt((0.25 - 0.1 + 1 / 36) / np.pi))  # 4.04
     z_background, z_dot = [], []
     for _ in range(20):
-        noise = 0.05 * rng.standard_normal((256, 256))
+        noise = 0.5 + 0.05 * rng.standard_normal((256, 256))  # standardized breast: around 0.1-0.9
         z_background.append(prewhitened_z(noise.astype(np.float32)))
         z_dot.append(prewhitened_z((noise + dot).astype(np.float32))[90, 130])
     assert np.std(z_background) == pytest.approx(1.0, abs=0.05)  # calibrated: z is in noise sd
     assert np.mean(z_dot) == pytest.approx(expected, abs=0.35)
+    # a tile half outside the breast (0 there): the noise is the breast half's, so z stays calibrated there
+    edge = 0.5 + 0.05 * rng.standard_normal((256, 256))
+    edge[:, 128:] = 0.0
+    z = prewhitened_z(edge.astype(np.float32))
+    assert np.std(z[:, 16:112]) == pytest.approx(1.0, abs=0.1)
 
 
 def test_prewhitening_lifts_a_speck_out_of_power_law_anatomy():
@@ -123,7 +130,7 @@ def test_prewhitening_lifts_a_speck_out_of_power_law_anatomy():
     rng = np.random.default_rng(2)
     yy, xx = np.mgrid[0:512, 0:512]
     anatomy = cv2.GaussianBlur(0.3 * power_law_field(rng, (512, 512), 0.1), (0, 0), 3.0)  # smooth, as rendered
-    tile = (anatomy + 0.01 * rng.standard_normal((512, 512))
+    tile = (0.5 + anatomy + 0.01 * rng.standard_normal((512, 512))
             + 0.08 * np.exp(-((xx - 301) ** 2 + (yy - 205) ** 2) / 2.0)).astype(np.float32)
     inner = (slice(32, -32), slice(32, -32))  # what the runtime's stitching keeps of a tile (overlap 64)
     z = prewhitened_z(tile)[inner]
