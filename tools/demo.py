@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from mammoedge.runtime.analysis.view import load_models
-from mammoedge.runtime.analyze_cmd import summary_line
+from mammoedge.runtime.cli.analyze import summary_line
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.exam_files import analyze_study, group_by_study, list_files
 from mammoedge.runtime.inference import Engine

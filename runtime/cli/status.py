@@ -7,7 +7,7 @@ import json
 import time
 
 from ..config import Config
-from .health import health_snapshot
+from ..service.health import health_snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

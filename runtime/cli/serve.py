@@ -7,7 +7,7 @@ import logging
 import signal
 
 from ..config import Config
-from .runner import Role, Service
+from ..service.runner import Role, Service
 
 log = logging.getLogger(__name__)
 

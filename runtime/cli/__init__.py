@@ -13,23 +13,23 @@ import importlib
 import logging
 import sys
 
-from . import __version__
-from .config import dump_config, load_config
-from .errors import MammoedgeError
+from .. import __version__
+from ..config import dump_config, load_config
+from ..errors import MammoedgeError
 
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
-    "analyze": ("mammoedge.runtime.analyze_cmd", "triage exams: detect and describe calcification clusters"),
+    "analyze": ("mammoedge.runtime.cli.analyze", "triage exams: detect and describe calcification clusters"),
     "bench": ("mammoedge.tools.bench", "time each stage of the main job on realistic phantom exams"),
-    "inspect": ("mammoedge.runtime.dicom.inspect_cmd", "say what the reader decides about DICOM files"),
+    "inspect": ("mammoedge.runtime.cli.inspect", "say what the reader decides about DICOM files"),
     "demo": ("mammoedge.tools.demo", "make a phantom exam on the spot and run the main job on it"),
     "train": ("mammoedge.tools.train", "train a model on phantom data (needs the train extra)"),
     "export": ("mammoedge.tools.export", "export a trained model to ONNX FP32 + INT8 and the manifest"),
     "evaluate": ("mammoedge.tools.evaluate", "evaluate models on held-out phantom data (FROC)"),
     "phantom": ("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
-    "serve": ("mammoedge.runtime.service.serve_cmd", "run the appliance service: DICOM receiver, queue, workers"),
-    "status": ("mammoedge.runtime.service.status_cmd", "show queue depth, last exam, errors and versions"),
+    "serve": ("mammoedge.runtime.cli.serve", "run the appliance service: DICOM receiver, queue, workers"),
+    "status": ("mammoedge.runtime.cli.status", "show queue depth, last exam, errors and versions"),
     "fleet": ("mammoedge.tools.fleet.cli", "watch the fleet's devices on the broker, or simulate many (load test)"),
 }
 
@@ -87,6 +87,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import InputError
 from ..preprocess import normalize
-from .reader import read_mammogram
+from ..dicom.reader import read_mammogram
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

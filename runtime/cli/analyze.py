@@ -9,11 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .config import Config
-from .exam_files import analyze_study, group_by_study, list_files
-from .inference import Engine
-from .privacy import load_or_create_secret
-from .analysis.view import load_models
+from ..config import Config
+from ..exam_files import analyze_study, group_by_study, list_files
+from ..inference import Engine
+from ..privacy import load_or_create_secret
+from ..analysis.view import load_models
 
 DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
 

@@ -1,0 +1,7 @@
+"""``python -m mammoedge.runtime.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
