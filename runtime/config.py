@@ -121,9 +121,6 @@ class AnalysisConfig:
         3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
     nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
     link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.")
-    link_min_neighbours: int = option(
-        0, "Density-based linkage: only calcifications with at least this many (themselves included) within "
-           "link_distance_mm link others; the rest join their nearest such one or stay scattered (0: single linkage).")
     split_levels: tuple[float, ...] = option(
         (0.15, 0.2, 0.3), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is "
                           "re-linked from its members scoring at least the next level, and replaced by the clusters "
@@ -146,15 +143,8 @@ class AnalysisConfig:
         0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area."
     )
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
-    min_cluster_suspicion: float = option(
-        0.0, "Clusters whose suspicion is below this are not reported (the detector's cluster operating point; "
-             "docs/detector.md).")
     triage_threshold: float = option(
         0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).")
-    verifier_model: str = option(
-        "", "Registry name of the cluster verifier; empty: every cluster the detector forms is reported.")
-    verifier_threshold: float = option(
-        0.5, "Candidate clusters the verifier gives less than this probability of being real are not reported.")
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )
@@ -175,12 +165,10 @@ class AnalysisConfig:
         levels = self.split_levels
         if any(not 0 < v <= 1 for v in levels) or list(levels) != sorted(set(levels)):
             raise ValueError(f"split_levels = {levels!r} must be strictly ascending scores in (0, 1]")
-        if self.link_min_neighbours < 0:
-            raise ValueError(f"link_min_neighbours = {self.link_min_neighbours!r} must be >= 0")
         if not 0 <= self.tile_overlap < self.tile_size:
             raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
         for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
-                     "diffuse_min_breast_fraction", "min_cluster_suspicion", "triage_threshold"):
+                     "diffuse_min_breast_fraction", "triage_threshold"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")
 
@@ -218,9 +206,6 @@ class ServiceConfig:
                                   "it is marked failed.")
     analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
                                               "pings, so the service is restarted and the exam resumed.")
-    analyzer: str = option("mammoedge.runtime.exam_files:analyze_instances",
-                           "Analyzer callable 'module:function' taking (instances, missing_views) -> dict; "
-                           "'mammoedge.runtime.service.default:analyze' only reads and normalizes (no models).")
     shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
                                            "unfinished ones are resumed at the next start.")
     retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "

@@ -30,7 +30,6 @@ EXAMS = {
 RUNS = [("openvino", "int8"), ("openvino", "fp32"), ("onnxruntime", "int8"), ("onnxruntime", "fp32")]
 MODEL = {"int8": "calc-detector", "fp32": "calc-detector-fp32"}
 MORPHOLOGY_MODEL = {"int8": "calc-morphology", "fp32": "calc-morphology-fp32"}
-VERIFIER_MODEL = {"int8": "calc-verifier", "fp32": "calc-verifier-fp32"}
 #: the morphology budget is stated for this many clusters per exam (issue: <= 150 ms for up to 10)
 BENCH_CLUSTERS = 10
 
@@ -59,41 +58,36 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
     """Run the main job on one exam ``repeats`` times (+1 warm-up); stage medians and peak RSS."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mammoedge.runtime.analysis.view import load_models
     from mammoedge.runtime.config import load_config
-    from mammoedge.runtime.dicom import read_mammogram
-    from mammoedge.runtime.inference import Engine
-    from mammoedge.runtime.preprocess import normalize
-    from mammoedge.runtime.results.outputs import analyze_exam
+    from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
 
     config = load_config(None)
-    analysis = dataclasses.replace(config.analysis, detector_model=MODEL[precision],
-                                   morphology_model=MORPHOLOGY_MODEL[precision],
-                                   verifier_model=config.analysis.verifier_model and VERIFIER_MODEL[precision])
-    engine = Engine(config.inference)
-    models = load_models(engine, analysis, backend=backend, force=True)
+    config = dataclasses.replace(config, analysis=dataclasses.replace(
+        config.analysis, detector_model=MODEL[precision], morphology_model=MORPHOLOGY_MODEL[precision]))
+    models = ExamModels.load(config, backend=backend, force=True)
+    pipeline = ExamPipeline(models, config)
     files = sorted(exam_dir.glob("*.dcm"))
     stages: dict[str, list[float]] = {}
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         for i in range(repeats + 1):
             t0 = time.perf_counter()
-            mammograms = list(pool.map(lambda f: read_mammogram(f, config.reader), files))
+            mammograms = list(pool.map(pipeline.decode, files))
             t1 = time.perf_counter()
-            views = list(pool.map(lambda m: normalize(m, config.preprocess), mammograms))
+            views = list(pool.map(pipeline.normalize, mammograms))
             t2 = time.perf_counter()
-            result = analyze_exam(views, models, analysis, study_key="0" * 32)
+            result = pipeline.exam([pipeline.view(v) for v in views], study_key="0" * 32)
             t3 = time.perf_counter()
             ten = morphology_clusters(models.morphology, views[0].image, BENCH_CLUSTERS)
             decode_only = time.perf_counter()
             for f in files:
-                read_mammogram(f, config.reader)
+                pipeline.decode(f)
             decode_only = time.perf_counter() - decode_only
             if i == 0:
                 continue  # warm-up
             per = {t.stage: t.seconds for t in result.timings}
             sample = {"read+decode (parallel)": t1 - t0, "normalize": t2 - t1,
                       "inference": per.get("inference", 0.0), "postprocess": per.get("postprocess", 0.0),
-                      "verification": per.get("verification", 0.0), "morphology": per.get("morphology", 0.0), f"morphology ({BENCH_CLUSTERS} clusters)": ten,
+                      "morphology": per.get("morphology", 0.0), f"morphology ({BENCH_CLUSTERS} clusters)": ten,
                       "total (files to result)": t3 - t0, "decode four files (serial)": decode_only}
             for k, v in sample.items():
                 stages.setdefault(k, []).append(v)
@@ -132,7 +126,7 @@ def machine() -> dict:
 
 
 def markdown(report: dict) -> str:
-    stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "verification", "morphology",
+    stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "morphology",
               "total (files to result)", "decode four files (serial)", f"morphology ({BENCH_CLUSTERS} clusters)"]
     lines = [f"Machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} cores, OpenVINO devices "
              f"{report['machine']['openvino_devices']}; medians of {report['repeats']} runs, seconds.", "",

@@ -6,12 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from mammoedge.runtime.analysis.view import load_models
 from mammoedge.runtime.cli.analyze import summary_line
 from mammoedge.runtime.config import Config
-from mammoedge.runtime.exam_files import analyze_study, group_by_study, list_files
-from mammoedge.runtime.inference import Engine
-from mammoedge.runtime.privacy import load_or_create_secret
+from mammoedge.runtime.pipeline import ExamModels, ExamPipeline, group_by_study, list_files
+from mammoedge.runtime.privacy import load_or_create_secret, study_key
 
 #: A seed whose exam holds suspicious clusters in both breasts (coarse heterogeneous and amorphous, grouped,
 #: BI-RADS 4B) that the shipped models find and flag (tests/tools/test_demo.py).
@@ -35,17 +33,17 @@ def run(args: argparse.Namespace, config: Config) -> int:
         for c in clusters:
             print(f"  planted ({side} breast): {c['morphology']} {c['distribution']}, "
                   f"{c['n_calcifications']} calcification(s), BI-RADS {c['assessment']}")
-    studies, rejected = group_by_study([p for p in list_files([folder]) if p.suffix == ".dcm"], config)
+    studies, rejected = group_by_study(list_files([folder]).files, config.reader)
     for r in rejected:
         print(f"  {r.path.name}: REJECTED [{r.reason}] {r.message}")
-    engine = Engine(config.inference)
-    models = load_models(engine, config.analysis)
-    for model in models.compiled:
+    pipeline = ExamPipeline(ExamModels.load(config), config)
+    for model in pipeline.models.compiled:
         print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
               f"{model.backend}/{model.device}")
     secret = load_or_create_secret(args.out / "study-key.secret")
     for uid, paths in studies.items():
-        result, path, bad = analyze_study(paths, uid, models, config, secret, args.out / "results")
+        exam = pipeline.analyze_files(paths, study_key=study_key(uid, secret))
+        result, path = pipeline.write_outputs(exam, args.out / "results")
         for view in result.views:
             print(f"  {view.laterality.value}{view.view.value}: {len(view.calcifications)} calcification(s), "
                   f"{len(view.clusters)} cluster(s)")
@@ -58,5 +56,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 print(f"    #{c.id} {c.distribution.value}, {c.count} calcifications, {c.extent_mm:.0f} mm, "
                       f"{c.distance_to_nipple_mm:.0f} mm from the nipple, suspicion {c.suspicion:.2f}{said}")
         print("result: " + summary_line(result, path))
-        rejected += bad
+        rejected += exam.rejected
     return 1 if rejected else 0

@@ -2,9 +2,7 @@
 
 Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
 
-1. Single linkage: calcifications closer than ``link_distance_mm`` are in one group; with
-   ``link_min_neighbours``, density-based (DBSCAN): only calcifications with that many within
-   ``link_distance_mm`` link, so scattered noise cannot chain groups into one.
+1. Single linkage: calcifications closer than ``link_distance_mm`` are in one group.
 2. A group of at least ``min_cluster_count`` is classified, in this order:
    diffuse  - its convex hull covers >= ``diffuse_min_breast_fraction`` of the breast;
    linear   - extent >= ``linear_min_extent_mm`` and either linearity >= ``linear_min_linearity``
@@ -18,7 +16,6 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
    regional - any other group wider than ``grouped_max_extent_mm``.
 3. Calcifications in no cluster are "scattered"; if at least ``diffuse_min_count`` of them spread
    over >= ``diffuse_min_breast_fraction`` of the breast, they form one diffuse finding.
-4. A cluster whose ``suspicion`` is below ``min_cluster_suspicion`` is not reported.
 """
 
 from __future__ import annotations
@@ -85,7 +82,6 @@ class Cluster:
     centroid_original_y: float | None = None
     outline_original: tuple[tuple[float, float], ...] | None = None
     morphology: MorphologyAssessment | None = None  #: None: not assessed (no morphology model)
-    verified: float | None = None  #: P(real cluster) by the cluster verifier (verify.py); None: not verified
 
 
 def _axis_angle(axis: np.ndarray, centroid: np.ndarray, nipple: np.ndarray) -> float:
@@ -142,7 +138,7 @@ def find_clusters(
     scores = np.array([c.score for c in calcifications])
     found: list[tuple[Distribution, np.ndarray]] = []
     scattered: list[int] = []
-    for group in link_components(points, config.link_distance_mm, config.link_min_neighbours):
+    for group in link_components(points, config.link_distance_mm):
         for kind, part in split_wide(group, points, scores, breast_area, nipple_mm, config):
             if kind is None:
                 scattered.extend(part.tolist())
@@ -154,7 +150,6 @@ def find_clusters(
             found.append((Distribution.DIFFUSE, np.array(sorted(scattered))))
     clusters = [describe(kind, group, calcifications, points, spacing_mm, view, config, nipple, to_original)
                 for kind, group in found]
-    clusters = [c for c in clusters if c.suspicion >= config.min_cluster_suspicion]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
 
@@ -170,21 +165,12 @@ def split_wide(group: np.ndarray, points: np.ndarray, scores: np.ndarray, breast
         return [(kind, group)]
     strong = group[scores[group] >= config.split_levels[level]]
     parts: list[tuple[Distribution | None, np.ndarray]] = []
-    for sub in link_components(points[strong], config.link_distance_mm, config.link_min_neighbours):
+    for sub in link_components(points[strong], config.link_distance_mm):
         parts.extend(split_wide(strong[sub], points, scores, breast_area_mm2, nipple_mm, config, level + 1))
     if not any(k is not None for k, _ in parts):
         return [(kind, group)]
     weak = np.setdiff1d(group, strong)
     return parts + ([(None, weak)] if weak.size else [])
-
-
-def keep_verified(clusters: Sequence[Cluster], probabilities: np.ndarray, threshold: float) -> list[Cluster]:
-    """Clusters whose verified probability is at least ``threshold``, with suspicion = probability times
-    the distribution weight, most suspicious first, ids 1..n in that order."""
-    kept = [replace(c, verified=float(p), suspicion=float(p) * DISTRIBUTION_WEIGHT[c.distribution.value])
-            for c, p in zip(clusters, probabilities) if p >= threshold]
-    kept.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
-    return [replace(c, id=i + 1) for i, c in enumerate(kept)]
 
 
 def counts_toward_flag(cluster: Cluster, min_birads: BiradsCategory | str, flag_uncertain: bool) -> bool:

@@ -96,8 +96,7 @@ def extract_calcifications(
     """Calcifications at the map's local maxima above ``threshold``, NMS'd in mm, highest score first.
 
     Position, size and contrast are measured on ``image`` (the normalized view the map was
-    computed from) around each map peak; a "diameter" map output (mm), if the model has one,
-    replaces the measured size.
+    computed from) around each map peak.
     """
     peaks = local_maxima(pmap.prob, threshold)[: MAX_CALCIFICATIONS * 4]
     if peaks.size == 0:
@@ -107,11 +106,8 @@ def extract_calcifications(
     kept = suppress(spots[:, :2] * spacing_mm, nms_distance_mm)[:MAX_CALCIFICATIONS]
     spots, peaks = spots[kept], peaks[kept]
     original = to_original(spots[:, :2]) if to_original is not None else None
-    diameters = pmap.extras.get("diameter")
     result = []
     for i, ((x, y, diameter, contrast), (r, c)) in enumerate(zip(spots, peaks)):
-        if diameters is not None:
-            diameter = float(diameters[r, c])
         result.append(
             Calcification(
                 x=float(x), y=float(y), x_mm=float(x * spacing_mm), y_mm=float(y * spacing_mm),

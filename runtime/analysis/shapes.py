@@ -8,14 +8,8 @@ import cv2
 import numpy as np
 
 
-def link_components(points: np.ndarray, link: float, min_neighbours: int = 0) -> list[np.ndarray]:
-    """Single-linkage groups: points closer than ``link`` (directly or through others) share a group.
-
-    With ``min_neighbours`` > 1 the linkage is density-based (DBSCAN): only "core" points, with at least
-    ``min_neighbours`` points (themselves included) closer than ``link``, link to each other; any other point
-    joins the group of its nearest core point within ``link``, or stays alone. Sparse noise then cannot
-    chain dense groups together.
-    """
+def link_components(points: np.ndarray, link: float) -> list[np.ndarray]:
+    """Single-linkage groups: points closer than ``link`` (directly or through others) share a group."""
     n = len(points)
     parent = np.arange(n)
 
@@ -25,7 +19,6 @@ def link_components(points: np.ndarray, link: float, min_neighbours: int = 0) ->
             i = parent[i]
         return i
 
-    pairs: list[tuple[int, int, float]] = []
     order = np.argsort(points[:, 0], kind="stable") if n else np.zeros(0, int)
     xs = points[order, 0]
     for a in range(n):
@@ -35,24 +28,10 @@ def link_components(points: np.ndarray, link: float, min_neighbours: int = 0) ->
         i = int(order[a])
         near = order[a + 1:b_end]
         distances = np.hypot(*(points[near] - points[i]).T)
-        pairs.extend((i, int(j), float(d)) for j, d in zip(near[distances < link], distances[distances < link]))
-    neighbours = np.ones(n, int)
-    for i, j, _ in pairs:
-        neighbours[i] += 1
-        neighbours[j] += 1
-    core = neighbours >= min_neighbours
-    nearest_core: dict[int, tuple[float, int]] = {}
-    for i, j, d in pairs:
-        if core[i] and core[j]:
-            ri, rj = root(i), root(j)
+        for j in near[distances < link]:
+            ri, rj = root(i), root(int(j))
             if ri != rj:
                 parent[rj] = ri
-        elif core[i] != core[j]:
-            border, centre = (j, i) if core[i] else (i, j)
-            if d < nearest_core.get(border, (np.inf, -1))[0]:
-                nearest_core[border] = (d, centre)
-    for border, (_, centre) in nearest_core.items():
-        parent[root(border)] = root(centre)
     roots = np.array([root(i) for i in range(n)], dtype=int)
     groups = [np.flatnonzero(roots == r) for r in dict.fromkeys(roots.tolist())]
     return sorted(groups, key=lambda g: int(g[0]))

@@ -11,7 +11,7 @@ and the map is 0 outside the breast.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,11 +46,10 @@ class TilePlan:
 
 @dataclass(frozen=True, kw_only=True)
 class ProbabilityMap:
-    """Stitched detector outputs at ``stride``: ``prob`` plus any other per-pixel outputs (e.g. diameter)."""
+    """The detector's stitched calcification probability at ``stride``."""
 
     prob: np.ndarray
     stride: int
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
     tiles_run: int = 0
     tiles_total: int = 0
 
@@ -123,23 +122,19 @@ def detect_map(image: np.ndarray, mask: np.ndarray, model: CompiledModel, *, til
     padded = np.full((hp, wp), background_level(image, mask), np.float32)
     padded[: image.shape[0], : image.shape[1]] = image
     side = tile_size // stride
-    names = [s.name for s in model.entry.outputs if s.stride == stride]
-    maps = {name: np.zeros(plan.map_shape, np.float32) for name in names}
+    prob = np.zeros(plan.map_shape, np.float32)
     for first in range(0, len(plan.tiles), max(1, batch_size)):
         group = plan.tiles[first:first + max(1, batch_size)]
         batch = np.stack([padded[t.y0:t.y0 + tile_size, t.x0:t.x0 + tile_size] for t in group])[:, None]
         outputs = model.infer(batch)
-        for name in names:
-            out = outputs[name]
-            if out.shape[0] != len(group) or out.shape[-2:] != (side, side):
-                raise ModelError(
-                    f"model {model.entry.name}: output {name!r} has shape {out.shape} for {len(group)} tiles of "
-                    f"{tile_size} px; the manifest's stride {stride} means {side}x{side}"
-                )
-            for tile, tile_out in zip(group, out.reshape(len(group), -1, side, side)[:, 0]):
-                ry, cx = tile.y0 // stride, tile.x0 // stride
-                maps[name][tile.r0:tile.r1, tile.c0:tile.c1] = tile_out[tile.r0 - ry:tile.r1 - ry, tile.c0 - cx:tile.c1 - cx]
-    for array in maps.values():
-        array[~plan.breast] = 0.0
-    prob = maps.pop(output)
-    return ProbabilityMap(prob=prob, stride=stride, extras=maps, tiles_run=len(plan.tiles), tiles_total=plan.total_tiles)
+        out = outputs[output]
+        if out.shape[0] != len(group) or out.shape[-2:] != (side, side):
+            raise ModelError(
+                f"model {model.entry.name}: output {output!r} has shape {out.shape} for {len(group)} tiles of "
+                f"{tile_size} px; the manifest's stride {stride} means {side}x{side}"
+            )
+        for tile, tile_out in zip(group, out.reshape(len(group), -1, side, side)[:, 0]):
+            ry, cx = tile.y0 // stride, tile.x0 // stride
+            prob[tile.r0:tile.r1, tile.c0:tile.c1] = tile_out[tile.r0 - ry:tile.r1 - ry, tile.c0 - cx:tile.c1 - cx]
+    prob[~plan.breast] = 0.0
+    return ProbabilityMap(prob=prob, stride=stride, tiles_run=len(plan.tiles), tiles_total=plan.total_tiles)

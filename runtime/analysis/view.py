@@ -1,11 +1,10 @@
-"""One view end to end after preprocessing: tiled detection, calcifications, clusters, view score."""
+"""Detection on one normalized view: tiled detector, calcifications, clusters, view score."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -13,12 +12,11 @@ import numpy as np
 from ..codes import Laterality, View
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
-from ..morphology import MorphologyClassifier, Saliency
-from .clusters import Cluster, counts_toward_flag, find_clusters, keep_verified
+from ..morphology import Saliency
+from .clusters import Cluster, counts_toward_flag, find_clusters
 from .geometry import nipple_position
 from .peaks import Calcification, extract_calcifications
 from .tiling import detect_map
-from .verify import ClusterVerifier
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +45,6 @@ class ViewAnalysis:
     overlay: str | None = None
     #: per assessed cluster, for the saliency PNGs; not part of the JSON result
     saliency: tuple[Saliency, ...] = field(default=(), repr=False, metadata={"transient": True})
-    #: the stitched detector probability map (stride ``detector_stride``, skin band cleared), for evaluation
-    detector_map: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"transient": True})
-    detector_stride: int = field(default=0, repr=False, metadata={"transient": True})
 
 
 #: The skin distance is computed on every 4th row and column (0.4 mm at 0.1 mm): 16x cheaper, and
@@ -104,12 +99,8 @@ def analyze_view(
     config: AnalysisConfig,
     nipple: tuple[float, float] | None = None,
     to_original: Callable[[np.ndarray], np.ndarray] | None = None,
-    morphology: MorphologyClassifier | None = None,
-    verifier: ClusterVerifier | None = None,
 ) -> ViewAnalysis:
-    """Detect and cluster calcifications in a normalized view (chest wall at column 0); with ``verifier``,
-    keep the clusters it confirms (``keep_verified``); with ``morphology``, describe each cluster's
-    morphology (its score then counts only as ``counts_toward_flag`` says)."""
+    """Detect and cluster calcifications in a normalized view (chest wall at column 0)."""
     laterality, view = Laterality(laterality), View(view)
     nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
     started = time.perf_counter()
@@ -124,91 +115,18 @@ def analyze_view(
     calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm, distance)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
     done = time.perf_counter()
-
-    def members_of(found: list[Cluster]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        return ([np.array([(calcifications[i].x, calcifications[i].y) for i in c.members]) for c in found],
-                [np.array([calcifications[i].score for i in c.members]) for c in found])
-
-    if verifier is not None and clusters:
-        clusters = keep_verified(clusters, verifier.probabilities(image, *members_of(clusters)),
-                                 config.verifier_threshold)
-    verified = time.perf_counter()
-    saliency: list[Saliency] = []
-    if morphology is not None and clusters:
-        members, scores = members_of(clusters)
-        assessments, saliency = morphology.assess(image, members, scores, [c.distribution for c in clusters],
-                                                  [c.id for c in clusters])
-        clusters = [replace(c, morphology=a) for c, a in zip(clusters, assessments)]
-    described = time.perf_counter()
-    timings = [StageTiming(stage="inference", seconds=inferred - started),
-               StageTiming(stage="postprocess", seconds=done - inferred)]
-    if verifier is not None:
-        timings.append(StageTiming(stage="verification", seconds=verified - done))
-    if morphology is not None:
-        timings.append(StageTiming(stage="morphology", seconds=described - verified))
-    counted = [c.suspicion for c in clusters if counts_toward_flag(c, config.flag_min_birads, config.flag_uncertain)]
     return ViewAnalysis(
         laterality=laterality, view=view, spacing_mm=spacing_mm, rows=image.shape[0], columns=image.shape[1],
         nipple_x=float(nipple[0]), nipple_y=float(nipple[1]),
         calcifications=tuple(calcifications), clusters=tuple(clusters),
-        score=max(counted, default=0.0),
+        score=view_score(clusters, config),
         tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
-        timings=tuple(timings), saliency=tuple(saliency), detector_map=pmap.prob, detector_stride=pmap.stride,
+        timings=(StageTiming(stage="inference", seconds=inferred - started),
+                 StageTiming(stage="postprocess", seconds=done - inferred)),
     )
 
 
-def analyze_normalized(normalized: Any, model: CompiledModel, config: AnalysisConfig,
-                       morphology: MorphologyClassifier | None = None,
-                       verifier: ClusterVerifier | None = None) -> ViewAnalysis:
-    """:func:`analyze_view` on a reader ``NormalizedView`` (image, mask, spacing_mm, laterality, view, transform)."""
-    transform = getattr(normalized, "transform", None)
-    return analyze_view(
-        normalized.image, normalized.mask, spacing_mm=normalized.spacing_mm, laterality=normalized.laterality,
-        view=normalized.view, model=model, config=config,
-        to_original=None if transform is None else transform.to_original, morphology=morphology,
-        verifier=verifier,
-    )
-
-
-def load_detector(engine: Any, config: AnalysisConfig, **overrides: Any) -> CompiledModel:
-    """The configured detector, compiled by OpenVINO for fixed (batch_size, 1, tile, tile) tiles.
-
-    ``overrides`` go to ``Engine.load`` (``backend``, ``device``, ``force``, ``version``).
-    """
-    entry = engine.registry.entry(config.detector_model, overrides.get("version"))
-    shape = (config.batch_size, 1, config.tile_size, config.tile_size)
-    return engine.load(config.detector_model, static_shapes={entry.inputs[0].name: shape}, **overrides)
-
-
-def load_morphology(engine: Any, config: AnalysisConfig, **overrides: Any) -> MorphologyClassifier | None:
-    """The configured morphology model, or None when ``morphology_model`` is empty."""
-    if not config.morphology_model:
-        return None
-    return MorphologyClassifier(engine.load(config.morphology_model, **overrides))
-
-
-def load_verifier(engine: Any, config: AnalysisConfig, **overrides: Any) -> ClusterVerifier | None:
-    """The configured cluster verifier, or None when ``verifier_model`` is empty."""
-    if not config.verifier_model:
-        return None
-    return ClusterVerifier(engine.load(config.verifier_model, **overrides))
-
-
-@dataclass(frozen=True)
-class AnalysisModels:
-    """The compiled models one analysis runs: the detector, and the optional cluster verifier and morphology model."""
-
-    detector: CompiledModel
-    verifier: ClusterVerifier | None = None
-    morphology: MorphologyClassifier | None = None
-
-    @property
-    def compiled(self) -> list[CompiledModel]:
-        """Every compiled model, for provenance."""
-        return [self.detector] + [m.model for m in (self.verifier, self.morphology) if m is not None]
-
-
-def load_models(engine: Any, config: AnalysisConfig, **overrides: Any) -> AnalysisModels:
-    """The detector, verifier and morphology model ``config`` names (``overrides`` go to ``Engine.load``)."""
-    return AnalysisModels(load_detector(engine, config, **overrides), load_verifier(engine, config, **overrides),
-                          load_morphology(engine, config, **overrides))
+def view_score(clusters: Sequence[Cluster], config: AnalysisConfig) -> float:
+    """The highest suspicion among the clusters that may raise the flag (``counts_toward_flag``)."""
+    return max((c.suspicion for c in clusters if counts_toward_flag(c, config.flag_min_birads, config.flag_uncertain)),
+               default=0.0)

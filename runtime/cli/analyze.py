@@ -10,10 +10,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import Config
-from ..exam_files import analyze_study, group_by_study, list_files
-from ..inference import Engine
-from ..privacy import load_or_create_secret
-from ..analysis.view import load_models
+from ..pipeline import ExamModels, ExamPipeline, group_by_study, list_files
+from ..privacy import load_or_create_secret, study_key
+from ..results import ExamResult
 
 DEFAULT_SECRET = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "mammoedge/study-key.secret"
 
@@ -28,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="study-key secret (created on first use)")
 
 
-def summary_line(result, path: Path) -> str:
+def summary_line(result: ExamResult, path: Path) -> str:
     flag = "FLAG" if result.triage.flagged else "no flag"
     parts = [f"{result.study_key[:12]}: {flag} (score {result.triage.score:.2f} at {result.triage.operating_point:g})"]
     for view in result.views:
@@ -45,28 +44,30 @@ def summary_line(result, path: Path) -> str:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    files = list_files(args.paths)
-    studies, rejected = group_by_study(files, config)
+    found = list_files(args.paths)
+    for path, why in found.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    studies, rejected = group_by_study(found.files, config.reader)
     for r in rejected:
-        print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
+        print(f"refused {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
     if not studies:
         print("no analyzable mammogram found", file=sys.stderr)
         return 1
-    overrides = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
+    overrides: dict[str, object] = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
     if args.force:
         overrides["force"] = True
-    engine = Engine(config.inference)
-    models = load_models(engine, config.analysis, **overrides)
-    for model in models.compiled:
+    pipeline = ExamPipeline(ExamModels.load(config, **overrides), config)
+    for model in pipeline.models.compiled:
         print(f"model {model.entry.name} {model.entry.version} ({model.entry.precision}) on "
               f"{model.backend}/{model.device}" + (f"; fallbacks: {list(model.fallbacks)}" if model.fallbacks else ""))
     secret = load_or_create_secret(args.secret_file)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = len(rejected)
     for uid, paths in tqdm(studies.items(), desc="exams", unit="exam", disable=len(studies) < 2):
-        result, path, bad = analyze_study(paths, uid, models, config, secret, args.out)
-        for r in bad:
-            print(f"skipped {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
-        failed += len(bad)
+        exam = pipeline.analyze_files(paths, study_key=study_key(uid, secret))
+        result, path = pipeline.write_outputs(exam, args.out)
+        for r in exam.rejected:
+            print(f"refused {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
+        failed += len(exam.rejected)
         print(summary_line(result, path))
     return 1 if failed else 0

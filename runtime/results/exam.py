@@ -12,7 +12,7 @@ from ..analysis.view import StageTiming
 from ..inference import CompiledModel
 
 #: Bump on any incompatible change of the JSON layout (and of exam_result.schema.json).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)

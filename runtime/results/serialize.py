@@ -7,9 +7,11 @@ import enum
 import json
 import math
 import re
+import types
+import typing
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import MammoedgeError
 from .exam import ExamResult
@@ -35,6 +37,59 @@ def to_dict(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ResultError(f"a result holds the non-finite number {value!r}")
     return value
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], document: Any) -> T:
+    """The typed record ``to_dict`` wrote: nested dataclasses, enums, tuples and optionals rebuilt from their
+    type hints; transient fields take their defaults. A value of the wrong shape is a ``ResultError``."""
+    return _build(cls, document, cls.__name__)  # type: ignore[no-any-return]
+
+
+def _build(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _build(inner, value, where)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, dict):
+            raise ResultError(f"{where} is {type(value).__name__}, expected an object")
+        hints = typing.get_type_hints(hint)
+        kwargs = {}
+        for f in dataclasses.fields(hint):
+            if f.metadata.get("transient"):
+                continue
+            if f.name not in value:
+                raise ResultError(f"{where} has no {f.name!r}")
+            kwargs[f.name] = _build(hints[f.name], value[f.name], f"{where}.{f.name}")
+        return hint(**kwargs)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ResultError(f"{where} is {type(value).__name__}, expected a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(_build(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if origin is dict:
+        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ResultError(f"{where} = {value!r} is not one of {[m.value for m in hint]}") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is Any or (isinstance(hint, type) and isinstance(value, hint)):
+        return value
+    raise ResultError(f"{where} is {type(value).__name__}, expected {getattr(hint, '__name__', hint)}")
+
+
+def read_result(path: str | Path) -> ExamResult:
+    """An exam result file read back as the typed record."""
+    return from_dict(ExamResult, json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def to_json(result: ExamResult, *, indent: int | None = 2) -> str:

@@ -31,7 +31,7 @@ class HealthSnapshot:
 
 
 def versions(config: Config) -> dict[str, str]:
-    found = {"mammoedge": __version__, "python": platform.python_version(), "analyzer": config.service.analyzer}
+    found = {"mammoedge": __version__, "python": platform.python_version()}
     for package in ("pydicom", "pynetdicom", "openvino", "onnxruntime"):
         try:
             found[package] = metadata.version(package)

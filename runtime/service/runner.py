@@ -20,7 +20,7 @@ from ..intake.store import Intake
 from ..jobs.queue import JobQueue
 from ..privacy import load_or_create_secret
 from . import sdnotify
-from .analyzer import Analyzer, load_analyzer
+from .exam_job import Analyzer, default_analyzer
 from .health import HealthSnapshot, snapshot_from_queue
 from .paths import ServicePaths
 from .retention import prune
@@ -69,7 +69,7 @@ class Service:
                                      metrics_source=self._metrics.collect,
                                      status_source=lambda: status_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
-            self._analyzer = load_analyzer(config.service.analyzer, config)
+            self._analyzer = default_analyzer(config)
 
     @property
     def runs_intake(self) -> bool:
@@ -105,7 +105,7 @@ class Service:
                 log.info("resuming %d exam(s) interrupted by the last shutdown", resumed)
             for i in range(max(1, cfg.workers)):
                 worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
-                                analyzer_name=cfg.analyzer, results_dir=self.paths.results,
+                                results_dir=self.paths.results,
                                 max_attempts=cfg.max_attempts, wake=self._wake_workers, stop=self.stopping,
                                 on_done=self._report_exam if self.reporter is not None else None)
                 worker.start()

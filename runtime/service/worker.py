@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import InputError, MammoedgeError
 from ..intake.durable import write_durable
 from ..jobs.queue import Job, JobQueue, JobState
-from .analyzer import Analyzer
+from .exam_job import Analyzer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def result_path(results_dir: Path, study_key: str) -> Path:
     return results_dir / f"{study_key}.json"
 
 
-def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str, results_dir: Path,
+def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
             max_attempts: int, on_done: Callable[[dict], None] | None = None) -> JobState:
     """Analyze one claimed exam; the result file is written before the exam is marked done."""
     started = time.time()
@@ -33,11 +33,11 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str
             "instances": len(job.instances),
             "missing_views": list(job.missing_views),
             "complete": not job.missing_views,
-            "analyzer": analyzer_name,
+            "rejected": list(output.rejected),
             "software_version": __version__,
             "started_at": started,
             "completed_at": time.time(),
-            "result": output,
+            "result": output.result,
         }
         data = json.dumps(document, indent=1, sort_keys=True).encode()
     except InputError as exc:
@@ -65,12 +65,12 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str
 class Worker(threading.Thread):
     """Loops over claimable jobs until ``stop`` is set; finishes the job in hand first."""
 
-    def __init__(self, name: str, *, queue: JobQueue, analyzer: Analyzer, analyzer_name: str, results_dir: Path,
+    def __init__(self, name: str, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
                  max_attempts: int, wake: threading.Event, stop: threading.Event, poll_s: float = 0.5,
                  on_done: Callable[[dict], None] | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.on_done = on_done
-        self.queue, self.analyzer, self.analyzer_name = queue, analyzer, analyzer_name
+        self.queue, self.analyzer = queue, analyzer
         self.results_dir, self.max_attempts, self.wake, self.stop, self.poll_s = (
             results_dir, max_attempts, wake, stop, poll_s)
         self.last_error: str | None = None
@@ -91,8 +91,7 @@ class Worker(threading.Thread):
                 continue
             self.busy_since = time.monotonic()
             try:
-                run_job(job, queue=self.queue, analyzer=self.analyzer, analyzer_name=self.analyzer_name,
-                        results_dir=self.results_dir, max_attempts=self.max_attempts, on_done=self.on_done)
+                run_job(job, queue=self.queue, analyzer=self.analyzer, results_dir=self.results_dir, max_attempts=self.max_attempts, on_done=self.on_done)
             except OSError as exc:  # result could not be written (disk full): retry later
                 self.last_error = type(exc).__name__
                 log.error("exam %s: result not written (%s); requeued", job.study_key[:8], exc.strerror)

@@ -39,8 +39,8 @@ def test_normal_exam_raises_no_flag_and_result_is_valid(normal_exam, tmp_path):
     clusters = [c for v in document["views"] for c in v["clusters"]]  # (a normal exam may hold benign groups)
     saliency = {p.name for p in (tmp_path / "out").glob("*_saliency.png")}
     assert saliency == {c["morphology"]["saliency"] for c in clusters}  # one heat map per cluster
-    # truth.json in the folder is reported and skipped; the exit code says something was skipped
-    assert out.returncode == 1 and "truth.json: [not-dicom]" in out.stderr
+    # truth.json beside the images is skipped with one line; nothing was refused
+    assert out.returncode == 0 and "truth.json: not a DICOM file" in out.stderr
     assert "no flag" in out.stdout
     text = results[0].read_text() + out.stdout + out.stderr
     import pydicom
@@ -60,6 +60,11 @@ def test_mixed_folder_with_bad_files(normal_exam, tmp_path):
     assert out.returncode == 1
     assert "junk.dcm: [not-dicom]" in out.stderr and "cut.dcm: [truncated]" in out.stderr
     assert len(list((tmp_path / "out").glob("*.json"))) == 1  # the good files were analyzed
+
+
+def test_sidecar_named_explicitly_is_an_error(normal_exam, tmp_path):
+    out = _analyze([normal_exam / "truth.json", normal_exam / "LCC.dcm"], tmp_path)
+    assert out.returncode == 1 and "truth.json: [not-dicom]" in out.stderr
 
 
 def test_same_study_same_key_and_forced_missing_device_fails(normal_exam, tmp_path):

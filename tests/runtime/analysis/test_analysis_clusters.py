@@ -14,7 +14,7 @@ from mammoedge.runtime.config import AnalysisConfig
 SHAPE = (1600, 1000)  # 160 x 100 mm
 MASK = breast_mask(SHAPE, nipple_x=900)  # nipple at (90 mm, 79.95 mm)
 NIPPLE = (900.0, (SHAPE[0] - 1) / 2)
-CONFIG = AnalysisConfig(min_cluster_suspicion=0.0)  # the rule itself; the operating point is tested below
+CONFIG = AnalysisConfig()
 
 
 def calcs(points_mm, score=0.9, diameter=0.3, contrast=0.5):
@@ -118,38 +118,6 @@ def test_two_groups_are_two_clusters_most_suspicious_first():
     assert found[1].depth is DepthThird.POSTERIOR
 
 
-def test_verification_drops_unconfirmed_clusters_and_reranks_by_probability():
-    from mammoedge.runtime.analysis.clusters import DISTRIBUTION_WEIGHT, keep_verified
-
-    a = [(20 + dx, 40 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
-    b = [(60 + dx, 120 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1), (1, 1)]]
-    c = [(100 + dx, 60 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
-    scores = [0.6] * 5 + [0.95] * 6 + [0.3] * 5
-    found = find_clusters(
-        [Calcification(x=x / SPACING, y=y / SPACING, x_mm=x, y_mm=y, diameter_mm=0.3, contrast=0.5, score=s)
-         for (x, y), s in zip(a + b + c, scores)], MASK, SPACING, View.MLO, CONFIG, nipple=NIPPLE)
-    assert [cl.count for cl in found] == [6, 5, 5] and found[1].centroid_x_mm < 30  # b, a, c by detector score
-    kept = keep_verified(found, np.array([0.2, 0.9, 0.6]), threshold=0.5)
-    assert [(cl.id, round(cl.centroid_x_mm)) for cl in kept] == [(1, 22), (2, 102)]  # b dropped; a before c
-    assert kept[0].verified == 0.9
-    assert kept[0].suspicion == pytest.approx(0.9 * DISTRIBUTION_WEIGHT[kept[0].distribution.value])
-    assert keep_verified(found, np.array([0.1, 0.2, 0.3]), threshold=0.5) == []
-
-
-def test_clusters_below_the_operating_point_are_not_reported():
-    a = [(20 + dx, 40 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1)]]
-    b = [(60 + dx, 120 + dy) for dx, dy in [(0, 0), (2, 1), (1, 3), (3, 3), (2, -1), (1, 1)]]
-    points = [Calcification(x=x / SPACING, y=y / SPACING, x_mm=x, y_mm=y, diameter_mm=0.3, contrast=0.5, score=s)
-              for (x, y), s in zip(a + b, [0.1] * 5 + [0.4] * 6)]
-    both = find_clusters(points, MASK, SPACING, View.CC, CONFIG, nipple=NIPPLE)
-    assert [round(c.suspicion, 3) for c in both] == [0.34, 0.085]  # grouped: mean top-5 x 0.85
-    config = AnalysisConfig(min_cluster_suspicion=0.1)
-    (kept,) = find_clusters(points, MASK, SPACING, View.CC, config, nipple=NIPPLE)
-    assert kept.id == 1 and kept.count == 6
-    with pytest.raises(ValueError, match="min_cluster_suspicion = 1.5 must be between 0 and 1"):
-        AnalysisConfig(min_cluster_suspicion=1.5)
-
-
 def test_rule_is_configurable():
     points = [(40, 60), (43, 61), (41, 64), (45, 64)]
     (cluster,) = clusters_of(points, config=AnalysisConfig(min_cluster_count=4))
@@ -196,7 +164,7 @@ def chained_calcs():
 
 
 def test_noise_chained_to_a_group_hides_it_in_one_wide_group():
-    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=())
+    config = AnalysisConfig(split_levels=())
     (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
     assert wide.count == len(STRONG) + len(CHAIN) and wide.extent_mm > 90
     assert wide.distribution is not Distribution.GROUPED
@@ -207,25 +175,6 @@ def test_split_levels_recover_the_group_and_leave_the_noise_scattered():
     assert cluster.distribution is Distribution.GROUPED and cluster.members == tuple(range(len(STRONG)))
     assert (cluster.centroid_x_mm, cluster.centroid_y_mm) == pytest.approx(np.mean(STRONG, axis=0))
     # a level above every score splits nothing off: the wide group stays as it was
-    config = AnalysisConfig(min_cluster_suspicion=0.0, split_levels=(0.6,))
+    config = AnalysisConfig(split_levels=(0.6,))
     (wide,) = find_clusters(chained_calcs(), MASK, SPACING, View.CC, config, nipple=NIPPLE)
     assert wide.count == len(STRONG) + len(CHAIN)
-
-
-def test_density_based_linkage_does_not_chain_through_sparse_points():
-    # two dense groups 30 mm apart joined by a chain of single points 4 mm apart
-    left = [(30 + dx, 60 + dy) for dx, dy in ((0, 0), (2, 1), (1, 3), (3, 3), (4, 0), (2, -2))]
-    right = [(x + 30, y) for x, y in left]
-    bridge = [(38 + 4 * i, 60) for i in range(6)]
-    single = clusters_of(left + right + bridge)  # all score alike: the split levels cannot cut the bridge
-    assert len(single) == 1 and single[0].count == 18
-    config = AnalysisConfig(min_cluster_suspicion=0.0, link_min_neighbours=5)
-    found = clusters_of(left + right + bridge, config=config)
-    # the left group takes its nearest bridge point; on the right, (58, 60) has 5 points within 5 mm, so it is
-    # a core point itself and brings (54, 60); the middle of the bridge stays scattered
-    assert sorted(c.count for c in found) == [7, 8]
-    middle = {12 + 1, 12 + 2, 12 + 3}
-    assert not any(middle & set(c.members) for c in found)
-    assert all(c.distribution is Distribution.GROUPED and c.extent_mm < 12 for c in found)
-    with pytest.raises(ValueError, match="link_min_neighbours"):
-        AnalysisConfig(link_min_neighbours=-1)

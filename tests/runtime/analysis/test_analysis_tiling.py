@@ -81,7 +81,7 @@ def test_block_reduction_marks_every_block_holding_a_single_pixel(stride):
 
 
 def test_detector_compiled_for_static_tiles_gives_the_same_map(registry):
-    from mammoedge.runtime.analysis import load_detector
+    from mammoedge.runtime.pipeline import load_detector
     from mammoedge.runtime.config import AnalysisConfig
 
     config = AnalysisConfig(detector_model="conv", tile_size=128, tile_overlap=32, batch_size=4)

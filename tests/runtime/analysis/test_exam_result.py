@@ -10,15 +10,17 @@ import pytest
 
 from analysis_helpers import synthetic_view
 from mammoedge.runtime.analysis import (
-    AnalysisModels, BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
+    BreastAssessment, Calcification, Cluster, ClusterLocation, Distribution, StageTiming, Triage, ViewAnalysis,
     analyze_view, write_overlay,
 )
 from mammoedge.runtime.codes import SCREENING_VIEWS, Laterality, View
-from mammoedge.runtime.config import AnalysisConfig
+from mammoedge.runtime.config import AnalysisConfig, Config
 from mammoedge.runtime.morphology import MorphologyAssessment
 from mammoedge.runtime.results import (
-    ExamResult, ModelProvenance, ResultError, build_exam_result, schema, to_dict, to_json, validate, write_result,
+    ExamResult, ModelProvenance, ResultError, build_exam_result, from_dict, read_result, schema, to_dict, to_json,
+    validate, write_result,
 )
+from mammoedge.runtime.pipeline import ExamModels, ExamPipeline, write_exam_outputs
 
 # the synthetic views are drawn for the fake "maxpool" detector at this peak threshold
 CONFIG = AnalysisConfig(tile_size=128, tile_overlap=32, peak_threshold=0.3)
@@ -74,12 +76,22 @@ def test_result_json_validates_and_has_no_identifiers(detector, tmp_path):
     result, _ = exam(True, detector)
     document = json.loads(to_json(result))
     validate(document)
-    assert document["schema_version"] == 3 and document["study_key"] == KEY
+    assert document["schema_version"] == 4 and document["study_key"] == KEY
     path = write_result(result, tmp_path)
     assert path.name == f"{KEY}.json" and json.loads(path.read_text()) == document
     document["patient_name"] = "DOE^JANE"
     with pytest.raises(ResultError, match=r"\(root\).*'patient_name' was unexpected"):
         validate(document)
+
+
+def test_result_reads_back_as_the_typed_record(detector, tmp_path):
+    result, _ = exam(True, detector)
+    assert from_dict(ExamResult, to_dict(result)) == result
+    assert read_result(write_result(result, tmp_path)) == result
+    document = to_dict(result)
+    document["views"][0]["clusters"][0]["distribution"] = "clustered"
+    with pytest.raises(ResultError, match=r"distribution = 'clustered' is not one of"):
+        from_dict(ExamResult, document)
 
 
 @pytest.mark.parametrize(
@@ -153,15 +165,18 @@ class Normalized:
     transform: FakeTransform
 
 
-def test_analyze_exam_and_write_outputs(detector, tmp_path):
-    from mammoedge.runtime.results import analyze_exam, write_exam_outputs
+def run_exam(normalized, models: ExamModels, config: AnalysisConfig) -> ExamResult:
+    pipeline = ExamPipeline(models, Config(analysis=config))
+    return pipeline.exam([pipeline.view(v) for v in normalized], study_key=KEY)
 
+
+def test_analyze_exam_and_write_outputs(detector, tmp_path):
     normalized = []
     for laterality, view in [*SCREENING_VIEWS, (Laterality.RIGHT, View.CC)]:
         points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
         image, mask = synthetic_view(points_mm=points)
         normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
-    result = analyze_exam(normalized, AnalysisModels(detector), CONFIG, study_key=KEY)
+    result = run_exam(normalized, ExamModels(detector), CONFIG)
     result, path = write_exam_outputs(result, normalized, tmp_path)
     assert result.triage.flagged and [b.flagged for b in result.breasts] == [False, True]
     assert [v.overlay for v in result.views] == [
@@ -176,18 +191,17 @@ def test_analyze_exam_and_write_outputs(detector, tmp_path):
 
 
 def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(detector, tmp_path):
-    from mammoedge.runtime.analysis.view import load_morphology
     from mammoedge.runtime.config import InferenceConfig
     from mammoedge.runtime.inference import Engine
-    from mammoedge.runtime.results import analyze_exam, write_exam_outputs
+    from mammoedge.runtime.morphology import MorphologyClassifier
 
-    morphology = load_morphology(Engine(InferenceConfig(num_threads=1)), CONFIG)
+    morphology = MorphologyClassifier(Engine(InferenceConfig(num_threads=1)).load(CONFIG.morphology_model))
     normalized = []
     for laterality, view in SCREENING_VIEWS:
         points = [(6 + dx, 18 + dy) for dx, dy in GROUP] if laterality is Laterality.LEFT else []
         image, mask = synthetic_view(points_mm=points)
         normalized.append(Normalized(image, mask, 0.1, laterality, view, FakeTransform()))
-    result = analyze_exam(normalized, AnalysisModels(detector, morphology=morphology), CONFIG, study_key=KEY)
+    result = run_exam(normalized, ExamModels(detector, morphology=morphology), CONFIG)
     result, path = write_exam_outputs(result, normalized, tmp_path)
     document = json.loads(path.read_text())
     validate(document)
@@ -203,8 +217,7 @@ def test_morphology_is_reported_per_cluster_with_saliency_and_steers_the_flag(de
     assert lcc.score == (cluster.suspicion if counts else 0.0)
     assert "BI-RADS >= 4A or its morphology is uncertain" in result.triage.rule
     # without the morphology model: not assessed, and every cluster counts
-    plain = analyze_exam(normalized, AnalysisModels(detector), dataclasses.replace(CONFIG, morphology_model=""),
-                         study_key=KEY)
+    plain = run_exam(normalized, ExamModels(detector), dataclasses.replace(CONFIG, morphology_model=""))
     assert plain.views[1].clusters[0].morphology is None and plain.views[1].score == cluster.suspicion
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from mammoedge.runtime.config import ServiceConfig
 from mammoedge.runtime.jobs import JobQueue, JobState
+from mammoedge.runtime.service.exam_job import AnalyzerOutput
 from mammoedge.runtime.service.paths import ServicePaths
 from mammoedge.runtime.service.retention import prune
 from mammoedge.runtime.service.worker import run_job
@@ -78,10 +79,10 @@ def test_worker_writes_result_before_done_and_survives_analyzer_bugs(tmp_path):
     def analyzer(instances, missing):
         if "/b/" in str(instances[0]):
             raise ZeroDivisionError("bug")
-        return {"n": len(instances), "missing": missing}
+        return AnalyzerOutput(result={"n": len(instances), "missing": missing})
 
     results = tmp_path / "results"
-    kwargs = dict(queue=q, analyzer=analyzer, analyzer_name="t:analyze", results_dir=results, max_attempts=1)
+    kwargs = dict(queue=q, analyzer=analyzer, results_dir=results, max_attempts=1)
     assert run_job(q.claim(), **kwargs) == JobState.DONE
     assert run_job(q.claim(), **kwargs) == JobState.FAILED
     doc = json.loads((results / "a.json").read_text())

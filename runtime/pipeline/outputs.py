@@ -1,4 +1,4 @@
-"""Analyze a whole exam of normalized views and write its JSON and overlays."""
+"""An exam's files on the box: overlays, saliency pictures and the result JSON."""
 
 from __future__ import annotations
 
@@ -10,22 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..analysis import AnalysisModels, StageTiming, ViewAnalysis, analyze_normalized, rule_text, write_overlay
-from ..config import AnalysisConfig
+from ..analysis import StageTiming, ViewAnalysis, write_overlay
 from ..morphology import write_saliency
-from .exam import ExamResult, build_exam_result
-from .serialize import write_result
-
-
-def analyze_exam(normalized_views: Sequence[Any], models: AnalysisModels, config: AnalysisConfig, *,
-                 study_key: str, timings: Sequence[StageTiming] = ()) -> ExamResult:
-    """Each reader ``NormalizedView`` through detection, clustering, verification and morphology, then triage
-    and provenance."""
-    views = [analyze_normalized(view, models.detector, config, models.morphology, models.verifier)
-             for view in normalized_views]
-    return build_exam_result(study_key=study_key, views=views, models=models.compiled,
-                             operating_point=config.triage_threshold, timings=timings,
-                             rule=rule_text(config.flag_min_birads, config.flag_uncertain))
+from ..results import ExamResult, write_result
 
 
 def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:

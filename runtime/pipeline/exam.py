@@ -1,0 +1,112 @@
+"""The exam pipeline: read and normalize each view, analyze it, then the exam-level steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import StageTiming, ViewAnalysis, analyze_view, rule_text, view_score
+from ..config import Config
+from ..dicom import Mammogram, read_mammogram
+from ..errors import InputError
+from ..preprocess import NormalizedView, normalize
+from ..results import ExamResult, build_exam_result
+from .files import Rejected
+from .models import ExamModels
+from .outputs import write_exam_outputs
+
+
+class NoViewError(InputError):
+    """Not one view of a study could be read."""
+
+    reason = "no-view-readable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExamRun:
+    """One exam through the pipeline: its result, the normalized views (same order) and the files refused."""
+
+    result: ExamResult
+    views: tuple[NormalizedView, ...]
+    rejected: tuple[Rejected, ...]
+
+
+class ExamPipeline:
+    """The one place that combines the stages: per view (``read``, ``view``), then per exam (``exam``)."""
+
+    def __init__(self, models: ExamModels, config: Config) -> None:
+        self.models, self.config = models, config
+
+    def decode(self, path: Path) -> Mammogram:
+        """Read and decode one view; raises a typed ``InputError``."""
+        return read_mammogram(path, self.config.reader)
+
+    def normalize(self, mammogram: Mammogram) -> NormalizedView:
+        """Resample, orient, segment and standardize a decoded view."""
+        return normalize(mammogram, self.config.preprocess)
+
+    def read(self, path: Path) -> NormalizedView:
+        """Read, decode and normalize one view; raises a typed ``InputError``."""
+        return self.normalize(self.decode(path))
+
+    def view(self, normalized: NormalizedView) -> ViewAnalysis:
+        """Detection and clusters, then each cluster's morphology, then the view's score."""
+        config = self.config.analysis
+        analysis = analyze_view(
+            normalized.image, normalized.mask, spacing_mm=normalized.spacing_mm, laterality=normalized.laterality,
+            view=normalized.view, model=self.models.detector, config=config,
+            to_original=normalized.transform.to_original)
+        morphology = self.models.morphology
+        if morphology is None or not analysis.clusters:
+            return analysis
+        started = time.perf_counter()
+        members = [np.array([(analysis.calcifications[i].x, analysis.calcifications[i].y) for i in c.members])
+                   for c in analysis.clusters]
+        scores = [np.array([analysis.calcifications[i].score for i in c.members]) for c in analysis.clusters]
+        assessments, saliency = morphology.assess(normalized.image, members, scores,
+                                                  [c.distribution for c in analysis.clusters],
+                                                  [c.id for c in analysis.clusters])
+        clusters = tuple(dataclasses.replace(c, morphology=a) for c, a in zip(analysis.clusters, assessments))
+        timing = StageTiming(stage="morphology", seconds=time.perf_counter() - started)
+        return dataclasses.replace(analysis, clusters=clusters, score=view_score(clusters, config),
+                                   saliency=tuple(saliency), timings=(*analysis.timings, timing))
+
+    def exam(self, views: Sequence[ViewAnalysis], *, study_key: str,
+             timings: Sequence[StageTiming] = ()) -> ExamResult:
+        """The exam-level steps over analyzed views: breast assessment, triage, provenance."""
+        config = self.config.analysis
+        return build_exam_result(study_key=study_key, views=views, models=self.models.compiled,
+                                 operating_point=config.triage_threshold, timings=timings,
+                                 rule=rule_text(config.flag_min_birads, config.flag_uncertain))
+
+    def analyze_files(self, paths: Sequence[Path], *, study_key: str) -> ExamRun:
+        """One study's files end to end; a file the reader refuses is listed, the others analyzed."""
+        rejected: list[Rejected] = []
+        normalized: list[NormalizedView] = []
+        read_s = normalize_s = 0.0
+        for path in paths:
+            started = time.perf_counter()
+            try:
+                mammogram = self.decode(path)
+            except InputError as exc:
+                rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc)))
+                continue
+            read = time.perf_counter()
+            normalized.append(self.normalize(mammogram))
+            read_s, normalize_s = read_s + read - started, normalize_s + time.perf_counter() - read
+        if not normalized:
+            raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
+        views = [self.view(v) for v in normalized]
+        result = self.exam(views, study_key=study_key,
+                           timings=(StageTiming(stage="read", seconds=read_s),
+                                    StageTiming(stage="normalize", seconds=normalize_s)))
+        return ExamRun(result=result, views=tuple(normalized), rejected=tuple(rejected))
+
+    def write_outputs(self, run: ExamRun, directory: Path) -> tuple[ExamResult, Path]:
+        """Overlays, saliency pictures and ``<study key>.json`` in ``directory``."""
+        return write_exam_outputs(run.result, run.views, directory)
