@@ -16,9 +16,12 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
+
+from pynetdicom._validators import validate_ae
 
 from .codes import BiradsCategory
 from .errors import ConfigError
@@ -26,32 +29,94 @@ from .errors import ConfigError
 ENV_PREFIX = "MAMMOEDGE__"
 
 
-def option(default: Any, doc: str) -> Any:
-    """A documented configuration option with its default."""
+def ae_title_rule(value: Any) -> str | None:
+    """pynetdicom's rule for an AE value, and not blank; the broken rule, or None."""
+    ok, why = validate_ae(value)
+    if not ok:
+        return f"is not a DICOM AE title: {why}"
+    return None if value.strip() else "is not a DICOM AE title: must not be blank"
+
+
+def option(default: Any, doc: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           rule: Callable[[Any], str | None] | None = None) -> Any:
+    """A documented configuration option with its default and its checks: bounds (``ge``/``gt``/``le``, applied to
+    each item of a tuple) and a ``rule`` that returns what is wrong with a value (or None)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults (sections are frozen)")
-    return field(default=default, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc, "ge": ge, "gt": gt, "le": le, "rule": rule})
+
+
+def port_option(default: int, doc: str, *, allow_zero: bool = False) -> Any:
+    return option(default, doc, ge=0 if allow_zero else 1, le=65535)
+
+
+def _broken_rule(value: Any, meta: Mapping[str, Any]) -> str | None:
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            if meta.get("ge") is not None and not item >= meta["ge"]:
+                return f"must be >= {meta['ge']:g}"
+            if meta.get("gt") is not None and not item > meta["gt"]:
+                return f"must be > {meta['gt']:g}"
+            if meta.get("le") is not None and not item <= meta["le"]:
+                return f"must be <= {meta['le']:g}"
+        if meta.get("rule") is not None and (why := meta["rule"](item)):
+            return str(why)
+    return None
+
+
+class Section:
+    """A configuration section: every option is checked against its declared rule when the section is made."""
+
+    name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            kind = hints[f.name]
+            if isinstance(kind, type) and issubclass(kind, enum.Enum) and not isinstance(value, kind):
+                try:  # a choice given as its string in code
+                    object.__setattr__(self, f.name, kind(value))
+                except ValueError:
+                    allowed = ", ".join(str(m.value) for m in kind)
+                    raise ConfigError(f"{self.name}.{f.name} = {value!r} is not one of: {allowed}") from None
+            why = _broken_rule(value, f.metadata)
+            if why:
+                raise ConfigError(f"{self.name}.{f.name} = {value!r} {why}")
+        self.check()
+
+    def check(self) -> None:
+        """Rules between options of the section (raise ``self.invalid``)."""
+
+    def invalid(self, option_name: str, why: str) -> ConfigError:
+        return ConfigError(f"{self.name}.{option_name} = {getattr(self, option_name)!r} {why}")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReaderConfig:
+class ReaderConfig(Section):
     """Which DICOM mammograms are accepted and how far headers are trusted."""
 
+    name = "reader"
     accept_secondary_capture: bool = option(
         False, "Accept MG Secondary Capture images (1.2.840.10008.5.1.4.1.1.7) besides DX mammography."
     )
     max_pixels: int = option(
-        60_000_000, "Largest Rows x Columns accepted (decompression-bomb guard); 4096x5625 is 23 M."
+        60_000_000, "Largest Rows x Columns accepted (decompression-bomb guard); 4096x5625 is 23 M.", ge=1
     )
-    min_spacing_mm: float = option(0.02, "Smallest plausible pixel spacing at the breast, mm.")
-    max_spacing_mm: float = option(0.5, "Largest plausible pixel spacing at the breast, mm.")
+    min_spacing_mm: float = option(0.02, "Smallest plausible pixel spacing at the breast, mm.", gt=0)
+    max_spacing_mm: float = option(0.5, "Largest plausible pixel spacing at the breast, mm.", gt=0)
+
+    def check(self) -> None:
+        if self.max_spacing_mm < self.min_spacing_mm:
+            raise self.invalid("max_spacing_mm", f"must be >= min_spacing_mm ({self.min_spacing_mm:g})")
 
 
 @dataclass(frozen=True, kw_only=True)
-class PreprocessConfig:
+class PreprocessConfig(Section):
     """Normalization of a read mammogram into the models' input space."""
 
-    model_spacing_mm: float = option(0.1, "Pixel spacing the models work at, mm.")
+    name = "preprocess"
+    model_spacing_mm: float = option(0.1, "Pixel spacing the models work at, mm.", gt=0)
 
 
 class InferenceBackend(enum.StrEnum):
@@ -69,14 +134,18 @@ class PerformanceHint(enum.StrEnum):
     THROUGHPUT = "THROUGHPUT"
 
 
-#: OpenVINO CPU inference precisions (INFERENCE_PRECISION_HINT)
-CPU_PRECISIONS = ("f32", "bf16")
+class CpuPrecision(enum.StrEnum):
+    """OpenVINO CPU inference precision (INFERENCE_PRECISION_HINT)."""
+
+    F32 = "f32"
+    BF16 = "bf16"
 
 
 @dataclass(frozen=True, kw_only=True)
-class InferenceConfig:
+class InferenceConfig(Section):
     """Inference engine: backend, device, compiled-model cache and the model registry."""
 
+    name = "inference"
     backend: InferenceBackend = option(
         InferenceBackend.AUTO,
         "auto (OpenVINO, onnxruntime if OpenVINO fails), openvino or onnxruntime.",
@@ -91,9 +160,9 @@ class InferenceConfig:
         False, "Refuse to fall back: an absent device or backend, or a failed compile, is an error (DeviceError)."
     )
     performance_hint: PerformanceHint = option(PerformanceHint.LATENCY, "OpenVINO hint: LATENCY or THROUGHPUT.")
-    num_threads: int = option(0, "Inference threads per model; 0 = the backend's default.")
-    cpu_precision: str = option(
-        "f32", "Precision OpenVINO's CPU plugin runs float layers in: f32, or bf16 (its default on CPUs with "
+    num_threads: int = option(0, "Inference threads per model; 0 = the backend's default.", ge=0)
+    cpu_precision: CpuPrecision = option(
+        CpuPrecision.F32, "Precision OpenVINO's CPU plugin runs float layers in: f32, or bf16 (its default on CPUs with "
                "AVX-512 BF16/AMX: faster, but moves detector scores by up to 0.004; docs/detector.md).")
     cache_dir: Path | None = option(None, "OpenVINO compiled-model cache directory; empty = no cache.")
     models_dir: Path | None = option(None, "Directory with manifest.json and the shipped models; empty = the package's models/.")
@@ -101,132 +170,119 @@ class InferenceConfig:
         None, "Site models directory with its own manifest.json; its entries win over shipped ones of equal version."
     )
 
-    def __post_init__(self) -> None:
-        if self.cpu_precision not in CPU_PRECISIONS:
-            raise ValueError(f"cpu_precision = {self.cpu_precision!r} must be one of {', '.join(CPU_PRECISIONS)}")
-
 
 @dataclass(frozen=True, kw_only=True)
-class AnalysisConfig:
+class AnalysisConfig(Section):
     """Detection over a view (tiles, peaks), clustering in mm, descriptors and the triage rule."""
 
+    name = "analysis"
     detector_model: str = option("calc-detector", "Registry name of the calcification detector.")
-    tile_size: int = option(512, "Tile side at the model spacing, px (a multiple of the model's output stride).")
-    tile_overlap: int = option(64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.")
-    batch_size: int = option(4, "Tiles per inference call.")
+    tile_size: int = option(512, "Tile side at the model spacing, px (a multiple of the model's output stride).", gt=0)
+    tile_overlap: int = option(64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.", ge=0)
+    batch_size: int = option(4, "Tiles per inference call.", gt=0)
     peak_threshold: float = option(
         0.2, "Smallest detector probability kept as a calcification; with triage_threshold, chosen on held-out "
-             "phantom exams (docs/morphology.md, 'The flag on full exams').")
+             "phantom exams (docs/morphology.md, 'The flag on full exams').", ge=0, le=1)
     skin_margin_mm: float = option(
-        3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.")
-    nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.")
-    link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.")
+        3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.", ge=0)
+    nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.", gt=0)
+    link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.", gt=0)
     split_levels: tuple[float, ...] = option(
         (0.15, 0.2, 0.3), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is "
                           "re-linked from its members scoring at least the next level, and replaced by the clusters "
-                          "that form (empty: never; docs/detector.md, 'Wide groups').")
-    min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).")
-    grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.")
-    grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.")
+                          "that form (empty: never; docs/detector.md, 'Wide groups').", gt=0, le=1)
+    min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).", gt=0)
+    grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.", gt=0)
+    grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.", gt=0)
     linear_min_linearity: float = option(
-        0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm)."
-    )
+        0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm).", ge=0, le=1)
     linear_neighbourhood_mm: float = option(
-        4.0, "Radius of the neighbourhood for local linearity (curved or branching lines), mm."
-    )
-    linear_min_extent_mm: float = option(5.0, "Shortest linear arrangement, mm.")
+        4.0, "Radius of the neighbourhood for local linearity (curved or branching lines), mm.", gt=0)
+    linear_min_extent_mm: float = option(5.0, "Shortest linear arrangement, mm.", ge=0)
     segmental_max_angle_deg: float = option(
-        30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the nipple."
-    )
-    segmental_min_linearity: float = option(0.4, "Segmental groups are at least this elongated (wedge toward the nipple).")
+        30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the nipple.", ge=0, le=90)
+    segmental_min_linearity: float = option(0.4, "Segmental groups are at least this elongated (wedge toward the nipple).", ge=0, le=1)
     diffuse_min_breast_fraction: float = option(
-        0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area."
-    )
-    diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.")
+        0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area.", ge=0, le=1)
+    diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.", gt=0)
     triage_threshold: float = option(
-        0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).")
+        0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).", ge=0, le=1)
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )
-    flag_min_birads: str = option(
-        "4A", "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."
+    flag_min_birads: BiradsCategory = option(
+        BiradsCategory.SUSPICIOUS_LOW, "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."
     )
     flag_uncertain: bool = option(True, "... or if its morphology is uncertain (so that someone looks).")
 
-    def __post_init__(self) -> None:
-        if self.flag_min_birads not in {c.value for c in BiradsCategory}:
-            raise ValueError(f"flag_min_birads = {self.flag_min_birads!r} must be one of "
-                             f"{[c.value for c in BiradsCategory]}")
-        positive = ("tile_size", "batch_size", "nms_distance_mm", "link_distance_mm", "min_cluster_count",
-                    "grouped_core_mm", "grouped_max_extent_mm", "linear_neighbourhood_mm", "diffuse_min_count")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
-        levels = self.split_levels
-        if any(not 0 < v <= 1 for v in levels) or list(levels) != sorted(set(levels)):
-            raise ValueError(f"split_levels = {levels!r} must be strictly ascending scores in (0, 1]")
-        if not 0 <= self.tile_overlap < self.tile_size:
-            raise ValueError(f"tile_overlap = {self.tile_overlap!r} must be >= 0 and < tile_size ({self.tile_size})")
-        for name in ("peak_threshold", "linear_min_linearity", "segmental_min_linearity",
-                     "diffuse_min_breast_fraction", "triage_threshold"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be between 0 and 1")
+    def check(self) -> None:
+        if list(self.split_levels) != sorted(set(self.split_levels)):
+            raise self.invalid("split_levels", "must be strictly ascending")
+        if self.tile_overlap >= self.tile_size:
+            raise self.invalid("tile_overlap", f"must be < tile_size ({self.tile_size})")
+
+def address_rule(value: Any) -> str | None:
+    """An IP address or CIDR network (allow-lists)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return "is not an IP address or CIDR network"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServiceConfig:
+class ServiceConfig(Section):
     """The appliance service: DICOM receiver, hot folder, spool, job queue, workers, retention."""
 
+    name = "service"
     state_dir: Path = option(Path("/var/lib/mammoedge"),
                              "Spool, quarantine, results, queue database and device secret live here.")
     results_dir: Path | None = option(None, "Where <study key>.json results go; empty: <state_dir>/results.")
-    ae_title: str = option("MAMMOEDGE", "Our DICOM AE title (called AE title).")
-    bind_address: str = option("0.0.0.0", "Address the DICOM receiver listens on.")
-    port: int = option(11112, "TCP port of the DICOM receiver; 0 disables the receiver.")
+    ae_title: str = option("MAMMOEDGE", "Our DICOM AE title (called AE title).", rule=ae_title_rule)
+    bind_address: str = option("0.0.0.0", "Address the DICOM receiver listens on.", rule=address_rule)
+    port: int = port_option(11112, "TCP port of the DICOM receiver; 0 disables the receiver.", allow_zero=True)
     allowed_calling_aets: tuple[str, ...] = option(
-        (), "Calling AE titles allowed to associate; empty: any (rejected with reason 0x03 otherwise).")
+        (), "Calling AE titles allowed to associate; empty: any (rejected with reason 0x03 otherwise).",
+        rule=ae_title_rule)
     allowed_addresses: tuple[str, ...] = option(
-        (), "Source IP addresses or CIDR networks allowed to associate; empty: any.")
+        (), "Source IP addresses or CIDR networks allowed to associate; empty: any.", rule=address_rule)
     tls_cert_file: Path | None = option(None, "PEM server certificate; set (with the key) to make the port "
                                               "TLS-only (TLS >= 1.2); plain associations are then refused.")
     tls_key_file: Path | None = option(None, "PEM private key of the server certificate.")
     tls_client_ca_file: Path | None = option(None, "PEM CA bundle; set to require client certificates it signed.")
-    acse_timeout_s: float = option(10.0, "Seconds to wait for association messages (A-ASSOCIATE, A-RELEASE).")
-    dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.")
-    network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.")
-    max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).")
+    acse_timeout_s: float = option(10.0, "Seconds to wait for association messages (A-ASSOCIATE, A-RELEASE).", gt=0)
+    dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.", gt=0)
+    network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.", gt=0)
+    max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).", ge=1)
     hot_folder: Path | None = option(None, "Watched directory: DICOM files dropped here are taken in, "
                                            "then removed; empty: no hot folder.")
-    hot_folder_poll_s: float = option(1.0, "How often the hot folder is scanned, seconds.")
-    hot_folder_stable_s: float = option(2.0, "A hot-folder file is taken once unchanged for this long, seconds.")
+    hot_folder_poll_s: float = option(1.0, "How often the hot folder is scanned, seconds.", gt=0)
+    hot_folder_stable_s: float = option(2.0, "A hot-folder file is taken once unchanged for this long, seconds.", ge=0)
     settle_s: float = option(30.0, "An exam without all four screening views is analyzed this long after "
-                                   "its last instance (and says which views are missing).")
-    workers: int = option(1, "Analysis worker threads.")
+                                   "its last instance (and says which views are missing).", ge=0)
+    workers: int = option(1, "Analysis worker threads.", ge=1)
     max_attempts: int = option(3, "Analysis attempts per exam (including ones cut short by a crash) before "
-                                  "it is marked failed.")
+                                  "it is marked failed.", ge=1)
     analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
-                                              "pings, so the service is restarted and the exam resumed.")
+                                              "pings, so the service is restarted and the exam resumed.", gt=0)
     shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "
-                                           "unfinished ones are resumed at the next start.")
+                                           "unfinished ones are resumed at the next start.", ge=0)
     retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "
-                                         "(only exams whose result is written); 0 keeps forever.")
-    spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.")
+                                         "(only exams whose result is written); 0 keeps forever.", ge=0)
+    spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.", ge=0)
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"service.port {self.port} is not a TCP port (0-65535)")
-        if not 1 <= len(self.ae_title.strip()) <= 16:
-            raise ValueError(f"service.ae_title {self.ae_title!r} must be 1-16 characters")
-        for name in ("max_associations", "workers", "max_attempts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"service.{name} {getattr(self, name)} must be at least 1")
-        for name in ("acse_timeout_s", "dimse_timeout_s", "network_timeout_s", "hot_folder_poll_s",
-                     "analysis_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"service.{name} {getattr(self, name)} must be positive")
-        for name in ("settle_s", "hot_folder_stable_s", "shutdown_grace_s", "retention_days", "spool_max_mb"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"service.{name} {getattr(self, name)} must not be negative")
+    def check(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise self.invalid("tls_key_file", "must be set together with tls_cert_file")
+
+
+def topic_level_rule(value: Any) -> str | None:
+    """One MQTT topic level: not empty, no '/', '+', '#' or NUL."""
+    if not value or any(c in value for c in "/+#\0"):
+        return "must be one MQTT topic level (not empty; no '/', '+', '#')"
+    return None
 
 
 class MqttVersion(enum.StrEnum):
@@ -237,25 +293,35 @@ class MqttVersion(enum.StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TelemetryConfig:
+class TelemetryConfig(Section):
     """Fleet telemetry over MQTT (docs/telemetry.md); off unless enabled."""
 
+    name = "telemetry"
     enabled: bool = option(False, "Report status, health and exam events to the fleet broker.")
     host: str = option("localhost", "Broker host name or address.")
-    port: int = option(1883, "Broker port (8883 is usual with TLS).")
+    port: int = port_option(1883, "Broker port (8883 is usual with TLS).")
     mqtt_version: MqttVersion = option(MqttVersion.V5, "MQTT protocol: 5, or 3.1.1 for a broker without MQTT 5.")
-    site: str = option("site", "Site name in the topic tree mammoedge/v1/<site>/<device>/...; no patient data.")
-    device_id: str = option("", "MQTT client id and topic device name; empty: derived from /etc/machine-id.")
+    site: str = option("site", "Site name in the topic tree mammoedge/v1/<site>/<device>/...; no patient data.",
+                       rule=topic_level_rule)
+    device_id: str = option("", "MQTT client id and topic device name; empty: derived from /etc/machine-id.",
+                            rule=lambda v: topic_level_rule(v) if v else None)
     username: str = option("", "Broker user name (empty: none).")
     password: str = option("", "Broker password.")
-    ca_file: str = option("", "CA certificate file; set it to use TLS and verify the broker.")
-    cert_file: str = option("", "Client certificate file for TLS client authentication.")
-    key_file: str = option("", "Client private key file.")
-    keepalive_s: int = option(30, "MQTT keep-alive, seconds; the last will is sent ~1.5x this after a silent death.")
-    health_interval_s: float = option(60.0, "Seconds between health messages.")
-    metrics_interval_s: float = option(300.0, "Seconds between metrics messages (counts and latency percentiles).")
-    outbox_path: str = option("", "Outbox database; empty: <service.state_dir>/telemetry-outbox.sqlite.")
-    outbox_max: int = option(10000, "Most events kept while the broker is away; older ones are dropped and counted.")
+    ca_file: Path | None = option(None, "CA certificate file; set it to use TLS and verify the broker.")
+    cert_file: Path | None = option(None, "Client certificate file for TLS client authentication.")
+    key_file: Path | None = option(None, "Client private key file.")
+    keepalive_s: int = option(30, "MQTT keep-alive, seconds; the last will is sent ~1.5x this after a silent death.",
+                              ge=1)
+    health_interval_s: float = option(60.0, "Seconds between health messages.", gt=0)
+    metrics_interval_s: float = option(300.0, "Seconds between metrics messages (counts and latency percentiles).",
+                                       gt=0)
+    outbox_path: Path | None = option(None, "Outbox database; empty: <service.state_dir>/telemetry-outbox.sqlite.")
+    outbox_max: int = option(10000, "Most events kept while the broker is away; older ones are dropped and counted.",
+                             ge=1)
+
+    def check(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise self.invalid("key_file", "must be set together with cert_file")
 
 
 @dataclass(frozen=True, kw_only=True)

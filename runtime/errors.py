@@ -1,8 +1,11 @@
-"""The project's one exception root and its main branches.
+"""The project's one exception root and its branches.
 
-Raise inside the code; turn into a protocol's answer (DICOM status, exit code,
-HTTP status) only at the boundary. Messages name the offending value and the
-rule it broke, and never carry patient data.
+Convention: every error the project raises on purpose derives from :class:`MammoedgeError` through one of the
+branches below; a package defines its specific classes next to the code that raises them (``dicom/errors.py``,
+``results/serialize.py``, ...), each a subclass of a branch. Raise inside the code; turn into a protocol's answer
+(DICOM status, exit code, HTTP status) only at the boundary: the CLI exits 2 for a :class:`ConfigError`, 1 for
+any other. A message is one line naming the attribute, the value (only when it is safe to show: never patient
+data or UIDs) and the rule it broke.
 """
 
 
@@ -27,3 +30,7 @@ class ModelError(MammoedgeError):
 
 class DeviceError(MammoedgeError):
     """An inference device or backend is absent or failed."""
+
+
+class StateError(MammoedgeError):
+    """The box's own state (device secret, state directory, databases) is unusable or its disk is full."""

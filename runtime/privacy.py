@@ -11,8 +11,14 @@ import os
 import secrets
 from pathlib import Path
 
+from .errors import StateError
+
 KEY_HEX_CHARS = 32
 SECRET_BYTES = 32
+
+
+class DeviceSecretError(StateError):
+    """The device secret that keys study and instance keys is missing or too short."""
 
 
 def study_key(study_instance_uid: str, secret: bytes) -> str:
@@ -27,7 +33,7 @@ def instance_key(sop_instance_uid: str, secret: bytes) -> str:
 
 def _key(kind: str, uid: str, secret: bytes) -> str:
     if not secret:
-        raise ValueError("the device secret is empty; rule: at least 16 random bytes")
+        raise DeviceSecretError("the device secret is empty; rule: at least 16 random bytes")
     message = uid.strip().encode("ascii", "replace")
     if kind != "study":
         message = b"sop:" + message  # instance keys never collide with study keys
@@ -50,5 +56,5 @@ def load_or_create_secret(path: Path) -> bytes:
             fh.flush()
             os.fsync(fh.fileno())
     if len(data) < 16:
-        raise ValueError(f"device secret {path} has {len(data)} bytes; rule: at least 16")
+        raise DeviceSecretError(f"device secret {path} has {len(data)} bytes; rule: at least 16")
     return data

@@ -11,12 +11,14 @@ import os
 import uuid
 from pathlib import Path
 
+from ..errors import StateError
+
 #: errno values that mean the disk (or quota) is full.
 FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 TMP_PREFIX = ".tmp-"
 
 
-class DiskFullError(OSError):
+class DiskFullError(StateError, OSError):
     """Writing failed because the file system is full."""
 
 

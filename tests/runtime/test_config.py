@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,35 @@ def test_bad_file_names_value_and_rule(tmp_path, text, needle):
     path.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"MAMMOEDGE__TELEMETRY__PORT": "99999"}, r"telemetry.port = 99999 must be <= 65535"),
+        ({"MAMMOEDGE__SERVICE__AE_TITLE": "MAMMO\\EDGE"}, r"service.ae_title = .* is not a DICOM AE title: .*backslash"),
+        ({"MAMMOEDGE__SERVICE__AE_TITLE": "   "}, r"must not be blank"),
+        ({"MAMMOEDGE__SERVICE__ALLOWED_CALLING_AETS": "MODALITY,THIS_IS_MORE_THAN_16"}, r"exceed 16 characters"),
+        ({"MAMMOEDGE__SERVICE__ALLOWED_ADDRESSES": "10.0.0.0/8,nope"}, r"is not an IP address or CIDR network"),
+        ({"MAMMOEDGE__ANALYSIS__FLAG_MIN_BIRADS": "7"}, r"'7' is not one of: 1, 2, 3, 4A, 4B, 4C, 5"),
+        ({"MAMMOEDGE__INFERENCE__CPU_PRECISION": "f16"}, r"'f16' is not one of: f32, bf16"),
+        ({"MAMMOEDGE__ANALYSIS__SPLIT_LEVELS": "0.3,0.2"}, r"split_levels = \(0.3, 0.2\) must be strictly ascending"),
+        ({"MAMMOEDGE__ANALYSIS__TRIAGE_THRESHOLD": "1.5"}, r"analysis.triage_threshold = 1.5 must be <= 1"),
+        ({"MAMMOEDGE__READER__MIN_SPACING_MM": "0"}, r"reader.min_spacing_mm = 0.0 must be > 0"),
+        ({"MAMMOEDGE__TELEMETRY__SITE": "a/b"}, r"must be one MQTT topic level"),
+        ({"MAMMOEDGE__TELEMETRY__CERT_FILE": "/etc/c.pem"}, r"telemetry.key_file = None must be set together"),
+        ({"MAMMOEDGE__SERVICE__WORKERS": "0"}, r"service.workers = 0 must be >= 1"),
+    ],
+)
+def test_every_section_checks_its_values(env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(None, env=env)
+
+
+def test_optional_paths_are_none_when_empty():
+    config = load_config(None, env={"MAMMOEDGE__TELEMETRY__CA_FILE": ""})
+    assert config.telemetry.ca_file is None and config.service.hot_folder is None
+    assert load_config(None, env={"MAMMOEDGE__TELEMETRY__CA_FILE": "/x/ca.pem"}).telemetry.ca_file == Path("/x/ca.pem")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

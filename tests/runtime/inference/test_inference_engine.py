@@ -3,6 +3,8 @@ import logging
 import numpy as np
 import pytest
 
+from mammoedge.runtime.errors import ConfigError
+
 from inference_helpers import conv_net, write_models
 from mammoedge.runtime.config import InferenceConfig
 from mammoedge.runtime.errors import DeviceError
@@ -41,7 +43,7 @@ def test_both_backends_run_and_agree(models_dir):
 
 def test_cpu_precision_is_checked():
     assert InferenceConfig(cpu_precision="bf16").cpu_precision == "bf16"
-    with pytest.raises(ValueError, match="cpu_precision = 'f16' must be one of f32, bf16"):
+    with pytest.raises(ConfigError, match="inference.cpu_precision = 'f16' is not one of: f32, bf16"):
         InferenceConfig(cpu_precision="f16")
 
 
