@@ -263,8 +263,11 @@ class ServiceConfig(Section):
     settle_s: float = option(30.0, "An exam without all four screening views is analyzed this long after "
                                    "its last instance (and says which views are missing).", ge=0)
     workers: int = option(1, "Analysis worker threads.", ge=1)
-    max_attempts: int = option(3, "Analysis attempts per exam (including ones cut short by a crash) before "
-                                  "it is marked failed.", ge=1)
+    max_attempts: int = option(3, "Analysis attempts per exam that end in an error before it is given up (its "
+                                  "result says why); a service killed mid-analysis counts apart.", ge=1)
+    max_interruptions: int = option(
+        10, "An exam during whose analysis the service died this many times (kill, crash, power cut) is given up "
+            "as the likely cause; an interrupted exam goes behind the others.", ge=1)
     analysis_timeout_s: float = option(600.0, "An analysis running longer than this stops the systemd watchdog "
                                               "pings, so the service is restarted and the exam resumed.", gt=0)
     shutdown_grace_s: float = option(20.0, "On SIGTERM, wait this long for in-flight analyses; "

@@ -3,7 +3,10 @@
 Exam states: received -> assembled -> analyzing -> done | failed. A late
 instance reopens its exam (it is analyzed again, the result replaced). After a
 crash, :meth:`JobQueue.requeue_interrupted` puts every exam left ``analyzing``
-back to ``assembled``, so each unfinished exam is resumed exactly once.
+back to ``assembled``, so each unfinished exam is resumed exactly once. Such an
+interruption (kill, power cut, crash) is not counted as an attempt: it is counted
+apart, the exam goes behind the others, and only an exam interrupted
+``max_interruptions`` times is given up as the likely cause.
 Keys are pseudonymous (see :mod:`mammoedge.runtime.privacy`); no UID is stored.
 """
 
@@ -39,6 +42,7 @@ CREATE TABLE IF NOT EXISTS exams (
     last_received_at REAL NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
+    interruptions INTEGER NOT NULL DEFAULT 0,
     missing_views TEXT NOT NULL DEFAULT '[]',
     error TEXT,
     result_path TEXT,
@@ -76,6 +80,8 @@ class Job:
     missing_views: tuple[str, ...]
     attempt: int
     generation: int
+    interruptions: int = 0  #: times the service died while analyzing this exam
+    given_up: bool = False  #: interrupted too often: write a "not analyzed" result and fail it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +110,9 @@ class JobQueue:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(exams)")}
+            if "interruptions" not in columns:  # a database from before interruptions were counted
+                self._db.execute("ALTER TABLE exams ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -173,32 +182,27 @@ class JobQueue:
         return None if row[0] is None else row[0] + settle_s
 
     # -- analysis -------------------------------------------------------------------------------
-    def claim(self, now: float | None = None, *, max_attempts: int | None = None) -> Job | None:
-        """Take the oldest assembled exam for analysis, or None.
+    def claim(self, now: float | None = None, *, max_interruptions: int | None = None) -> Job | None:
+        """Take the next assembled exam for analysis (fewest interruptions, then oldest), or None.
 
-        An exam whose attempts are used up although it never failed cleanly (the process died
-        while analyzing it, ``max_attempts`` times) is marked ``failed`` instead: a poison exam
-        must not crash the service forever.
+        An exam the service died analyzing ``max_interruptions`` times comes back ``given_up``: the
+        worker writes its "not analyzed" result and fails it, so a poison exam cannot stop the service.
         """
         now = time.time() if now is None else now
         with self._tx() as db:
-            while True:
-                row = db.execute("SELECT study_key, missing_views, attempts, generation FROM exams WHERE state=? "
-                                 "ORDER BY first_received_at LIMIT 1", (JobState.ASSEMBLED,)).fetchone()
-                if row is None:
-                    return None
-                key, missing, attempts, generation = row
-                if max_attempts is None or attempts < max_attempts:
-                    break
-                db.execute("UPDATE exams SET state=?, error=?, updated_at=?, finished_at=? WHERE study_key=?",
-                           (JobState.FAILED, "interrupted", now, now, key))
-                db.execute("INSERT INTO events(at, kind, reason) VALUES (?,?,?)", (now, "analysis", "interrupted"))
+            row = db.execute("SELECT study_key, missing_views, attempts, generation, interruptions FROM exams "
+                             "WHERE state=? ORDER BY interruptions, first_received_at LIMIT 1",
+                             (JobState.ASSEMBLED,)).fetchone()
+            if row is None:
+                return None
+            key, missing, attempts, generation, interruptions = row
             db.execute("UPDATE exams SET state=?, attempts=attempts+1, updated_at=? WHERE study_key=?",
                        (JobState.ANALYZING, now, key))
             paths = tuple(Path(r[0]) for r in db.execute(
                 "SELECT path FROM instances WHERE study_key=? ORDER BY view_name, received_at", (key,)))
         return Job(study_key=key, instances=paths, missing_views=tuple(json.loads(missing)),
-                   attempt=attempts + 1, generation=generation)
+                   attempt=attempts + 1, generation=generation, interruptions=interruptions,
+                   given_up=max_interruptions is not None and interruptions >= max_interruptions)
 
     def finish(self, job: Job, result_path: Path, now: float | None = None) -> JobState:
         """Mark the job done after its result is durably written (or reopen it if instances came meanwhile)."""
@@ -210,20 +214,26 @@ class JobQueue:
                        "WHERE study_key=?", (state, str(result_path), now, now, job.study_key))
         return state
 
-    def fail(self, job: Job, reason: str, *, max_attempts: int, now: float | None = None) -> JobState:
-        """Record a failed attempt: retry later, or ``failed`` after ``max_attempts``."""
+    def fail(self, job: Job, reason: str, *, max_attempts: int, final: bool = False,
+             result_path: Path | None = None, now: float | None = None) -> JobState:
+        """Record a failed attempt: retry later, or ``failed`` when ``final`` or after ``max_attempts``
+        (``result_path``: its "not analyzed" result)."""
         now = time.time() if now is None else now
-        state = JobState.FAILED if job.attempt >= max_attempts else JobState.ASSEMBLED
+        state = JobState.FAILED if final or job.attempt >= max_attempts else JobState.ASSEMBLED
         with self._tx() as db:
-            db.execute("UPDATE exams SET state=?, error=?, updated_at=?, finished_at=? WHERE study_key=?",
-                       (state, reason, now, now if state == JobState.FAILED else None, job.study_key))
+            db.execute("UPDATE exams SET state=?, error=?, updated_at=?, finished_at=?, "
+                       "result_path=COALESCE(?, result_path) WHERE study_key=?",
+                       (state, reason, now, now if state == JobState.FAILED else None,
+                        None if result_path is None else str(result_path), job.study_key))
             db.execute("INSERT INTO events(at, kind, reason) VALUES (?,?,?)", (now, "analysis", reason))
         return state
 
     def requeue_interrupted(self) -> int:
-        """At start-up: exams left ``analyzing`` by a crash go back to ``assembled``."""
+        """At start-up: exams left ``analyzing`` by a crash go back to ``assembled``; the interruption is
+        counted apart from the attempts."""
         with self._tx() as db:
-            return db.execute("UPDATE exams SET state=? WHERE state=?",
+            return db.execute("UPDATE exams SET state=?, interruptions=interruptions+1, "
+                              "attempts=MAX(attempts-1, 0) WHERE state=?",
                               (JobState.ASSEMBLED, JobState.ANALYZING)).rowcount
 
     def requeue(self, job: Job) -> None:

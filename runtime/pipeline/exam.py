@@ -12,10 +12,10 @@ import numpy as np
 
 from ..analysis import StageTiming, ViewAnalysis, analyze_view, rule_text, view_score
 from ..config import Config
-from ..dicom import Mammogram, read_mammogram
+from ..dicom import Mammogram, read_header, read_mammogram
 from ..errors import InputError
 from ..preprocess import NormalizedView, normalize
-from ..results import ExamResult, build_exam_result
+from ..results import ExamResult, ViewNotAnalyzed, build_exam_result
 from .files import Rejected
 from .models import ExamModels
 from .outputs import write_exam_outputs
@@ -76,13 +76,14 @@ class ExamPipeline:
         return dataclasses.replace(analysis, clusters=clusters, score=view_score(clusters, config),
                                    saliency=tuple(saliency), timings=(*analysis.timings, timing))
 
-    def exam(self, views: Sequence[ViewAnalysis], *, study_key: str,
-             timings: Sequence[StageTiming] = ()) -> ExamResult:
+    def exam(self, views: Sequence[ViewAnalysis], *, study_key: str, timings: Sequence[StageTiming] = (),
+             not_analyzed: Sequence[ViewNotAnalyzed] = ()) -> ExamResult:
         """The exam-level steps over analyzed views: breast assessment, triage, provenance."""
         config = self.config.analysis
         return build_exam_result(study_key=study_key, views=views, models=self.models.compiled,
                                  operating_point=config.triage_threshold, timings=timings,
-                                 rule=rule_text(config.flag_min_birads, config.flag_uncertain))
+                                 rule=rule_text(config.flag_min_birads, config.flag_uncertain),
+                                 views_not_analyzed=not_analyzed)
 
     def analyze_files(self, paths: Sequence[Path], *, study_key: str) -> ExamRun:
         """One study's files end to end; a file the reader refuses is listed, the others analyzed."""
@@ -94,7 +95,7 @@ class ExamPipeline:
             try:
                 mammogram = self.decode(path)
             except InputError as exc:
-                rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc)))
+                rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc), view=self._view_name(path)))
                 continue
             read = time.perf_counter()
             normalized.append(self.normalize(mammogram))
@@ -104,8 +105,18 @@ class ExamPipeline:
         views = [self.view(v) for v in normalized]
         result = self.exam(views, study_key=study_key,
                            timings=(StageTiming(stage="read", seconds=read_s),
-                                    StageTiming(stage="normalize", seconds=normalize_s)))
+                                    StageTiming(stage="normalize", seconds=normalize_s)),
+                           not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
+                                         for r in rejected])
         return ExamRun(result=result, views=tuple(normalized), rejected=tuple(rejected))
+
+    def _view_name(self, path: Path) -> str | None:
+        """``RCC``, ``LMLO``, ... from the header of a file whose pixels were refused; None if that fails too."""
+        try:
+            header = read_header(path, self.config.reader)
+        except InputError:
+            return None
+        return f"{header.laterality.value}{header.view.value}"
 
     def write_outputs(self, run: ExamRun, directory: Path) -> tuple[ExamResult, Path]:
         """Overlays, saliency pictures and ``<study key>.json`` in ``directory``."""

@@ -35,6 +35,7 @@ class Rejected:
     path: Path
     reason: str
     message: str
+    view: str | None = None  #: e.g. "RCC", when the header could be read
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,15 @@ class ModelProvenance:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ViewNotAnalyzed:
+    """A view of the exam that could not be analyzed (e.g. its pixel data does not decode), and why."""
+
+    view: str | None  #: e.g. "RCC"; None when not even the header could be read
+    reason: str  #: the reader's typed reason, e.g. "pixel-decode"
+    message: str  #: one line naming the attribute and the rule (no patient data)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExamResult:
     schema_version: int
     study_key: str
@@ -39,6 +48,7 @@ class ExamResult:
     views: tuple[ViewAnalysis, ...]
     timings: tuple[StageTiming, ...]
     models: tuple[ModelProvenance, ...]
+    views_not_analyzed: tuple[ViewNotAnalyzed, ...] = ()
 
 
 def provenance(model: CompiledModel) -> ModelProvenance:
@@ -49,7 +59,8 @@ def provenance(model: CompiledModel) -> ModelProvenance:
 
 def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: Sequence[CompiledModel],
                       operating_point: float, timings: Sequence[StageTiming] = (),
-                      created: _dt.datetime | None = None, rule: str | None = None) -> ExamResult:
+                      created: _dt.datetime | None = None, rule: str | None = None,
+                      views_not_analyzed: Sequence[ViewNotAnalyzed] = ()) -> ExamResult:
     """Assess the breasts and assemble the result; ``timings`` are exam-level stages (read, normalize, ...)."""
     breasts, triage = assess(views, operating_point) if rule is None else assess(views, operating_point, rule)
     per_stage: dict[str, float] = {t.stage: t.seconds for t in timings}
@@ -62,5 +73,5 @@ def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: 
         created_utc=created.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         triage=triage, breasts=breasts, views=tuple(views),
         timings=tuple(StageTiming(stage=k, seconds=v) for k, v in per_stage.items()),
-        models=tuple(provenance(m) for m in models),
+        models=tuple(provenance(m) for m in models), views_not_analyzed=tuple(views_not_analyzed),
     )

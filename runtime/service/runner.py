@@ -106,7 +106,8 @@ class Service:
             for i in range(max(1, cfg.workers)):
                 worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
                                 results_dir=self.paths.results,
-                                max_attempts=cfg.max_attempts, wake=self._wake_workers, stop=self.stopping,
+                                max_attempts=cfg.max_attempts, max_interruptions=cfg.max_interruptions,
+                                wake=self._wake_workers, stop=self.stopping,
                                 on_done=self._report_exam if self.reporter is not None else None)
                 worker.start()
                 self.workers.append(worker)

@@ -7,13 +7,14 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import __version__
 from ..errors import InputError, MammoedgeError
 from ..intake.durable import write_durable
 from ..jobs.queue import Job, JobQueue, JobState
-from .exam_job import Analyzer
+from .exam_job import Analyzer, AnalyzerOutput
 
 log = logging.getLogger(__name__)
 
@@ -22,38 +23,70 @@ def result_path(results_dir: Path, study_key: str) -> Path:
     return results_dir / f"{study_key}.json"
 
 
+def envelope(job: Job, started: float, *, output: AnalyzerOutput | None = None,
+             not_analyzed: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The service's result document (result_envelope.schema.json): the exam result, or why there is none."""
+    return {
+        "study_key": job.study_key,
+        "instances": len(job.instances),
+        "missing_views": list(job.missing_views),
+        "complete": not job.missing_views,
+        "rejected": list(output.rejected) if output is not None else [],
+        "software_version": __version__,
+        "started_at": started,
+        "completed_at": time.time(),
+        "analyzed": output is not None,
+        "not_analyzed": None if not_analyzed is None else {"reason": not_analyzed[0], "message": not_analyzed[1]},
+        "result": output.result if output is not None else None,
+    }
+
+
+def write_envelope(results_dir: Path, document: dict[str, Any]) -> Path:
+    path = result_path(results_dir, document["study_key"])
+    write_durable(path, json.dumps(document, indent=1, sort_keys=True).encode())
+    return path
+
+
+def give_up(job: Job, *, queue: JobQueue, results_dir: Path, reason: str, message: str, started: float,
+            max_attempts: int) -> JobState:
+    """Fail the exam for good with a "not analyzed" result that says why (the give-up is logged)."""
+    log.error("exam %s: not analyzed, given up after %d attempt(s) and %d interruption(s): %s", job.study_key[:8],
+              job.attempt, job.interruptions, reason)
+    path = write_envelope(results_dir, envelope(job, started, not_analyzed=(reason, message)))
+    return queue.fail(job, reason, max_attempts=max_attempts, final=True, result_path=path)
+
+
 def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
-            max_attempts: int, on_done: Callable[[dict], None] | None = None) -> JobState:
+            max_attempts: int, on_done: Callable[[dict[str, Any]], None] | None = None) -> JobState:
     """Analyze one claimed exam; the result file is written before the exam is marked done."""
     started = time.time()
+    if job.given_up:
+        return give_up(job, queue=queue, results_dir=results_dir, reason="interrupted", started=started,
+                       max_attempts=max_attempts,
+                       message=f"the service stopped {job.interruptions} times while analyzing this exam (kill, "
+                               f"crash or power cut); it is given up as the likely cause")
     try:
         output = analyzer(list(job.instances), list(job.missing_views))
-        document = {
-            "study_key": job.study_key,
-            "instances": len(job.instances),
-            "missing_views": list(job.missing_views),
-            "complete": not job.missing_views,
-            "rejected": list(output.rejected),
-            "software_version": __version__,
-            "started_at": started,
-            "completed_at": time.time(),
-            "result": output.result,
-        }
-        data = json.dumps(document, indent=1, sort_keys=True).encode()
-    except InputError as exc:
-        log.warning("exam %s: analysis rejected an instance: %s", job.study_key[:8], exc.reason)
-        return queue.fail(job, exc.reason, max_attempts=max_attempts)
-    except MammoedgeError as exc:
-        log.warning("exam %s: analysis failed: %s", job.study_key[:8], type(exc).__name__)
-        return queue.fail(job, type(exc).__name__, max_attempts=max_attempts)
-    except Exception as exc:  # a bug in an analyzer must not kill the worker
-        log.exception("exam %s: analyzer raised %s", job.study_key[:8], type(exc).__name__)
-        return queue.fail(job, f"crash:{type(exc).__name__}", max_attempts=max_attempts)
-    path = result_path(results_dir, job.study_key)
-    write_durable(path, data)
+        document = envelope(job, started, output=output)
+    except InputError as exc:  # the exam's own data: trying again gives the same answer
+        log.warning("exam %s: no view could be analyzed: %s", job.study_key[:8], exc.reason)
+        return give_up(job, queue=queue, results_dir=results_dir, reason=exc.reason, message=str(exc),
+                       started=started, max_attempts=max_attempts)
+    except Exception as exc:  # a bug or a failing model must not kill the worker
+        reason = type(exc).__name__ if isinstance(exc, MammoedgeError) else f"crash:{type(exc).__name__}"
+        log.warning("exam %s: analysis failed (attempt %d of %d): %s", job.study_key[:8], job.attempt,
+                    max_attempts, reason, exc_info=not isinstance(exc, MammoedgeError))
+        if job.attempt >= max_attempts:
+            return give_up(job, queue=queue, results_dir=results_dir, reason=reason, started=started,
+                           max_attempts=max_attempts,
+                           message=f"analysis failed {job.attempt} times ({reason}); see the service log")
+        return queue.fail(job, reason, max_attempts=max_attempts)
+    for rejected in output.rejected:
+        queue.record_event("view", rejected["reason"])
+    path = write_envelope(results_dir, document)
     state = queue.finish(job, path)
-    log.info("exam %s analyzed (%d instances, missing %s) in %.2f s", job.study_key[:8], len(job.instances),
-             ",".join(job.missing_views) or "none", time.time() - started)
+    log.info("exam %s analyzed (%d instances, missing %s, %d view(s) not analyzed) in %.2f s", job.study_key[:8],
+             len(job.instances), ",".join(job.missing_views) or "none", len(output.rejected), time.time() - started)
     if on_done is not None:
         try:
             on_done(document)
@@ -66,20 +99,20 @@ class Worker(threading.Thread):
     """Loops over claimable jobs until ``stop`` is set; finishes the job in hand first."""
 
     def __init__(self, name: str, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
-                 max_attempts: int, wake: threading.Event, stop: threading.Event, poll_s: float = 0.5,
-                 on_done: Callable[[dict], None] | None = None) -> None:
+                 max_attempts: int, max_interruptions: int, wake: threading.Event, stop: threading.Event,
+                 poll_s: float = 0.5, on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.on_done = on_done
         self.queue, self.analyzer = queue, analyzer
-        self.results_dir, self.max_attempts, self.wake, self.stop, self.poll_s = (
-            results_dir, max_attempts, wake, stop, poll_s)
+        self.results_dir, self.max_attempts, self.max_interruptions = results_dir, max_attempts, max_interruptions
+        self.wake, self.stop, self.poll_s = wake, stop, poll_s
         self.last_error: str | None = None
         self.busy_since: float | None = None
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                job = self.queue.claim(max_attempts=self.max_attempts)
+                job = self.queue.claim(max_interruptions=self.max_interruptions)
             except Exception as exc:
                 self.last_error = type(exc).__name__
                 log.error("queue claim failed: %s", type(exc).__name__)

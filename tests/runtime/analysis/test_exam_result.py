@@ -18,7 +18,7 @@ from mammoedge.runtime.config import AnalysisConfig, Config
 from mammoedge.runtime.morphology import MorphologyAssessment
 from mammoedge.runtime.results import (
     ExamResult, ModelProvenance, ResultError, build_exam_result, from_dict, read_result, schema, to_dict, to_json,
-    validate, write_result,
+    validate, write_result, ViewNotAnalyzed,
 )
 from mammoedge.runtime.pipeline import ExamModels, ExamPipeline, write_exam_outputs
 
@@ -121,7 +121,7 @@ def test_write_refuses_a_study_key_that_is_not_a_keyed_hash(detector, tmp_path):
     [
         (ExamResult, None), (Triage, "triage"), (BreastAssessment, "breast"), (ClusterLocation, "location"),
         (ViewAnalysis, "view"), (Cluster, "cluster"), (Calcification, "calcification"), (StageTiming, "timing"),
-        (ModelProvenance, "model"), (MorphologyAssessment, "morphology"),
+        (ModelProvenance, "model"), (MorphologyAssessment, "morphology"), (ViewNotAnalyzed, "not_analyzed"),
     ],
 )
 def test_schema_describes_every_field_and_nothing_else(cls, definition):

@@ -48,13 +48,14 @@ def test_crash_resume_retry_and_failure(tmp_path):
     assert q.requeue_interrupted() == 1
     assert q.requeue_interrupted() == 0
     job = q.claim()
-    assert job.attempt == 2
+    assert job.attempt == 1 and job.interruptions == 1  # the kill was no attempt
     assert q.fail(job, "pixel-decode", max_attempts=3) == JobState.ASSEMBLED
+    assert q.fail(q.claim(), "pixel-decode", max_attempts=3) == JobState.ASSEMBLED
     job = q.claim()
-    assert q.fail(job, "pixel-decode", max_attempts=3) == JobState.FAILED
+    assert job.attempt == 3 and q.fail(job, "pixel-decode", max_attempts=3) == JobState.FAILED
     assert q.claim() is None
     stats = q.stats()
-    assert stats.exams_by_state == {"failed": 1} and stats.errors_by_reason == {"analysis:pixel-decode": 2}
+    assert stats.exams_by_state == {"failed": 1} and stats.errors_by_reason == {"analysis:pixel-decode": 3}
 
 
 def test_instance_arriving_during_analysis_reopens_the_exam(tmp_path):
@@ -84,10 +85,11 @@ def test_worker_writes_result_before_done_and_survives_analyzer_bugs(tmp_path):
     results = tmp_path / "results"
     kwargs = dict(queue=q, analyzer=analyzer, results_dir=results, max_attempts=1)
     assert run_job(q.claim(), **kwargs) == JobState.DONE
-    assert run_job(q.claim(), **kwargs) == JobState.FAILED
+    assert run_job(q.claim(), **kwargs) == JobState.FAILED  # max_attempts=1: given up with a result
     doc = json.loads((results / "a.json").read_text())
     assert doc["result"] == {"n": 1, "missing": ["LCC", "RMLO", "LMLO"]} and doc["complete"] is False
-    assert not (results / "b.json").exists()
+    failed = json.loads((results / "b.json").read_text())
+    assert failed["analyzed"] is False and failed["not_analyzed"]["reason"] == "crash:ZeroDivisionError"
     assert q.exam("b")["error"] == "crash:ZeroDivisionError"
 
 
@@ -133,22 +135,63 @@ def test_service_config_rejects_bad_values():
     from mammoedge.runtime.config import load_config
     from mammoedge.runtime.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="service.port 70000"):
+    with pytest.raises(ConfigError, match="service.port = 70000 must be <= 65535"):
         load_config(env={"MAMMOEDGE__SERVICE__PORT": "70000"})
-    with pytest.raises(ConfigError, match="service.workers 0 must be at least 1"):
+    with pytest.raises(ConfigError, match="service.workers = 0 must be >= 1"):
         load_config(env={"MAMMOEDGE__SERVICE__WORKERS": "0"})
     config = load_config(env={"MAMMOEDGE__SERVICE__ALLOWED_CALLING_AETS": "MOD1,MOD2"})
     assert config.service.allowed_calling_aets == ("MOD1", "MOD2")
 
 
-def test_exam_that_keeps_killing_the_service_is_failed_not_retried_forever(tmp_path):
-    db = tmp_path / "q.sqlite"
-    q = JobQueue(db)
-    _add(q, "poison", "RCC", now=1.0)
-    _add(q, "fine", "RCC", now=2.0)
+def test_a_kill_during_analysis_is_no_attempt_and_sends_the_exam_behind_the_others(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    _add(q, "a", "RCC", now=1.0)
+    _add(q, "b", "RCC", now=2.0)
     q.assemble(settle_s=0, now=3.0)
+    assert q.claim(max_interruptions=3).study_key == "a"
+    assert q.requeue_interrupted() == 1  # the service died while analyzing "a"
+    assert q.exam("a")["attempts"] == 0 and q.exam("a")["interruptions"] == 1
+    job = q.claim(max_interruptions=3)
+    assert job.study_key == "b" and not job.given_up  # "a" goes behind
+    again = q.claim(max_interruptions=3)
+    assert again.study_key == "a" and again.attempt == 1 and again.interruptions == 1 and not again.given_up
+
+
+def test_exam_that_keeps_killing_the_service_is_given_up_with_a_result(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    _add(q, "poison", "RCC", now=1.0)
+    q.assemble(settle_s=0, now=2.0)
     for _ in range(2):  # the process dies during the analysis, twice
-        assert q.claim(max_attempts=2).study_key == "poison"
+        assert not q.claim(max_interruptions=2).given_up
         q.requeue_interrupted()
-    assert q.claim(max_attempts=2).study_key == "fine"
-    assert q.exam("poison")["state"] == JobState.FAILED and q.exam("poison")["error"] == "interrupted"
+    job = q.claim(max_interruptions=2)
+    assert job.given_up and job.interruptions == 2
+    results = tmp_path / "results"
+
+    def analyzer(instances, missing):
+        raise AssertionError("a given-up exam is not analyzed again")
+
+    assert run_job(job, queue=q, analyzer=analyzer, results_dir=results, max_attempts=3) == JobState.FAILED
+    document = json.loads((results / "poison.json").read_text())
+    assert document["analyzed"] is False and document["result"] is None
+    assert document["not_analyzed"]["reason"] == "interrupted" and "stopped 2 times" in document["not_analyzed"]["message"]
+    exam = q.exam("poison")
+    assert exam["state"] == JobState.FAILED and exam["error"] == "interrupted"
+    assert exam["result_path"] == str(results / "poison.json")
+
+
+def test_an_exam_whose_views_all_fail_is_failed_at_once_with_a_result(tmp_path):
+    from mammoedge.runtime.pipeline import NoViewError
+
+    q = JobQueue(tmp_path / "q.sqlite")
+    _add(q, "bad", "RCC", now=1.0)
+    q.assemble(settle_s=0, now=2.0)
+
+    def analyzer(instances, missing):
+        raise NoViewError("none of the study's 1 file(s) could be read")
+
+    results = tmp_path / "results"
+    assert run_job(q.claim(), queue=q, analyzer=analyzer, results_dir=results, max_attempts=3) == JobState.FAILED
+    document = json.loads((results / "bad.json").read_text())
+    assert document["not_analyzed"] == {"reason": "no-view-readable",
+                                        "message": "none of the study's 1 file(s) could be read"}

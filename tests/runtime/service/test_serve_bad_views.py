@@ -1,0 +1,47 @@
+"""A view whose header is valid but whose pixels do not decode: the exam still gets a result that names the view
+and the reason, the other views are analyzed, and the status shows it (dcmtk storescu as the modality)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pydicom
+from conftest import storescu
+from pydicom.encaps import encapsulate, generate_fragments
+
+from mammoedge.runtime.results import validate
+
+ENVELOPE_SCHEMA = Path(__import__("mammoedge.runtime.service", fromlist=["x"]).__file__).with_name(
+    "result_envelope.schema.json")
+
+
+def corrupt_codestream(path: Path) -> None:
+    """Overwrite the start of the JPEG 2000 codestream: the header stays valid, decoding fails."""
+    ds = pydicom.dcmread(path)
+    fragment = bytearray(next(generate_fragments(ds.PixelData)))
+    fragment[:64] = b"\xff" * 64
+    ds.PixelData = encapsulate([bytes(fragment)])
+    ds.save_as(path)
+
+
+def test_pixel_corrupt_view_gets_a_result_that_names_it(serve, tmp_path):
+    from mammoedge.tools.phantom import make_exam
+
+    exam = tmp_path / "exam"
+    make_exam(exam, seed=21, profile="ge", size="small", normal_fraction=1.0)  # JPEG 2000 lossless
+    corrupt_codestream(exam / "LCC.dcm")
+    served = serve(options={"settle_s": 1.0}).start()
+    sent = storescu(served.port, sorted(exam.glob("*.dcm")), extra=("-xv",))
+    assert sent.returncode == 0 and sent.stderr.count("(Success)") == 4, sent.stderr
+    (path,) = served.wait_results(1, timeout=60)
+    document = json.loads(path.read_text())
+    jsonschema.validate(document, json.loads(ENVELOPE_SCHEMA.read_text()))
+    validate(document["result"])
+    assert document["analyzed"] and document["not_analyzed"] is None
+    assert sorted(v["laterality"] + v["view"] for v in document["result"]["views"]) == ["LMLO", "RCC", "RMLO"]
+    (missing,) = document["result"]["views_not_analyzed"]
+    assert missing["view"] == "LCC" and missing["reason"] == "pixel-decode"
+    assert "1.2.840.10008.1.2.4.90" in missing["message"]  # names the transfer syntax it could not decode
+    assert served.status()["errors_by_reason"] == {"view:pixel-decode": 1}
