@@ -1,4 +1,4 @@
-"""Map the top-level folders into the ``mammoedge`` namespace (see DESIGN.md)."""
+"""Map the top-level folders into the ``mammoedge`` namespace (README, "Layout")."""
 
 from setuptools import find_packages, setup
 
