@@ -162,10 +162,11 @@ class InferenceConfig(Section):
     performance_hint: PerformanceHint = option(PerformanceHint.LATENCY, "OpenVINO hint: LATENCY or THROUGHPUT.")
     num_threads: int = option(0, "Inference threads per model; 0 = the backend's default.", ge=0)
     cpu_precision: CpuPrecision = option(
-        CpuPrecision.F32, "Precision OpenVINO's CPU plugin runs float layers in: f32, or bf16 (its default on CPUs with "
-               "AVX-512 BF16/AMX: faster, but moves detector scores by up to 0.004; docs/detector.md).")
+        CpuPrecision.F32, "Precision OpenVINO's CPU plugin runs float layers in: f32, or bf16 (its default on CPUs "
+                          "with AVX-512 BF16/AMX: faster, but moves detector scores by up to 0.004).")
     cache_dir: Path | None = option(None, "OpenVINO compiled-model cache directory; empty = no cache.")
-    models_dir: Path | None = option(None, "Directory with manifest.json and the shipped models; empty = the package's models/.")
+    models_dir: Path | None = option(
+        None, "Directory with manifest.json and the shipped models; empty = the package's models/.")
     extra_models_dir: Path | None = option(
         None, "Site models directory with its own manifest.json; its entries win over shipped ones of equal version."
     )
@@ -178,40 +179,51 @@ class AnalysisConfig(Section):
     name = "analysis"
     detector_model: str = option("calc-detector", "Registry name of the calcification detector.")
     tile_size: int = option(512, "Tile side at the model spacing, px (a multiple of the model's output stride).", gt=0)
-    tile_overlap: int = option(64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.", ge=0)
+    tile_overlap: int = option(
+        64, "Overlap of neighbouring tiles, px; each output pixel comes from the nearest tile centre.", ge=0)
     batch_size: int = option(4, "Tiles per inference call.", gt=0)
     peak_threshold: float = option(
         0.2, "Smallest detector probability kept as a calcification; with triage_threshold, chosen on held-out "
              "phantom exams (docs/morphology.md, 'The flag on full exams').", ge=0, le=1)
     skin_margin_mm: float = option(
         3.0, "Detections closer than this to the skin line are dropped (skin calcifications are benign), mm.", ge=0)
-    nms_distance_mm: float = option(0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.", gt=0)
-    link_distance_mm: float = option(5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.", gt=0)
+    nms_distance_mm: float = option(
+        0.3, "Two peaks closer than this are one calcification (the higher score wins), mm.", gt=0)
+    link_distance_mm: float = option(
+        5.0, "Single-linkage distance: calcifications closer than this are in one group, mm.", gt=0)
     split_levels: tuple[float, ...] = option(
         (0.15, 0.2, 0.3), "Ascending detector scores: a wide group (diffuse, or wider than grouped_max_extent_mm) is "
                           "re-linked from its members scoring at least the next level, and replaced by the clusters "
                           "that form (empty: never; docs/detector.md, 'Wide groups').", gt=0, le=1)
     min_cluster_count: int = option(5, "Fewest calcifications in a cluster (BI-RADS 5th ed.: 5).", gt=0)
-    grouped_core_mm: float = option(10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.", gt=0)
-    grouped_max_extent_mm: float = option(20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.", gt=0)
+    grouped_core_mm: float = option(
+        10.0, "BI-RADS grouped: at least min_cluster_count within a circle of this diameter, mm.", gt=0)
+    grouped_max_extent_mm: float = option(
+        20.0, "BI-RADS grouped: largest extent, mm; larger groups are regional/segmental.", gt=0)
     linear_min_linearity: float = option(
-        0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm).", ge=0, le=1)
+        0.8, "Linear when 1 - sqrt(minor/major PCA eigenvalue) is at least this (and extent >= linear_min_extent_mm).",
+        ge=0, le=1)
     linear_neighbourhood_mm: float = option(
         4.0, "Radius of the neighbourhood for local linearity (curved or branching lines), mm.", gt=0)
     linear_min_extent_mm: float = option(5.0, "Shortest linear arrangement, mm.", ge=0)
     segmental_max_angle_deg: float = option(
-        30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the nipple.", ge=0, le=90)
-    segmental_min_linearity: float = option(0.4, "Segmental groups are at least this elongated (wedge toward the nipple).", ge=0, le=1)
+        30.0, "Segmental when a group wider than grouped_max_extent_mm has its long axis within this angle of the "
+              "nipple.", ge=0, le=90)
+    segmental_min_linearity: float = option(
+        0.4, "Segmental groups are at least this elongated (wedge toward the nipple).", ge=0, le=1)
     diffuse_min_breast_fraction: float = option(
-        0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area.", ge=0, le=1)
+        0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area.",
+        ge=0, le=1)
     diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.", gt=0)
     triage_threshold: float = option(
-        0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).", ge=0, le=1)
+        0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).",
+        ge=0, le=1)
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )
     flag_min_birads: BiradsCategory = option(
-        BiradsCategory.SUSPICIOUS_LOW, "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."
+        BiradsCategory.SUSPICIOUS_LOW,
+        "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."
     )
     flag_uncertain: bool = option(True, "... or if its morphology is uncertain (so that someone looks).")
 
@@ -370,7 +382,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: {value!r} is not a valid {annotation.__name__}") from None
     if annotation is Path:
         return Path(value)
-    if isinstance(annotation, type) and issubclass(annotation, __import__("enum").Enum):
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         try:
             return annotation(value)
         except ValueError:
@@ -389,7 +401,7 @@ def _build(cls: type, table: Mapping[str, Any], env: Mapping[str, str], path: st
     for f in dataclasses.fields(cls):
         where = f"{path}.{f.name}" if path else f.name
         annotation = hints[f.name]
-        if dataclasses.is_dataclass(annotation):
+        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             sub = table.get(f.name, {})
             if not isinstance(sub, Mapping):
                 raise ConfigError(f"[{where}] must be a table, got {type(sub).__name__}")
@@ -439,7 +451,7 @@ def dump_config(config: Config) -> str:
     lines: list[str] = []
     for section in dataclasses.fields(config):
         obj = getattr(config, section.name)
-        lines.append(f"# {type(obj).__doc__.strip().splitlines()[0]}")
+        lines.append(f"# {(type(obj).__doc__ or section.name).strip().splitlines()[0]}")
         lines.append(f"[{section.name}]")
         for f in dataclasses.fields(obj):
             lines.append(f"# {f.metadata.get('doc', '')}")

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("analysis", "morphology", "results")  # the stages the pipeline combines
+UPPER = ("mammoedge.runtime.pipeline", "mammoedge.runtime.service", "mammoedge.runtime.cli")
 
 
 def imports(path: Path) -> list[str]:
@@ -43,6 +44,5 @@ def test_the_import_resolver_sees_relative_imports():
 def test_stages_do_not_import_the_pipeline_or_the_service():
     for stage in STAGES:
         for path in (ROOT / "runtime" / stage).rglob("*.py"):
-            upward = [n for n in imports(path) if n.startswith(("mammoedge.runtime.pipeline", "mammoedge.runtime.service",
-                                                                "mammoedge.runtime.cli"))]
+            upward = [n for n in imports(path) if n.startswith(UPPER)]
             assert not upward, f"{path.relative_to(ROOT)} imports {upward}"

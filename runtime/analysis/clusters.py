@@ -32,7 +32,8 @@ from ..morphology import MorphologyAssessment
 from .geometry import DepthThird, depth_third, side_in_view
 from .peaks import Calcification
 from .shapes import (
-    convex_hull, extent, link_components, local_linearity, max_within_circle, minimum_spanning_tree, polygon_area, principal_axes,
+    convex_hull, extent, link_components, local_linearity, max_within_circle, minimum_spanning_tree, polygon_area,
+    principal_axes,
 )
 
 #: Fewest members for the local-linearity (curved/branching line) test; small random groups pass it by chance.
@@ -155,7 +156,8 @@ def find_clusters(
 
 
 def split_wide(group: np.ndarray, points: np.ndarray, scores: np.ndarray, breast_area_mm2: float,
-               nipple_mm: np.ndarray, config: AnalysisConfig, level: int = 0) -> list[tuple[Distribution | None, np.ndarray]]:
+               nipple_mm: np.ndarray, config: AnalysisConfig,
+               level: int = 0) -> list[tuple[Distribution | None, np.ndarray]]:
     """``group`` classified, or, if it is wide (diffuse, or wider than ``grouped_max_extent_mm``) and re-linking
     only its members scoring at least the next of ``split_levels`` yields a cluster, those parts (recursively);
     the members left out are scattered (kind None)."""

@@ -42,7 +42,8 @@ def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray |
     zoom = min(1.0, MAX_SIDE / max(image.shape))
     grey = to_8bit(image, mask)
     if zoom < 1.0:
-        grey = cv2.resize(grey, (round(image.shape[1] * zoom), round(image.shape[0] * zoom)), interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(grey, (round(image.shape[1] * zoom), round(image.shape[0] * zoom)),
+                          interpolation=cv2.INTER_AREA)
     canvas = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     radius = max(2, int(round(0.4 / analysis.spacing_mm * zoom)))
     for calc in analysis.calcifications:
@@ -59,7 +60,8 @@ def render_overlay(image: np.ndarray, analysis: ViewAnalysis, mask: np.ndarray |
                       + ("?" if m.uncertain else ""))
         x = int(np.clip(outline[:, 0, 0].min(), 0, canvas.shape[1] - 1))
         y = int(np.clip(outline[:, 0, 1].min() - 6, 12, canvas.shape[0] - 1))
-        cv2.putText(canvas, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, max(1, int(scale)), cv2.LINE_AA)
+        cv2.putText(canvas, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, max(1, int(scale)),
+                    cv2.LINE_AA)
     title = f"{analysis.laterality.value}{analysis.view.value} score {analysis.score:.2f}"
     cv2.putText(canvas, title, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (255, 255, 255),
                 max(1, int(scale)), cv2.LINE_AA)

@@ -54,7 +54,8 @@ def suppress(points_mm: np.ndarray, distance_mm: float) -> np.ndarray:
     return np.asarray(kept, dtype=int)
 
 
-def measure(image: np.ndarray, x: float, y: float, spacing_mm: float, search_px: float) -> tuple[float, float, float, float]:
+def measure(image: np.ndarray, x: float, y: float, spacing_mm: float,
+            search_px: float) -> tuple[float, float, float, float]:
     """(x, y, diameter_mm, contrast) of the bright spot nearest (x, y) in the normalized image.
 
     The spot's peak is searched within ``search_px``; its region is the connected part above

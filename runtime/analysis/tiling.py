@@ -75,8 +75,8 @@ def block_any(mask: np.ndarray, stride: int) -> np.ndarray:
     padded[:h, :w] = mask
     if stride <= 16:  # INTER_AREA is the exact block mean; one 255 pixel in 16x16 still rounds to >= 1
         padded *= 255
-        return cv2.resize(padded, (wo, ho), interpolation=cv2.INTER_AREA) > 0
-    return padded.reshape(ho, stride, wo, stride).any(axis=(1, 3))
+        return np.asarray(cv2.resize(padded, (wo, ho), interpolation=cv2.INTER_AREA) > 0)
+    return np.asarray(padded.reshape(ho, stride, wo, stride).any(axis=(1, 3)))
 
 
 def plan_tiles(mask: np.ndarray, *, tile_size: int, overlap: int, stride: int) -> TilePlan:

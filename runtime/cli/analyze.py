@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not studies:
         print("no analyzable mammogram found", file=sys.stderr)
         return 1
-    overrides: dict[str, object] = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
     if args.force:
         overrides["force"] = True
     pipeline = ExamPipeline(ExamModels.load(config, **overrides), config)

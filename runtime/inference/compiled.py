@@ -45,7 +45,8 @@ class CompiledModel(abc.ABC):
             array = feeds[info.name]
             if info.shape is not None and array.ndim != len(info.shape):
                 raise ModelError(
-                    f"model {self.entry.name}: input {info.name!r} must have {len(info.shape)} dimensions, got shape {array.shape}"
+                    f"model {self.entry.name}: input {info.name!r} must have {len(info.shape)} dimensions, "
+                    f"got shape {array.shape}"
                 )
             feeds[info.name] = np.ascontiguousarray(array, dtype=np.dtype(info.dtype))
         fixed = self.inputs[0].shape[0] if self.inputs[0].shape else None

@@ -31,7 +31,8 @@ def check_contract(entry: ModelEntry, inputs: tuple[TensorInfo, ...], outputs: t
         if real.shape is None:
             continue
         if len(real.shape) != len(spec.shape):
-            raise ModelError(f"{where}: input {spec.name!r} has shape {list(real.shape)} in the model, {list(spec.shape)} in the manifest")
+            raise ModelError(f"{where}: input {spec.name!r} has shape {list(real.shape)} in the model, "
+                             f"{list(spec.shape)} in the manifest")
         for axis, (have, want) in enumerate(zip(real.shape, spec.shape)):
             if have is not None and want is not None and have != want:
                 raise ModelError(
@@ -42,10 +43,11 @@ def check_contract(entry: ModelEntry, inputs: tuple[TensorInfo, ...], outputs: t
                     f"{where}: input {spec.name!r} dimension {axis} is fixed at {have} in the model but dynamic in the manifest"
                 )
     real_out = {t.name: t for t in outputs}
-    for spec in entry.outputs:
-        if spec.name not in real_out:
-            raise ModelError(f"{where}: manifest declares output {spec.name!r}; the model has {sorted(real_out)}")
-        if real_out[spec.name].dtype != spec.dtype:
+    for out_spec in entry.outputs:
+        if out_spec.name not in real_out:
+            raise ModelError(f"{where}: manifest declares output {out_spec.name!r}; the model has {sorted(real_out)}")
+        if real_out[out_spec.name].dtype != out_spec.dtype:
             raise ModelError(
-                f"{where}: output {spec.name!r} is {real_out[spec.name].dtype} in the model, {spec.dtype} in the manifest"
+                f"{where}: output {out_spec.name!r} is {real_out[out_spec.name].dtype} in the model, "
+                f"{out_spec.dtype} in the manifest"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,13 +31,13 @@ def providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-def _info(arg) -> TensorInfo:
+def _info(arg: Any) -> TensorInfo:
     shape = None if arg.shape is None else tuple(d if isinstance(d, int) else None for d in arg.shape)
     return TensorInfo(name=arg.name, shape=shape, dtype=_ORT_TYPES.get(arg.type, arg.type))
 
 
 class OnnxRuntimeModel(CompiledModel):
-    def __init__(self, session, **kwargs) -> None:
+    def __init__(self, session: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._session = session
         self._names = [o.name for o in session.get_outputs()]

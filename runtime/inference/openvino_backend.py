@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,7 +25,7 @@ _core = None
 _core_lock = threading.Lock()
 
 
-def core():
+def core() -> Any:
     """One process-wide ``openvino.Core`` (it is costly to create)."""
     global _core
     with _core_lock:
@@ -39,13 +40,13 @@ def available_devices() -> tuple[str, ...]:
     return tuple(core().available_devices)
 
 
-def _info(port) -> TensorInfo:
+def _info(port: Any) -> TensorInfo:
     shape = port.get_partial_shape()
     dims = None if shape.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in shape)
     return TensorInfo(name=port.get_any_name(), shape=dims, dtype=np.dtype(port.get_element_type().to_dtype()).name)
 
 
-def read(model: VerifiedModel):
+def read(model: VerifiedModel) -> tuple[Any, tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
     """The OpenVINO model and its I/O, from the verified bytes (never re-read from disk)."""
     try:
         ov_model = core().read_model(model=model.data)
@@ -57,7 +58,7 @@ def read(model: VerifiedModel):
 
 
 class OpenVINOModel(CompiledModel):
-    def __init__(self, compiled, **kwargs) -> None:
+    def __init__(self, compiled: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._compiled = compiled
         self._request = compiled.create_infer_request()

@@ -52,7 +52,7 @@ class ModelRegistry:
         self.entries: tuple[ModelEntry, ...] = tuple(merged.values())
 
     @classmethod
-    def from_config(cls, config: InferenceConfig) -> "ModelRegistry":
+    def from_config(cls, config: InferenceConfig) -> ModelRegistry:
         return cls(config.models_dir, config.extra_models_dir)
 
     def names(self) -> tuple[str, ...]:

@@ -119,7 +119,7 @@ class JobQueue:
         with self._lock:
             self._db.close()
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
 
     # -- intake ---------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ class _Transaction:
             raise
         return self._db
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         try:
             self._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:

@@ -17,7 +17,8 @@ from ..results import ExamResult, write_result
 
 def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
     """``<study key>_<laterality><view>.png``, with ``_2``, ``_3`` ... for repeated views."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for view in views:
         base = f"{study_key}_{view.laterality.value}{view.view.value}"
         seen[base] = seen.get(base, 0) + 1
@@ -25,7 +26,8 @@ def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
     return names
 
 
-def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], directory: str | Path) -> tuple[ExamResult, Path]:
+def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any],
+                       directory: str | Path) -> tuple[ExamResult, Path]:
     """Write one overlay per view (same order as ``result.views``), one saliency PNG per assessed cluster
     and ``<study key>.json``.
 

@@ -6,6 +6,7 @@ from .serialize import (
 )
 
 __all__ = [
-    "SCHEMA_PATH", "SCHEMA_VERSION", "ExamResult", "ModelProvenance", "ResultError", "ViewNotAnalyzed", "build_exam_result",
+    "SCHEMA_PATH", "SCHEMA_VERSION", "ExamResult", "ModelProvenance", "ResultError", "ViewNotAnalyzed",
+    "build_exam_result",
     "from_dict", "provenance", "read_result", "schema", "to_dict", "to_json", "validate", "write_result",
 ]

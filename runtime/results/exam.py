@@ -67,10 +67,10 @@ def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: 
     for view in views:
         for t in view.timings:
             per_stage[t.stage] = per_stage.get(t.stage, 0.0) + t.seconds
-    created = created or _dt.datetime.now(_dt.timezone.utc)
+    created = created or _dt.datetime.now(_dt.UTC)
     return ExamResult(
         schema_version=SCHEMA_VERSION, study_key=study_key, software_version=__version__,
-        created_utc=created.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_utc=created.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         triage=triage, breasts=breasts, views=tuple(views),
         timings=tuple(StageTiming(stage=k, seconds=v) for k, v in per_stage.items()),
         models=tuple(provenance(m) for m in models), views_not_analyzed=tuple(views_not_analyzed),

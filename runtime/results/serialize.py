@@ -45,7 +45,7 @@ T = TypeVar("T")
 def from_dict(cls: type[T], document: Any) -> T:
     """The typed record ``to_dict`` wrote: nested dataclasses, enums, tuples and optionals rebuilt from their
     type hints; transient fields take their defaults. A value of the wrong shape is a ``ResultError``."""
-    return _build(cls, document, cls.__name__)  # type: ignore[no-any-return]
+    return _build(cls, document, cls.__name__)
 
 
 def _build(hint: Any, value: Any, where: str) -> Any:

@@ -124,7 +124,8 @@ class Worker(threading.Thread):
                 continue
             self.busy_since = time.monotonic()
             try:
-                run_job(job, queue=self.queue, analyzer=self.analyzer, results_dir=self.results_dir, max_attempts=self.max_attempts, on_done=self.on_done)
+                run_job(job, queue=self.queue, analyzer=self.analyzer, results_dir=self.results_dir,
+                        max_attempts=self.max_attempts, on_done=self.on_done)
             except OSError as exc:  # result could not be written (disk full): retry later
                 self.last_error = type(exc).__name__
                 log.error("exam %s: result not written (%s); requeued", job.study_key[:8], exc.strerror)

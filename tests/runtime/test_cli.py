@@ -19,7 +19,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 def mammoedge(*args, env=None, blocked=False):
-    cmd = [sys.executable, "-c", BLOCK_TORCH, *args] if blocked else [sys.executable, "-m", "mammoedge.runtime.cli", *args]
+    cmd = [sys.executable, "-c", BLOCK_TORCH] if blocked else [sys.executable, "-m", "mammoedge.runtime.cli"]
+    cmd += args
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 

@@ -126,7 +126,8 @@ def test_file_no_backend_can_read_is_a_model_error_after_fallback(tmp_path, capl
 
     data = b"this is not an onnx model"
     (tmp_path / "bad.onnx").write_bytes(data)
-    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "models": [entry_for("bad.onnx", data, name="bad")]}))
+    manifest = {"schema_version": 1, "models": [entry_for("bad.onnx", data, name="bad")]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="mammoedge.runtime.inference"):
         with pytest.raises(ModelError, match="bad.onnx is not a model onnxruntime can load"):
             Engine(InferenceConfig(), ModelRegistry(tmp_path)).load("bad")
