@@ -9,10 +9,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mammoedge.runtime.codes import BiradsCategory, Distribution, Morphology
+
+from .errors import TruthError
 
 SCHEMA_VERSION = "1.0.0"
 SCHEMA_PATH = Path(__file__).with_name("truth.schema.json")
@@ -125,6 +129,29 @@ class ExamTruth:
     stereo_target: StereoTarget | None = None
     risk: RiskLabel | None = None
 
+    @classmethod
+    def from_dict(cls, data: Any) -> ExamTruth:
+        """The typed truth of a ``truth.json`` document (``TruthError`` naming the first field that breaks the
+        schema: a missing or unknown key, a wrong type, a value outside its enum, another schema version)."""
+        truth = _record(cls, data, "truth")
+        if truth.schema_version != SCHEMA_VERSION:
+            raise TruthError(f"truth.schema_version {truth.schema_version!r} is not {SCHEMA_VERSION!r}, the version "
+                             "this reader knows")
+        return truth
+
+    @classmethod
+    def read(cls, path: str | Path) -> ExamTruth:
+        """``from_dict`` of the JSON file at ``path`` (an exam folder's ``truth.json``)."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as error:
+            raise TruthError(f"{Path(path).name} is not JSON (line {error.lineno}): a truth must be") from None
+        return cls.from_dict(data)
+
+    def morphology_of(self) -> dict[int, Morphology]:
+        """Cluster id -> its morphology, over both breasts."""
+        return {c.cluster_id: c.morphology for side in self.clusters.values() for c in side}
+
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
@@ -140,6 +167,61 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return _plain(value.item())
     return value
+
+
+R = TypeVar("R")
+
+
+def _record(cls: type[R], data: Any, where: str) -> R:
+    """An instance of the frozen dataclass ``cls`` from its plain form (as ``_plain`` writes it)."""
+    if not isinstance(data, dict):
+        raise TruthError(f"{where}: must be an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise TruthError(f"{where}: unknown key {unknown[0]!r} (not in {cls.__name__})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, field in fields.items():
+        if name in data:
+            values[name] = _typed(hints[name], data[name], f"{where}.{name}")
+        elif field.default is dataclasses.MISSING:
+            raise TruthError(f"{where}: missing key {name!r} (required by {cls.__name__})")
+    return cls(**values)
+
+
+def _typed(hint: Any, value: Any, where: str) -> Any:
+    """``value`` as the type ``hint`` (dataclass, enum, tuple, dict, optional, str, int, float, bool)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _typed(inner, value, where)
+    if dataclasses.is_dataclass(hint):
+        return _record(hint, value, where)  # type: ignore[arg-type]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise TruthError(f"{where}: not one of {', '.join(str(m.value) for m in hint)}") from None
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise TruthError(f"{where}: must be a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise TruthError(f"{where}: must hold {len(args)} values, holds {len(value)}")
+        return tuple(_typed(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TruthError(f"{where}: must be an object")
+        return {str(k): _typed(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise TruthError(f"{where}: must be {getattr(hint, '__name__', hint)}")
 
 
 def to_json(truth: ExamTruth) -> str:
