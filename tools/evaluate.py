@@ -1,25 +1,16 @@
-"""``mammoedge evaluate MODEL ...``: one subcommand per model (detector, morphology), and the phantom's observer."""
+"""``mammoedge evaluate MODEL ...``: the models on held-out phantom data, the split-levels comparison, the observer."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from .lab import Step, add_step_arguments, run_step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .detector import cli as detector
-    from .morphology import cli as morphology
-
-    models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
-    detector.add_evaluate_arguments(models.add_parser("detector", help="the microcalcification detector"))
-    morphology.add_evaluate_arguments(models.add_parser("morphology", help="the cluster morphology model"))
-    detector.add_observer_arguments(models.add_parser(
-        "observer", help="what phantom views hold about their suspicious clusters (a prewhitened matched filter)"))
+    add_step_arguments(parser, Step.EVALUATE)
 
 
-def run(args: argparse.Namespace, config: object) -> int:
-    from .detector import cli as detector
-    from .morphology import cli as morphology
-
-    if args.model == "observer":
-        return detector.observer_command(args)
-    return (morphology if args.model == "morphology" else detector).evaluate_command(args, config)
+def run(args: argparse.Namespace, config: Any) -> int:
+    return run_step(args, Step.EVALUATE, config)

@@ -1,13 +1,41 @@
-"""What every model pipeline shares: static INT8 (QDQ) quantization, file digests, manifest entries."""
+"""What every model family's export and evaluation share: ONNX export, static INT8 (QDQ) quantization,
+float-kept nodes, CPU runners on both backends, file digests, manifest entries."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
+
+if TYPE_CHECKING:
+    from torch import nn
+
+OPSET = 17
+
+
+class Backend(enum.StrEnum):
+    """The inference runtimes every evaluation runs a model file on."""
+
+    OPENVINO = "openvino"
+    ONNXRUNTIME = "onnxruntime"
+
+
+def export_onnx(model: nn.Module, example: Any, out_path: Path, *, inputs: Sequence[str], outputs: Sequence[str],
+                dynamic_axes: dict[str, dict[int, str]]) -> Path:
+    """FP32 ONNX of ``model`` (eval mode) traced on ``example``: TorchScript exporter (``dynamo=False``: no
+    onnxscript, weights inside the file), opset ``OPSET``."""
+    import torch
+
+    torch.onnx.export(model, example, str(out_path), input_names=list(inputs), output_names=list(outputs),
+                      opset_version=OPSET, dynamo=False, dynamic_axes=dynamic_axes)
+    return out_path
 
 
 class _Calibration:
@@ -16,7 +44,7 @@ class _Calibration:
     def __init__(self, input_name: str, samples: np.ndarray) -> None:
         self._items = iter([{input_name: samples[i:i + 1]} for i in range(len(samples))])
 
-    def get_next(self):
+    def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)
 
 
@@ -39,6 +67,41 @@ def quantize_qdq(fp32_path: Path, int8_path: Path, input_name: str, calibration:
     return int8_path
 
 
+def conv_nodes(path: Path) -> tuple[list[Any], list[Any]]:
+    """(every node, the Conv nodes) of the ONNX graph at ``path``, in graph order (for ``float_nodes``)."""
+    import onnx
+
+    nodes = list(onnx.load(str(path)).graph.node)
+    return nodes, [n for n in nodes if n.op_type == "Conv"]
+
+
+def kernel_size(node: Any) -> int:
+    """A Conv node's kernel size (3 when the attribute is absent)."""
+    shape = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [3])
+    return int(shape[0])
+
+
+Runner = Callable[[np.ndarray], list[np.ndarray]]
+
+
+def cpu_runner(path: Path, backend: Backend | str, threads: int = 2) -> Runner:
+    """A batch (N, ...) float32 -> every output of ``path``, in graph order, on the CPU with ``backend``
+    (OpenVINO in f32: ``CPU_F32``)."""
+    backend = Backend(backend)
+    if backend is Backend.ONNXRUNTIME:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: list(session.run(None, {name: x}))
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, **CPU_F32})
+    return lambda x: [compiled(x)[output] for output in compiled.outputs]
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -47,10 +110,27 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(models_dir: Path, entries: list[dict]) -> Path:
+def manifest_entry(path: Path, *, name: str, version: str, precision: str, description: str,
+                   inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], training: dict[str, Any],
+                   metrics: dict[str, Any] | None = None, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A manifest entry (format: docs/models.md) for a model file next to the manifest."""
+    entry: dict[str, Any] = {"name": name, "version": version, "file": path.name, "sha256": sha256(path),
+                             "precision": precision, "description": description, "inputs": inputs,
+                             "outputs": outputs}
+    if parameters is not None:
+        entry["parameters"] = parameters
+    return {**entry, "training": training, "metrics": metrics or {}}
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """The JSON document at ``path``, or ``default`` when there is none (a checkpoint's training.json, ...)."""
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def write_manifest(models_dir: Path, entries: list[dict[str, Any]]) -> Path:
     """Replace entries of the same names in ``models_dir/manifest.json`` (their files were overwritten)."""
     path = models_dir / "manifest.json"
-    document = json.loads(path.read_text()) if path.exists() else {"schema_version": 1, "models": []}
+    document = read_json(path, {"schema_version": 1, "models": []})
     names = {e["name"] for e in entries}
     document["models"] = [m for m in document["models"] if m["name"] not in names] + entries
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
-from mammoedge.runtime.inference.openvino_backend import CPU_F32
-
+from ..modelfiles import Backend, cpu_runner
+from ..splits import Split
 from .baseline import baseline_detect, local_maxima
-from .data import PhantomPatches, make_set
+from .data import STRIDE, PhantomPatches, make_set
 from .froc import FP_RATES, ImageCase, bootstrap, froc_curve, sensitivity_by_group, threshold_at
-from .model import STRIDE
 
 Detector = Callable[[np.ndarray], np.ndarray]
 
@@ -32,21 +32,10 @@ def prob_to_detections(prob: np.ndarray, threshold: float = 0.02) -> np.ndarray:
     return np.stack([(found[:, 1] + 0.5) * STRIDE - 0.5, (found[:, 0] + 0.5) * STRIDE - 0.5, found[:, 2]], axis=1)
 
 
-def onnx_detector(path: Path, backend: str) -> Detector:
+def onnx_detector(path: Path, backend: Backend | str) -> Detector:
     """A detector running ``path`` on the CPU with onnxruntime or OpenVINO."""
-    if backend == "onnxruntime":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        run = lambda x: session.run(None, {"image": x})[0]  # noqa: E731
-    else:
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2, **CPU_F32})
-        run = lambda x: compiled(x)[0]  # noqa: E731
-    return lambda image: prob_to_detections(run(image[None, None].astype(np.float32))[0, 0])
+    run = cpu_runner(path, backend)
+    return lambda image: prob_to_detections(run(image[None, None].astype(np.float32))[0][0, 0])
 
 
 def cases_for(detector: Detector, images: np.ndarray, truths: list[list], spacing_mm: float = 0.1
@@ -61,14 +50,14 @@ def cases_for(detector: Detector, images: np.ndarray, truths: list[list], spacin
     return cases
 
 
-def evaluate(models: dict[str, Path], out_dir: Path, *, patches: int = 300, seed: int = 1_000_000,
-             bootstrap_samples: int = 300) -> dict:
+def evaluate(models: dict[str, Path], out_dir: Path, *, patches: int = 300, seed: int = Split.TEST.seed,
+             bootstrap_samples: int = 300) -> dict[str, Any]:
     """FROC of every model (and the baseline) on the same held-out patches; JSON + PNG in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     images, _, truths = make_set(PhantomPatches(), patches, seed=seed, progress=True)
     detectors: dict[str, Detector] = {"baseline (DoG)": lambda image: baseline_detect(image, threshold=0.5)}
     for name, path in models.items():
-        for backend in ("openvino", "onnxruntime"):
+        for backend in Backend:
             detectors[f"{name} {backend}"] = onnx_detector(path, backend)
     report: dict = {"held_out_seed": seed, "patches": patches, "calcifications": sum(len(t) for t in truths),
                     "unit": "false positives per 25.6 x 25.6 mm patch", "detectors": {}}

@@ -1,10 +1,10 @@
-"""Evaluate detectors on held-out full phantom exams through the runtime's own path.
+"""Evaluate detectors on full phantom exams through the runtime's own path.
 
-Each DICOM view is read and normalized by the runtime (``read_mammogram``,
-``normalize``) and analyzed by ``analyze_normalized`` (breast-mask tiling,
-peak extraction, clustering), once per detector: FP32 and INT8 on OpenVINO and
-onnxruntime, and the OpenCV baseline behind the same interface. Truths (stored
-DICOM pixels) are mapped into the normalized view with the view's transform.
+Each DICOM view is read and normalized once by the runtime and analyzed once per row: FP32 and INT8 on
+OpenVINO and onnxruntime, and the OpenCV baseline behind the same interface, each row with its own
+analysis options (``Row``; the split-levels comparison is two rows of one detector). Truths are the
+exam's typed ``truth.json`` (``ExamTruth.read``), mapped into the normalized view with the view's
+transform (``tools/exams.py``).
 
 Matching, per view ("image"):
 - calcifications: a detected calcification within max(0.5 mm, half the
@@ -21,16 +21,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..exams import CLUSTER_MARGIN_MM, cluster_regions
+from ..modelfiles import Backend
+from ..phantom.truth import CalcTruth, ExamTruth, ViewTruth
 from .froc import (
-    FP_RATES, ImageCase, bootstrap, drop_ignored, found_truths, froc_curve, sensitivity_by_group, threshold_at,
+    FP_RATES,
+    ImageCase,
+    bootstrap,
+    drop_ignored,
+    found_truths,
+    froc_curve,
+    sensitivity_by_group,
+    threshold_at,
 )
 
-CLUSTER_MARGIN_MM = 5.0
+__all__ = ["CLUSTER_MARGIN_MM", "OPERATING_RATE", "Row", "ViewCases", "evaluate_views", "load_rows", "view_cases"]
+
 CALC_MIN_RADIUS_MM = 0.5
 OPERATING_RATE = 0.2  #: FP clusters per image at which the breakdowns are read
 #: Contrast-to-noise of a planted calcification: (peak within PEAK_MM - median of the ring) / std of the ring,
@@ -41,7 +53,7 @@ CNR_RING_MM = (0.6, 1.2)
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ViewCases:
-    """One view's cases for one detector, plus labels of its truths for the breakdowns."""
+    """One view's cases for one row, plus labels of its truths for the breakdowns."""
 
     calcs: ImageCase
     clusters: ImageCase
@@ -51,83 +63,49 @@ class ViewCases:
     suspicious_labels: tuple[dict[str, Any], ...]
 
 
-def make_heldout_exams(out_dir: Path, *, count: int, seed: int, profiles: tuple[str, ...],
-                       workers: int = 2) -> list[Path]:
-    """``count`` full-size phantom exams (vendor profiles in turn) under ``out_dir``, ``workers`` processes at
-    a time; reuses ones already made."""
-    from concurrent.futures import ProcessPoolExecutor
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of the evaluation: a detector (compiled model or a classical one behind its interface) and the
+    analysis options it runs with (None: the configuration's)."""
 
-    from mammoedge.tools.phantom.exam import make_exam
-
-    folders = [out_dir / f"exam-{seed}-{index:03d}" for index in range(count)]
-    missing = [(folder, index) for index, folder in enumerate(folders) if not (folder / "truth.json").exists()]
-    if missing:
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            jobs = [pool.submit(make_exam, folder, seed=seed, index=index, profile=profiles[index % len(profiles)],
-                                size="full") for folder, index in missing]
-            for job in jobs:
-                job.result()
-    return folders
+    model: Any
+    analysis: Any = None
 
 
-def _truth_regions(view_truth: dict, normalized: Any) -> list[tuple[dict, np.ndarray, float]]:
-    """Per true cluster in the view: (cluster record, centre in normalized px, match radius in mm)."""
-    out = []
-    spacing = normalized.spacing_mm
-    for cluster in view_truth["clusters"]:
-        if cluster["cluster_id"] is None:  # isolated calcifications are no cluster
-            continue
-        x0, y0, x1, y1 = cluster["bbox_px"]
-        corners = normalized.transform.from_original(np.array([[x0, y0], [x1, y1]], float))
-        centre = corners.mean(axis=0)
-        half_diagonal_mm = 0.5 * float(np.hypot(*(corners[1] - corners[0]))) * spacing
-        out.append((cluster, centre, half_diagonal_mm + CLUSTER_MARGIN_MM))
-    return out
-
-
-def view_cases(analysis: Any, normalized: Any, view_truth: dict, exam_truth: dict) -> ViewCases:
-    """Cases (mm in the normalized view) of one analyzed view against its truth."""
-    return detection_cases(np.array([[c.x, c.y, c.score] for c in analysis.calcifications]),
-                           np.array([[c.centroid_x, c.centroid_y, c.suspicion] for c in analysis.clusters]),
-                           normalized, view_truth, exam_truth)
-
-
-def detection_cases(calcs: np.ndarray, clusters: np.ndarray, normalized: Any, view_truth: dict,
-                    exam_truth: dict) -> ViewCases:
-    """Cases of one view's detections, (x, y, score) rows in normalized px, against its truth."""
+def view_cases(analysis: Any, normalized: Any, view: ViewTruth, exam: ExamTruth) -> ViewCases:
+    """Cases (mm in the normalized view) of one analyzed view against its typed truth."""
     s = normalized.spacing_mm
-    calc_records = [c for cl in view_truth["clusters"] for c in cl["calcifications"]]
-    calc_xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c in calc_records], float
-                                                          ).reshape(-1, 2))
-    calc_truth = np.array([[x * s, y * s, max(CALC_MIN_RADIUS_MM, 0.5 * c["length_mm"])]
+    calc_records: list[CalcTruth] = [c for cl in view.clusters for c in cl.calcifications]
+    calc_xy = normalized.transform.from_original(np.array([[c.x, c.y] for c in calc_records], float).reshape(-1, 2))
+    calc_truth = np.array([[x * s, y * s, max(CALC_MIN_RADIUS_MM, 0.5 * c.length_mm)]
                            for (x, y), c in zip(calc_xy, calc_records)]).reshape(-1, 3)
-    calc_det = np.asarray(calcs, float).reshape(-1, 3) * [s, s, 1]
-    cluster_det = np.asarray(clusters, float).reshape(-1, 3) * [s, s, 1]
-    morph = {c["cluster_id"]: c["morphology"] for lat in exam_truth["clusters"].values() for c in lat}
-    regions = _truth_regions(view_truth, normalized)
-    all_truth = np.array([[*centre * s, r] for _, centre, r in regions]).reshape(-1, 3)
-    suspicious = [morph.get(rec["cluster_id"]) in SUSPICIOUS for rec, _, _ in regions]
-    sus_truth = all_truth[np.array(suspicious, bool)] if len(regions) else all_truth
-    benign = all_truth[~np.array(suspicious, bool)] if len(regions) else all_truth
-    labels = tuple({"morphology": str(morph.get(rec["cluster_id"])), "density": str(exam_truth["density"]),
-                    "vendor": str(exam_truth["vendor"]), "members": len(rec["calcifications"]),
-                    "cnr": round(median_cnr(normalized, rec["calcifications"]), 2),
-                    "exam": exam_truth.get("exam_index"), "view": Path(view_truth["file"]).stem,
-                    "cluster_id": rec["cluster_id"]}
-                   for (rec, _, _), sus in zip(regions, suspicious) if sus)
+    calc_det = np.array([[c.x, c.y, c.score] for c in analysis.calcifications], float).reshape(-1, 3) * [s, s, 1]
+    cluster_det = np.array([[c.centroid_x, c.centroid_y, c.suspicion] for c in analysis.clusters], float
+                           ).reshape(-1, 3) * [s, s, 1]
+    morph = exam.morphology_of()
+    regions = cluster_regions(view, normalized)
+    all_truth = np.array([[*r.centre * s, r.radius_mm] for r in regions]).reshape(-1, 3)
+    morphologies = [morph.get(r.cluster.cluster_id) for r in regions]
+    suspicious = np.array([m is not None and m.suspicious for m in morphologies], bool)
+    labels = tuple({"morphology": str(m.value), "density": exam.density.value, "vendor": exam.vendor,
+                    "members": len(r.cluster.calcifications),
+                    "cnr": round(median_cnr(normalized, r.cluster.calcifications), 2),
+                    "exam": exam.exam_index, "view": Path(view.file).stem, "cluster_id": r.cluster.cluster_id}
+                   for r, m, sus in zip(regions, morphologies, suspicious) if sus and m is not None)
     return ViewCases(calcs=ImageCase(detections=calc_det, truths=calc_truth),
                      clusters=ImageCase(detections=cluster_det, truths=all_truth),
-                     suspicious=drop_ignored(ImageCase(detections=cluster_det, truths=sus_truth), benign),
-                     calc_morphology=tuple(str(c["morphology"]) for c in calc_records),
+                     suspicious=drop_ignored(ImageCase(detections=cluster_det, truths=all_truth[suspicious]),
+                                             all_truth[~suspicious]),
+                     calc_morphology=tuple(c.morphology.value for c in calc_records),
                      suspicious_labels=labels)
 
 
-def median_cnr(normalized: Any, calcifications: list[dict]) -> float:
+def median_cnr(normalized: Any, calcifications: Sequence[CalcTruth]) -> float:
     """Median contrast-to-noise (``CNR_RING_MM``) of planted calcifications in the normalized view."""
     if not calcifications:
         return float("nan")
     image, s = normalized.image, normalized.spacing_mm
-    xy = normalized.transform.from_original(np.array([[c["x"], c["y"]] for c in calcifications], float))
+    xy = normalized.transform.from_original(np.array([[c.x, c.y] for c in calcifications], float))
     outer = int(np.ceil(CNR_RING_MM[1] / s))
     values = []
     for x, y in xy:
@@ -144,93 +122,85 @@ def median_cnr(normalized: Any, calcifications: list[dict]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
-SUSPICIOUS = frozenset({"amorphous", "coarse_heterogeneous", "fine_pleomorphic", "fine_linear_branching"})
 
 
-def load_detectors(models_dir: Path, config: Any, *, backends: tuple[str, ...]) -> dict[str, Any]:
-    """Name -> (compiled detector, cluster verifier or None) for FP32/INT8 x backends (those in the manifest),
-    each precision with its own verifier when ``analysis.verifier_model`` is set, the baseline and the prewhitened
-    speck filter (no verifier: they stay classical observers)."""
-    from mammoedge.runtime.analysis.view import load_detector, load_verifier
+def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str] = tuple(Backend)) -> dict[str, Row]:
+    """Name -> row for FP32/INT8 x ``backends`` (those in the manifest), and the baseline."""
+    from mammoedge.runtime.analysis.view import load_detector
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.inference.registry import ModelRegistry
 
-    from .baseline_model import BaselineModel, PrewhitenedModel
+    from .baseline_model import BaselineModel
     from .export import MODEL_NAME
 
     engine = Engine(config.inference, ModelRegistry(models_dir))
-    detectors: dict[str, Any] = {}
-    verifier_name = config.analysis.verifier_model
-    for label, name, suffix in (("INT8", MODEL_NAME, ""), ("FP32", f"{MODEL_NAME}-fp32", "-fp32")):
+    rows: dict[str, Row] = {}
+    for label, name in (("INT8", MODEL_NAME), ("FP32", f"{MODEL_NAME}-fp32")):
         if name not in engine.registry.names():
             continue
-        analysis = dataclasses.replace(config.analysis, detector_model=name,
-                                       verifier_model=verifier_name and f"{verifier_name}{suffix}")
+        analysis = dataclasses.replace(config.analysis, detector_model=name)
         for backend in backends:
-            detectors[f"{label} {backend}"] = (load_detector(engine, analysis, backend=backend, force=True),
-                                               load_verifier(engine, analysis, backend=backend, force=True))
-    detectors["baseline (DoG)"] = (BaselineModel(), None)
-    detectors["prewhitened speck filter"] = (PrewhitenedModel(), None)
-    return detectors
+            rows[f"{label} {Backend(backend)}"] = Row(load_detector(engine, analysis, backend=str(Backend(backend)),
+                                                                    force=True))
+    rows["baseline (DoG)"] = Row(BaselineModel())
+    return rows
 
 
-#: With ``scan_detector``: rows of the scan-statistic candidates (scan.py), clusters only.
-SCAN_ROWS = {"detector": "{} evidence scan", "image": "image contrast scan"}
-
-
-def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any, out_dir: Path, *,
-                   bootstrap_samples: int = 300, progress: bool = True, scan_detector: str | None = None) -> dict:
-    """FROC (calcifications, all clusters, suspicious clusters) of every detector on the same views.
-
-    ``detectors``: name -> (detector model, cluster verifier or None), as ``load_detectors`` gives them.
-    ``scan_detector``: also the scan-statistic candidates (scan.py) of that detector's map and of the image."""
+def exam_views(exam_dirs: Sequence[Path], config: Any, progress: bool = True
+               ) -> Iterator[tuple[ExamTruth, ViewTruth, Any]]:
+    """(exam truth, view truth, normalized view) of every view, each read and normalized once by the runtime."""
     from tqdm import tqdm
 
-    from mammoedge.runtime.analysis.view import analyze_normalized
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.preprocess import normalize
 
-    from .scan import view_scans
+    for folder in tqdm(exam_dirs, desc="exams", unit="exam", disable=not progress):
+        truth = ExamTruth.read(folder / "truth.json")
+        for view in truth.views:
+            yield truth, view, normalize(read_mammogram(folder / view.file, config.reader), config.preprocess)
 
-    per_detector: dict[str, list[ViewCases]] = {name: [] for name in detectors}
-    if scan_detector is not None:
-        per_detector.update({row.format(scan_detector): [] for row in SCAN_ROWS.values()})
-    seconds = {name: 0.0 for name in detectors}
-    densities, vendors = [], []
-    for folder in tqdm(exam_dirs, desc="held-out exams", unit="exam", disable=not progress):
-        truth = json.loads((folder / "truth.json").read_text())
-        densities.append(truth["density"])
-        vendors.append(truth["vendor"])
-        for view_truth in truth["views"]:
-            normalized = normalize(read_mammogram(folder / view_truth["file"], config.reader), config.preprocess)
-            for name, (model, verifier) in detectors.items():
-                started = time.perf_counter()
-                analysis = analyze_normalized(normalized, model, config.analysis, verifier=verifier)
-                seconds[name] += time.perf_counter() - started
-                per_detector[name].append(view_cases(analysis, normalized, view_truth, truth))
-                if name == scan_detector:
-                    scans = view_scans(normalized, analysis.detector_map, analysis.detector_stride,
-                                       config.analysis.skin_margin_mm)
-                    for source, row in SCAN_ROWS.items():
-                        per_detector[row.format(name)].append(
-                            detection_cases(np.zeros((0, 3)), scans[source], normalized, view_truth, truth))
-    views = len(next(iter(per_detector.values())))
-    report: dict = {"exams": len(exam_dirs), "views": views, "unit": "false positives per view (image)",
-                    "peak_threshold": config.analysis.peak_threshold,
-                    "verifier": config.analysis.verifier_model or None,
-                    "verifier_threshold": config.analysis.verifier_threshold,
-                    "cluster_match": f"centroid within half the true cluster's bounding-box diagonal + "
-                                     f"{CLUSTER_MARGIN_MM} mm",
-                    "density": dict(zip(*np.unique(densities, return_counts=True))) if densities else {},
-                    "vendor": dict(zip(*np.unique(vendors, return_counts=True))) if vendors else {},
-                    "detectors": {}}
-    report["density"] = {str(k): int(v) for k, v in report["density"].items()}
-    report["vendor"] = {str(k): int(v) for k, v in report["vendor"].items()}
+
+def evaluate_views(exam_dirs: list[Path], rows: dict[str, Row], config: Any, out_dir: Path, *,
+                   bootstrap_samples: int = 300, progress: bool = True) -> dict[str, Any]:
+    """FROC (calcifications, all clusters, suspicious clusters) of every row on the same views; writes
+    ``view-evaluation.json`` and ``froc-views.png`` in ``out_dir``."""
+    from mammoedge.runtime.analysis.view import analyze_normalized
+
+    per_row: dict[str, list[ViewCases]] = {name: [] for name in rows}
+    seconds = {name: 0.0 for name in rows}
+    exams: dict[int, ExamTruth] = {}
+    for truth, view, normalized in exam_views(exam_dirs, config, progress):
+        exams[id(truth)] = truth
+        for name, row in rows.items():
+            started = time.perf_counter()
+            analysis = analyze_normalized(normalized, row.model, row.analysis or config.analysis)
+            seconds[name] += time.perf_counter() - started
+            per_row[name].append(view_cases(analysis, normalized, view, truth))
+    report = _report(list(exams.values()), per_row, seconds, rows, config, bootstrap_samples, out_dir)
+    return report
+
+
+def _counts(values: list[str]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in zip(*np.unique(values, return_counts=True))} if values else {}
+
+
+def _report(exams: list[ExamTruth], per_row: dict[str, list[ViewCases]], seconds: dict[str, float],
+            rows: dict[str, Row], config: Any, bootstrap_samples: int, out_dir: Path) -> dict[str, Any]:
+    views = len(next(iter(per_row.values()))) if per_row else 0
+    report: dict[str, Any] = {
+        "exams": len(exams), "views": views, "unit": "false positives per view (image)",
+        "peak_threshold": config.analysis.peak_threshold,
+        "cluster_match": f"centroid within half the true cluster's bounding-box diagonal + {CLUSTER_MARGIN_MM} mm",
+        "density": _counts([e.density.value for e in exams]), "vendor": _counts([e.vendor for e in exams]),
+        "detectors": {}}
     curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for name, cases in per_detector.items():
-        row: dict = {"seconds_per_view": round(seconds[name] / max(1, views), 3) if name in seconds else None}
+    for name, cases in per_row.items():
+        if rows[name].analysis is not None:
+            report.setdefault("row_analysis", {})[name] = {
+                key: getattr(rows[name].analysis, key) for key in ("peak_threshold", "split_levels")}
+        row: dict[str, Any] = {"seconds_per_view": round(seconds[name] / max(1, views), 3)}
         curves[name] = {}
-        for kind in ("suspicious", "clusters", "calcs") if name in detectors else ("suspicious", "clusters"):
+        for kind in ("suspicious", "clusters", "calcs"):
             kind_cases = [getattr(c, kind) for c in cases]
             ci = bootstrap(kind_cases, FP_RATES, samples=bootstrap_samples)
             row[kind] = {"truths": int(sum(len(np.asarray(c.truths).reshape(-1, 3)) for c in kind_cases)),
@@ -246,9 +216,6 @@ def evaluate_views(exam_dirs: list[Path], detectors: dict[str, Any], config: Any
                 k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(sus, groups, threshold).items()}
         row["suspicious"][f"members_and_cnr_at_{OPERATING_RATE}_fp"] = found_and_missed(cases, threshold)
         row["suspicious"][f"missed_at_{OPERATING_RATE}_fp"] = missed_clusters(cases, threshold)
-        if name not in detectors:  # scan rows: clusters only
-            report["detectors"][name] = row
-            continue
         calc_threshold = threshold_at([c.calcs for c in cases], 1.0)
         row["calcs"]["by_morphology_at_1.0_fp"] = {
             k: [round(v, 3), n] for k, (v, n) in sensitivity_by_group(
@@ -313,3 +280,14 @@ def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], 
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def split_level_rows(rows: dict[str, Row], analysis: Any) -> dict[str, Row]:
+    """Each CNN row twice: with ``analysis.split_levels`` and without (``split_levels = ()``)."""
+    levels = ", ".join(str(v) for v in analysis.split_levels) or "none"
+    out: dict[str, Row] = {}
+    for name, row in rows.items():
+        if name.startswith(("INT8", "FP32")):
+            out[f"{name}, split_levels {levels}"] = Row(row.model, analysis)
+            out[f"{name}, no split_levels"] = Row(row.model, dataclasses.replace(analysis, split_levels=()))
+    return out

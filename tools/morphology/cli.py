@@ -1,12 +1,21 @@
-"""Morphology model steps behind ``mammoedge train|export|evaluate morphology``."""
+"""Morphology model steps behind ``mammoedge train|export|evaluate morphology``.
+
+Nothing here imports PyTorch at module level, so every ``--help`` works without the train extra.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from mammoedge.models import MODELS_DIR
+
+from ..exams import EXAM_SPLITS, PROFILES, make_exams, parse_profiles
+from ..modelfiles import read_json
+from ..splits import Split, check_seed
+from ..training import add_train_arguments as add_common_train_arguments
+
 VERSION = "1.1.0"
 BUILD = Path("build/morphology")
 
@@ -15,13 +24,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--out", type=Path, default=BUILD, help="checkpoint folder")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    add_common_train_arguments(parser, d, BUILD)
     parser.add_argument("--rois", type=int, default=d.rois, help="training ROIs made up front")
-    parser.add_argument("--steps", type=int, default=d.steps)
-    parser.add_argument("--batch", type=int, default=d.batch)
-    parser.add_argument("--width", type=int, default=d.width)
-    parser.add_argument("--threads", type=int, default=d.threads)
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -41,8 +45,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the files and manifest go")
     parser.add_argument("--calibration-rois", type=int, default=128, help="INT8 calibration ROIs")
     parser.add_argument("--fit-rois", type=int, default=1500,
-                        help="held-out ROIs the temperature and uncertainty threshold are fitted on")
-    parser.add_argument("--seed", type=int, default=500_000, help="calibration seed (not training's)")
+                        help="ROIs the temperature and uncertainty threshold are fitted on (seed + 1)")
+    parser.add_argument("--seed", type=int, default=Split.CALIBRATION.seed, help="calibration seed "
+                        "(Split.CALIBRATION)")
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -51,16 +56,16 @@ def export_command(args: argparse.Namespace) -> int:
     from .evaluate import fit_parameters
     from .export import MODEL_NAME, export_onnx, manifest_entry, quantize_int8
 
+    check_seed(args.seed, Split.CALIBRATION, what="calibration seed")
+    check_seed(args.seed + 1, Split.CALIBRATION, what="temperature-fit seed")
     args.models_dir.mkdir(parents=True, exist_ok=True)
     fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx")
     int8 = quantize_int8(fp32, args.models_dir / f"{MODEL_NAME}-int8.onnx",
                          make_rois(args.calibration_rois, args.seed).images)
     fit = make_rois(args.fit_rois, args.seed + 1, progress=True)
-    training_file = args.checkpoint.parent / "training.json"
-    training = json.loads(training_file.read_text())["config"] if training_file.exists() else {}
+    training = read_json(args.checkpoint.parent / "training.json", {}).get("config", {})
     training = {"data": "mammoedge phantom cluster ROIs (tools/morphology/data.py)", **training}
-    metrics_file = args.checkpoint.parent / "evaluation.json"
-    evaluation = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"models": {}}
+    evaluation = read_json(args.checkpoint.parent / "evaluation.json", {"models": {}})
     entries = []
     for path, name, precision in ((int8, MODEL_NAME, "int8"), (fp32, f"{MODEL_NAME}-fp32", "fp32")):
         parameters = fit_parameters(path, fit)
@@ -74,21 +79,25 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    splits = ", ".join(f"{s.name} {s.seed:,}" for s in EXAM_SPLITS)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--out", type=Path, default=BUILD)
     parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs")
-    parser.add_argument("--seed", type=int, default=1_000_000, help="held-out seed (not training's or calibration's)")
+    parser.add_argument("--seed", type=int, default=Split.TEST.seed, help="held-out ROI seed (Split.TEST)")
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--exams", type=int, default=64,
-                        help="held-out full phantom exams for morphology on real detections and the flag (0: skip)")
-    parser.add_argument("--exam-seed", type=int, default=2_000_000, help="held-out exam seed (not training's)")
+                        help="full phantom exams for morphology on real detections and the flag (0: skip)")
+    parser.add_argument("--exam-seed", type=int, default=Split.TEST_EXAMS.seed,
+                        help=f"exam seed, one of the exam splits ({splits}; default TEST_EXAMS)")
     parser.add_argument("--exams-dir", type=Path, default=Path("build/detector/heldout-exams"),
-                        help="where the held-out exams are (made if missing; shared with evaluate detector)")
+                        help="where the exams are (made if missing; shared with evaluate detector)")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="vendor profiles of the exams, in turn")
 
 
-def evaluate_command(args: argparse.Namespace, config=None) -> int:
+def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
     from .evaluate import evaluate
 
+    check_seed(args.seed, Split.TEST, what="held-out ROI seed")
     report = evaluate(args.models_dir, args.out, rois=args.rois, seed=args.seed, bootstrap_samples=args.bootstrap)
     for name, row in report["models"].items():
         print(f"{name:22s} macro-F1 {row['macro_f1']:.3f}  AUC {row['auc'][0]:.3f} ({row['auc'][1]:.3f}-"
@@ -98,11 +107,10 @@ def evaluate_command(args: argparse.Namespace, config=None) -> int:
     if args.exams > 0:
         from mammoedge.runtime.config import load_config
 
-        from ..detector.view_eval import make_heldout_exams
         from .view_eval import evaluate_exams
 
-        exams = make_heldout_exams(args.exams_dir, count=args.exams, seed=args.exam_seed,
-                                   profiles=("hologic", "ge", "siemens", "fuji"))
+        exams = make_exams(args.exams_dir, count=args.exams, seed=args.exam_seed,
+                           profiles=parse_profiles(args.profiles))
         full = evaluate_exams(exams, config if config is not None else load_config(None), args.out)
         print(f"full views ({full['exams']} exams): {full['matched_clusters']} detected clusters on planted ones, "
               f"morphology accuracy {full['matched_accuracy']}, uncertain {full['matched_uncertain_share']}; "

@@ -18,9 +18,11 @@ import numpy as np
 from mammoedge.runtime.codes import Distribution, Morphology, MorphologyClass
 from mammoedge.runtime.morphology.roi import ROI_SIZE, crop_roi, standardize_roi
 
-from ..detector.data import augment
-from .model import CLASSES
+from ..training import intensity_augment
 
+#: Output order of the model: the 12 morphologies (codes order), then the malignancy logit.
+CLASSES: tuple[Morphology, ...] = tuple(Morphology)
+OUTPUTS = len(CLASSES) + 1
 SUSPICIOUS = [m for m in Morphology if m.suspicious]
 BENIGN = [m for m in Morphology if not m.suspicious]
 PATCH = 160
@@ -85,5 +87,5 @@ def make_rois(count: int, seed: int, background_fraction: float = 0.1, progress:
 def augment_roi(roi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Vendor-like intensity changes (re-standardized, so only their non-linear part stays), a random
     90-degree turn and mirror (morphology has no orientation)."""
-    out = np.rot90(standardize_roi(augment(roi, rng)), int(rng.integers(4)))
+    out = np.rot90(standardize_roi(intensity_augment(roi, rng)), int(rng.integers(4)))
     return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)

@@ -11,43 +11,35 @@ background (no calcification) and noise ROIs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.codes import MorphologyClass
 from mammoedge.runtime.morphology.calibration import (
-    calibrated, expected_calibration_error, fit_temperature, reliability, sigmoid,
+    calibrated,
+    expected_calibration_error,
+    fit_temperature,
+    reliability,
+    sigmoid,
 )
 from mammoedge.runtime.morphology.roi import ROI_SIZE
 
-from .data import RoiSet, make_rois
-from .model import CLASSES
+from ..modelfiles import Backend, cpu_runner
+from ..training import batched
+from .data import CLASSES, RoiSet, make_rois
 
 REPORTED = tuple(MorphologyClass)
 GROUP = np.array([[m.group is g for g in REPORTED] for m in CLASSES], float)  # (12, 5)
 #: Share of typical held-out clusters whose uncertainty is above the threshold ("uncertain").
 UNCERTAIN_SHARE = 0.10
 
-Runner = Callable[[np.ndarray], np.ndarray]
 
-
-def runner(path: Path, backend: str) -> Runner:
-    """ROIs (N,1,96,96) -> logits (N,13) with ``path`` on the CPU."""
-    if backend == "onnxruntime":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return lambda x: np.concatenate([session.run(["logits"], {"roi": x[i:i + 64]})[0]
-                                         for i in range(0, len(x), 64)])
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 2, **CPU_F32})
-    return lambda x: np.concatenate([compiled(x[i:i + 64])["logits"] for i in range(0, len(x), 64)])
+def runner(path: Path, backend: Backend | str) -> Callable[[np.ndarray], np.ndarray]:
+    """ROIs (N,1,96,96) -> logits (N,13) with ``path`` on the CPU, 64 ROIs at a time."""
+    run = cpu_runner(path, backend)
+    return lambda x: batched(lambda chunk: run(chunk)[0], x, 64)
 
 
 def reported_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -94,12 +86,15 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
             j += 1
         ranks[order[i:j + 1]] = (i + j) / 2 + 1
         i = j + 1
-    return float((ranks[:len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def bootstrap_auc(scores: np.ndarray, labels: np.ndarray, samples: int, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_auc(scores: np.ndarray, labels: np.ndarray, samples: int, seed: int = 0
+                  ) -> tuple[float, float, float]:
     rng = np.random.default_rng(seed)
-    draws = [auc(scores[idx], labels[idx]) for idx in (rng.integers(0, len(scores), len(scores)) for _ in range(samples))]
+    picks = (rng.integers(0, len(scores), len(scores)) for _ in range(samples))
+    draws = [auc(scores[idx], labels[idx]) for idx in picks]
     draws = [d for d in draws if np.isfinite(d)]
     return auc(scores, labels), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
@@ -124,7 +119,7 @@ def evaluate(models_dir: Path, out_dir: Path, *, rois: int, seed: int, bootstrap
                     "malignant": int(labels.sum()), "seed": seed, "models": {}}
     curves = {}
     for file_name, entry in sorted(entries.items()):
-        for backend in ("openvino", "onnxruntime"):
+        for backend in Backend:
             name = f"{entry.precision.upper()} {backend}"
             run = runner(entry.path, backend)
             logits = run(data.images)
@@ -146,9 +141,11 @@ def evaluate(models_dir: Path, out_dir: Path, *, rois: int, seed: int, bootstrap
                 "ece_calibrated": round(expected_calibration_error(tuned, labels), 4),
                 "temperature": entry.parameters["temperature"],
                 "uncertainty_threshold": entry.parameters["uncertainty_threshold"],
-                "uncertain_share": round(float((uncertainty[known] > entry.parameters["uncertainty_threshold"]).mean()), 4),
+                "uncertain_share": round(float(
+                    (uncertainty[known] > entry.parameters["uncertainty_threshold"]).mean()), 4),
                 "uncertainty_mean": {"clusters": round(float(uncertainty[known].mean()), 4),
-                                     "background": round(float(uncertainty[~known].mean()), 4) if (~known).any() else None,
+                                     "background": (round(float(uncertainty[~known].mean()), 4)
+                                                    if (~known).any() else None),
                                      "noise": round(float(noise_uncertainty.mean()), 4)},
                 "confusion": confusion.tolist(),
             }

@@ -1,7 +1,6 @@
 """A small CNN over a cluster ROI: per-output logits with class activation maps.
 
-The morphology model has 13 outputs (12 morphologies, then a malignancy logit);
-the cluster verifier (tools/verifier) the same net with one (real cluster).
+The morphology model has 13 outputs (12 morphologies, then a malignancy logit).
 
 Input N x 1 x 96 x 96 (standardized image at 0.1 mm). The last layer is a 1x1
 conv giving one map per output (12 morphologies, then malignancy) at stride 8;
@@ -16,11 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mammoedge.runtime.codes import Morphology
+from .data import CLASSES, OUTPUTS
 
-#: Output order: the 12 morphologies (codes order), then the malignancy logit.
-CLASSES: tuple[Morphology, ...] = tuple(Morphology)
-OUTPUTS = len(CLASSES) + 1
+__all__ = ["CLASSES", "OUTPUTS", "RoiNet"]
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -43,6 +40,3 @@ class RoiNet(nn.Module):
         maps = self.maps(self.features(x))
         return maps.mean(dim=(2, 3)), maps
 
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

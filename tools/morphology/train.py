@@ -4,6 +4,8 @@ Loss: cross-entropy against the class target (one-hot, or uniform over the
 reported classes for background ROIs) plus binary cross-entropy of the
 malignancy logit. Classes are balanced by sampling (data.py), so no class
 weights are needed.
+
+PyTorch is imported inside the functions: ``TrainConfig`` (the command line's defaults) needs none.
 """
 
 from __future__ import annotations
@@ -12,20 +14,25 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .data import RoiSet, augment_roi, make_rois
-from .model import CLASSES, RoiNet, parameter_count
+from ..splits import Split
+from ..training import Loop, batched, load_weights, plot_curves, run_loop, save_weights, seeded, summary, training_seed
+from .data import CLASSES, RoiSet, augment_roi, make_rois
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import RoiNet
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    seed: int = 0
+    seed: int = Split.TRAIN.seed
     rois: int = 5000  #: training ROIs generated up front
-    val_rois: int = 600
+    val_rois: int = 600  #: validation ROIs, seed ``validation_seed(seed)``
     background_fraction: float = 0.1
     steps: int = 2500
     batch: int = 32
@@ -34,82 +41,79 @@ class TrainConfig:
     threads: int = 2
 
 
+def validation_seed(seed: int) -> int:
+    """The validation ROIs' seed of a training seed (``Split.MORPHOLOGY_VALIDATION``)."""
+    return Split.MORPHOLOGY_VALIDATION.offset(training_seed(seed))
+
+
 def loss_terms(logits: torch.Tensor, targets: torch.Tensor, malignant: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
     classes = -(targets * F.log_softmax(logits[:, :len(CLASSES)], dim=1)).sum(dim=1).mean()
     return classes + F.binary_cross_entropy_with_logits(logits[:, len(CLASSES)], malignant)
 
 
 def _batch(data: RoiSet, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, ...]:
+    import torch
+
     idx = rng.integers(0, len(data.images), size)
     images = np.stack([augment_roi(data.images[i, 0], rng) for i in idx])[:, None]
     return torch.from_numpy(images), torch.from_numpy(data.targets[idx]), torch.from_numpy(data.malignant[idx])
 
 
-@torch.no_grad()
 def predict(model: RoiNet, images: np.ndarray) -> np.ndarray:
     """Logits (N, 13) in eval mode."""
+    import torch
+
     model.eval()
-    return np.concatenate([model(torch.from_numpy(images[i:i + 64]))[0].numpy() for i in range(0, len(images), 64)])
+    with torch.no_grad():
+        return batched(lambda x: model(torch.from_numpy(x))[0].numpy(), images, 64)
 
 
-def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict:
+def _validate(model: RoiNet, val: RoiSet) -> dict[str, float]:
+    """Validation loss and class accuracy (reported classes) of the ROIs with a cluster."""
+    import torch
+
+    logits = predict(model, val.images)
+    val_loss = float(loss_terms(torch.from_numpy(logits), torch.from_numpy(val.targets),
+                                torch.from_numpy(val.malignant)))
+    known = [i for i, m in enumerate(val.morphology) if m is not None]
+    accuracy = float(np.mean([CLASSES[int(np.argmax(logits[i, :len(CLASSES)]))].group == val.groups[i]
+                              for i in known]))
+    return {"val_loss": val_loss, "val_accuracy": accuracy}
+
+
+def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Train; save ``morphology.pt``, ``training.json`` and the curve PNG in ``out_dir``."""
-    from tqdm import tqdm
-
-    from ..detector.train import plot_curves
+    from .model import RoiNet
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
+    seeded(config.seed, config.threads)
     started = time.perf_counter()
-    data = make_rois(config.rois, config.seed, config.background_fraction, progress=progress)
-    val = make_rois(config.val_rois, config.seed + 100_000, config.background_fraction)
+    data = make_rois(config.rois, training_seed(config.seed), config.background_fraction, progress=progress)
+    val = make_rois(config.val_rois, validation_seed(config.seed), config.background_fraction)
     data_seconds = time.perf_counter() - started
 
     model = RoiNet(config.width)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
-    rng = np.random.default_rng(config.seed)
-    history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_accuracy": []}
-    eval_every = max(1, config.steps // 10)
-    running: list[float] = []
-    t0 = time.perf_counter()
-    for step in tqdm(range(1, config.steps + 1), desc="train morphology", unit="step", disable=not progress):
-        model.train()
+
+    def step_loss(rng: np.random.Generator) -> torch.Tensor:
         x, target, malignant = _batch(data, rng, config.batch)
-        loss = loss_terms(model(x)[0], target, malignant)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        running.append(float(loss.detach()))
-        if step % eval_every == 0 or step == config.steps:
-            logits = predict(model, val.images)
-            val_loss = float(loss_terms(torch.from_numpy(logits), torch.from_numpy(val.targets),
-                                        torch.from_numpy(val.malignant)))
-            known = [i for i, m in enumerate(val.morphology) if m is not None]
-            accuracy = float(np.mean([CLASSES[int(np.argmax(logits[i, :len(CLASSES)]))].group == val.groups[i]
-                                      for i in known]))
-            history["step"].append(step)
-            history["train_loss"].append(float(np.mean(running)))
-            history["val_step"].append(step)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(accuracy)
-            running = []
-            if progress:
-                tqdm.write(f"step {step}: train {history['train_loss'][-1]:.4f} val {val_loss:.4f} "
-                           f"class accuracy {accuracy:.3f}")
-    train_seconds = time.perf_counter() - t0
-    torch.save(model.state_dict(), out_dir / "morphology.pt")
-    summary = {"config": dataclasses.asdict(config), "parameters": parameter_count(model),
-               "data_seconds": round(data_seconds, 1), "train_seconds": round(train_seconds, 1), "history": history}
-    (out_dir / "training.json").write_text(json.dumps(summary, indent=2))
+        return loss_terms(model(x)[0], target, malignant)
+
+    history, train_seconds = run_loop(
+        model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
+                    desc="train morphology"), step_loss, lambda: _validate(model, val), progress)
+    save_weights(model, out_dir / "morphology.pt")
+    result = summary(config, model, data_seconds, train_seconds, history)
+    (out_dir / "training.json").write_text(json.dumps(result, indent=2))
     plot_curves(history, out_dir / "training-curve.png", title="Morphology model training", loss="cross-entropy")
-    return summary
+    return result
 
 
 def load_model(path: Path, width: int = 8) -> RoiNet:
-    model = RoiNet(width)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.eval()
+    """A trained morphology model from its ``morphology.pt``, in eval mode."""
+    from .model import RoiNet
+
+    model = load_weights(RoiNet(width), path)
+    assert isinstance(model, RoiNet)
+    return model

@@ -1,9 +1,9 @@
 """Morphology and the triage flag on held-out full phantom exams, through the runtime's whole path.
 
 Each view is read, normalized and analyzed by the runtime (detector INT8,
-clustering, cluster verifier and morphology INT8, all on OpenVINO), then each exam is triaged as
-the service would. A detected cluster is matched to the true cluster whose
-region it falls in (``tools/detector/view_eval.py``: centroid within half the
+clustering and morphology INT8, all on OpenVINO), then each exam is triaged as
+the service would. Truths are the exam's typed ``truth.json``. A detected cluster is matched to the
+true cluster whose region it falls in (``tools/exams.py``: centroid within half the
 true bounding-box diagonal + 5 mm); matched clusters give the morphology
 accuracy on real detections, unmatched ones show what the model says about the
 detector's false clusters. Exams with a suspicious planted cluster give the
@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from mammoedge.runtime.codes import Morphology, MorphologyClass
+from mammoedge.runtime.codes import MorphologyClass
 
+from ..exams import cluster_regions, region_of
+from ..phantom.truth import ExamTruth
 from .evaluate import macro_f1
 
 REPORTED = tuple(MorphologyClass)
@@ -27,47 +29,43 @@ REPORTED = tuple(MorphologyClass)
 OPERATING_POINTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 
 
-def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict:
+def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     from mammoedge.runtime.analysis import assess, rule_text
-    from mammoedge.runtime.analysis.view import analyze_normalized, load_models
+    from mammoedge.runtime.analysis.view import analyze_normalized, load_detector, load_morphology
     from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.preprocess import normalize
-    from mammoedge.tools.detector.view_eval import _truth_regions
 
     engine = Engine(config.inference)
-    models = load_models(engine, config.analysis, backend="openvino", force=True)
+    detector = load_detector(engine, config.analysis, backend="openvino", force=True)
+    morphology = load_morphology(engine, config.analysis, backend="openvino", force=True)
     matched: list[tuple[int, int, bool]] = []  # (true class, predicted class, uncertain)
     false_clusters: list[tuple[int, bool, bool]] = []  # (predicted class, uncertain, counts toward the flag)
     exams: list[tuple[bool, bool, float]] = []  # (a suspicious cluster was planted, flagged, case score)
-    for folder in tqdm(exam_dirs, desc="held-out exams", unit="exam", disable=not progress):
-        truth = json.loads((folder / "truth.json").read_text())
-        morph = {c["cluster_id"]: c["morphology"] for side in truth["clusters"].values() for c in side}
+    for folder in tqdm(exam_dirs, desc="exams", unit="exam", disable=not progress):
+        truth = ExamTruth.read(folder / "truth.json")
+        morph = truth.morphology_of()
         views = []
-        for view_truth in truth["views"]:
-            normalized = normalize(read_mammogram(folder / view_truth["file"], config.reader), config.preprocess)
-            analysis = analyze_normalized(normalized, models.detector, config.analysis, models.morphology,
-                                          models.verifier)
+        for view in truth.views:
+            normalized = normalize(read_mammogram(folder / view.file, config.reader), config.preprocess)
+            analysis = analyze_normalized(normalized, detector, config.analysis, morphology)
             views.append(analysis)
-            regions = _truth_regions(view_truth, normalized)
+            regions = cluster_regions(view, normalized)
             for cluster in analysis.clusters:
                 if cluster.morphology is None:
                     continue
                 predicted = REPORTED.index(cluster.morphology.morphology)
-                centre = np.array([cluster.centroid_x, cluster.centroid_y])
-                hits = [(float(np.hypot(*(centre - c))) * normalized.spacing_mm, rec) for rec, c, r in regions
-                        if float(np.hypot(*(centre - c))) * normalized.spacing_mm <= r]
-                if hits:
-                    record = min(hits, key=lambda h: h[0])[1]
-                    group = Morphology(morph[record["cluster_id"]]).group
+                region = region_of(regions, cluster.centroid_x, cluster.centroid_y, normalized.spacing_mm)
+                if region is not None:
+                    group = morph[region.cluster.cluster_id].group
                     matched.append((REPORTED.index(group), predicted, cluster.morphology.uncertain))
                 else:
                     counts = cluster.morphology.birads.rank >= 3 or cluster.morphology.uncertain
                     false_clusters.append((predicted, cluster.morphology.uncertain, counts))
-        planted = any(Morphology(c["morphology"]).suspicious and c["n_calcifications"] >= 5
-                      for side in truth["clusters"].values() for c in side)
+        planted = any(c.morphology.suspicious and c.n_calcifications >= 5
+                      for side in truth.clusters.values() for c in side)
         _, triage = assess(views, config.analysis.triage_threshold,
                            rule_text(config.analysis.flag_min_birads, config.analysis.flag_uncertain))
         exams.append((planted, triage.flagged, triage.score))
@@ -90,11 +88,13 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
         "triage_threshold": config.analysis.triage_threshold,
         "matched_clusters": len(matched),
         "matched_accuracy": round(float((truth_cls == predicted).mean()), 4) if len(matched) else None,
-        "matched_macro_f1_present_classes": round(float(np.mean([per_class[c] for c in present])), 4) if present else None,
+        "matched_macro_f1_present_classes": (round(float(np.mean([per_class[c] for c in present])), 4)
+                                             if present else None),
         "matched_uncertain_share": round(float(np.mean([m[2] for m in matched])), 4) if matched else None,
         "confusion_classes": [c.value for c in REPORTED], "confusion": confusion.tolist(),
         "false_clusters": len(false_clusters),
-        "false_clusters_uncertain_share": round(float(np.mean([f[1] for f in false_clusters])), 4) if false_clusters else None,
+        "false_clusters_uncertain_share": (round(float(np.mean([f[1] for f in false_clusters])), 4)
+                                           if false_clusters else None),
         "false_clusters_counting_toward_flag": int(sum(f[2] for f in false_clusters)),
         "flag_sensitivity": [int(sum(positive)), len(positive)],
         "flag_specificity": [int(len(negative) - sum(negative)), len(negative)],

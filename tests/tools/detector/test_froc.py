@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from mammoedge.tools.detector.froc import (ImageCase, bootstrap, froc_curve, match, sensitivity_at,
-                                           sensitivity_by_group, threshold_at)
+from mammoedge.tools.detector.froc import (
+    ImageCase,
+    bootstrap,
+    froc_curve,
+    match,
+    sensitivity_at,
+    sensitivity_by_group,
+    threshold_at,
+)
 
 
 def test_greedy_match_by_score_each_truth_once():

@@ -5,8 +5,8 @@ import json
 import numpy as np
 
 from mammoedge.models import MODELS_DIR
-from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.inference import ModelRegistry
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.tools.detector.data import PhantomPatches, make_set
 from mammoedge.tools.modelfiles import sha256
 

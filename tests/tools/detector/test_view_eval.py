@@ -1,15 +1,32 @@
 """Cluster matching on hand-made views, the baseline behind the model interface, one exam end to end."""
 
-from pathlib import Path
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from mammoedge.tools.detector.baseline_model import BaselineModel, PrewhitenedModel, prewhitened_z
+from mammoedge.runtime.codes import BiradsCategory, Distribution, Morphology
+from mammoedge.tools.detector.baseline_model import BaselineModel
 from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
-from mammoedge.tools.detector.view_eval import (CLUSTER_MARGIN_MM, found_and_missed, median_cnr, missed_clusters,
-                                                view_cases)
+from mammoedge.tools.detector.view_eval import (
+    CLUSTER_MARGIN_MM,
+    Row,
+    found_and_missed,
+    median_cnr,
+    missed_clusters,
+    split_level_rows,
+    view_cases,
+)
+from mammoedge.tools.phantom.truth import (
+    SCHEMA_VERSION,
+    CalcTruth,
+    ClusterInView,
+    ClusterTruth,
+    Density,
+    ExamTruth,
+    ViewTruth,
+)
 
 
 def test_drop_ignored_keeps_hits_and_drops_only_false_positives_in_regions():
@@ -43,22 +60,41 @@ def _fake_view(clusters_det, calcs_det):
 
 
 def _calc(x, y, morph, cid):
-    return {"x": x, "y": y, "length_mm": 0.4, "morphology": morph, "cluster_id": cid}
+    m = Morphology(morph)
+    return CalcTruth(x=x, y=y, diameter_mm=0.3, length_mm=0.4, morphology=m, cluster_id=cid, suspicious=m.suspicious)
 
 
-VIEW_TRUTH = {"file": "LCC.dcm", "clusters": [
-    # suspicious cluster 0: bbox 100 px (10 mm) wide -> radius 0.5 * 10 mm diagonal-ish + margin
-    {"cluster_id": 0, "bbox_px": [1000, 1000, 1100, 1000],
-     "calcifications": [_calc(1000, 1000, "fine_pleomorphic", 0), _calc(1100, 1000, "fine_pleomorphic", 0)]},
-    # benign cluster 1 (vascular) far away
-    {"cluster_id": 1, "bbox_px": [3000, 3000, 3020, 3000],
-     "calcifications": [_calc(3000, 3000, "vascular", 1), _calc(3020, 3000, "vascular", 1)]},
-    # an isolated calcification: no cluster truth
-    {"cluster_id": None, "bbox_px": [500, 500, 500, 500], "calcifications": [_calc(500, 500, "punctate", None)]},
-]}
-EXAM_TRUTH = {"exam_index": 7, "density": "c", "vendor": "ge", "clusters": {
-    "L": [{"cluster_id": 0, "morphology": "fine_pleomorphic"}, {"cluster_id": 1, "morphology": "vascular"}],
-    "R": []}}
+def _in_view(cid, bbox, calcs):
+    return ClusterInView(cluster_id=cid, center_px=(0.5 * (bbox[0] + bbox[2]), 0.5 * (bbox[1] + bbox[3])),
+                         bbox_px=bbox, calcifications=calcs)
+
+
+def _cluster(cid, morph, distribution, n):
+    return ClusterTruth(cluster_id=cid, morphology=Morphology(morph), distribution=Distribution(distribution),
+                        n_calcifications=n, malignant=False, malignancy_probability=0.1,
+                        assessment=BiradsCategory.BENIGN, center_mm=(0.0, 0.0, 0.0), extent_mm=1.0)
+
+
+VIEW_TRUTH = ViewTruth(
+    file="LCC.dcm", sop_instance_uid="1.2.3", laterality="L", view="CC", rows=4000, columns=4000,
+    pixel_spacing_mm=0.1, chest_wall_side="left", breast_area_mm2=1.0, dense_area_fraction=0.5,
+    nipple_px=(3500.0, 2000.0), clusters=(
+        # suspicious cluster 0: bbox 100 px (10 mm) wide -> radius 0.5 * 10 mm diagonal-ish + margin
+        _in_view(0, (1000.0, 1000.0, 1100.0, 1000.0),
+                 (_calc(1000, 1000, "fine_pleomorphic", 0), _calc(1100, 1000, "fine_pleomorphic", 0))),
+        # benign cluster 1 (vascular) far away
+        _in_view(1, (3000.0, 3000.0, 3020.0, 3000.0),
+                 (_calc(3000, 3000, "vascular", 1), _calc(3020, 3000, "vascular", 1))),
+        # an isolated calcification (distribution single): a benign cluster of one
+        _in_view(2, (500.0, 500.0, 500.0, 500.0), (_calc(500, 500, "punctate", 2),)),
+    ))
+EXAM_TRUTH = ExamTruth(
+    schema_version=SCHEMA_VERSION, generator="test", seed=0, exam_index=7, kind="screening", vendor="ge",
+    density=Density.C, study_instance_uid="1.2", assessment=BiradsCategory.SUSPICIOUS_MODERATE,
+    breast_thickness_mm={"L": 50.0},
+    clusters={"L": (_cluster(0, "fine_pleomorphic", "grouped", 2), _cluster(1, "vascular", "linear", 2),
+                    _cluster(2, "punctate", "single", 1)), "R": ()},
+    views=(VIEW_TRUTH,))
 
 
 def test_view_cases_cluster_rule_with_known_answers():
@@ -66,22 +102,23 @@ def test_view_cases_cluster_rule_with_known_answers():
     analysis, normalized = _fake_view(
         clusters_det=[(1050 + reach_px - 5, 1000, 0.9),   # inside the rule: hit on cluster 0
                       (1050 + reach_px + 5, 1000, 0.95),  # just outside: false positive
-                      (3010, 3000, 0.8),                  # on the benign cluster
-                      (500, 500, 0.7)],                   # on an isolated calcification: false positive
+                      (3010, 3000, 0.8),                  # on the benign cluster: ignored
+                      (500, 500, 0.7),                    # on the isolated calcification: ignored too
+                      (2000, 500, 0.6)],                  # on nothing: false positive
         calcs_det=[(1000.3, 1000, 0.9), (1100, 1010, 0.5), (2000, 2000, 0.4)])
     cases = view_cases(analysis, normalized, VIEW_TRUTH, EXAM_TRUTH)
     # suspicious: one truth; the benign-cluster detection is ignored, two false positives remain
     assert len(cases.suspicious.truths) == 1
     scores, hits = match(cases.suspicious)
-    assert sorted(zip(scores.tolist(), hits.tolist())) == [(0.7, False), (0.9, True), (0.95, False)]
+    assert sorted(zip(scores.tolist(), hits.tolist())) == [(0.6, False), (0.9, True), (0.95, False)]
     (label,) = cases.suspicious_labels
     assert {k: label[k] for k in ("morphology", "density", "vendor", "members", "exam", "view", "cluster_id")} == {
         "morphology": "fine_pleomorphic", "density": "c", "vendor": "ge", "members": 2, "exam": 7, "view": "LCC",
         "cluster_id": 0}
     assert 5.0 < label["cnr"] < 9.0  # median of ~8 and ~4 noise std, plus the noise at the peak
-    # all clusters: two truths, the benign-cluster detection is a hit now
+    # all clusters: three truths (the isolated calcification is a cluster of one); every benign one is a hit now
     scores, hits = match(cases.clusters)
-    assert len(cases.clusters.truths) == 2 and int(hits.sum()) == 2
+    assert len(cases.clusters.truths) == 3 and int(hits.sum()) == 3
     # calcifications (5 truths incl. the isolated one): 1000.3 within 0.5 mm; (1100, 1010) is 1 mm away: miss
     assert sensitivity_at([cases.calcs], (10.0,))[10.0] == pytest.approx(1 / 5)
     assert cases.calc_morphology.count("vascular") == 2
@@ -101,45 +138,6 @@ def test_baseline_model_marks_a_bright_dot_at_stride_4():
     assert prob[0, 0, row, col] > 0.5 > 0.2 > away.max()  # the dot stands out; noise stays low
 
 
-def test_prewhitened_filter_reaches_the_matched_filter_snr_on_white_noise():
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[0:256, 0:256]
-    dot = 0.12 * np.exp(-((xx - 130) ** 2 + (yy - 90) ** 2) / 2.0)  # Gaussian speck, sigma 1 px
-    # template t = g1 - g3 (unit-area Gaussians, sigma 1 and 3 px); the dot is 0.12 * 2 pi g1:
-    # <dot, t> = 0.12 * 2 pi (1/(4 pi) - 1/(20 pi)) = 0.048, ||t||^2 = (1/4 - 2/20 + 1/36) / pi
-    expected = 0.048 / (0.05 * np.sqrt((0.25 - 0.1 + 1 / 36) / np.pi))  # 4.04
-    z_background, z_dot = [], []
-    for _ in range(20):
-        noise = 0.5 + 0.05 * rng.standard_normal((256, 256))  # standardized breast: around 0.1-0.9
-        z_background.append(prewhitened_z(noise.astype(np.float32)))
-        z_dot.append(prewhitened_z((noise + dot).astype(np.float32))[90, 130])
-    assert np.std(z_background) == pytest.approx(1.0, abs=0.05)  # calibrated: z is in noise sd
-    assert np.mean(z_dot) == pytest.approx(expected, abs=0.35)
-    # a tile half outside the breast (0 there): the noise is the breast half's, so z stays calibrated there
-    edge = 0.5 + 0.05 * rng.standard_normal((256, 256))
-    edge[:, 128:] = 0.0
-    z = prewhitened_z(edge.astype(np.float32))
-    assert np.std(z[:, 16:112]) == pytest.approx(1.0, abs=0.1)
-
-
-def test_prewhitening_lifts_a_speck_out_of_power_law_anatomy():
-    import cv2
-
-    from mammoedge.tools.phantom.texture import power_law_field
-
-    rng = np.random.default_rng(2)
-    yy, xx = np.mgrid[0:512, 0:512]
-    anatomy = cv2.GaussianBlur(0.3 * power_law_field(rng, (512, 512), 0.1), (0, 0), 3.0)  # smooth, as rendered
-    tile = (0.5 + anatomy + 0.01 * rng.standard_normal((512, 512))
-            + 0.08 * np.exp(-((xx - 301) ** 2 + (yy - 205) ** 2) / 2.0)).astype(np.float32)
-    inner = (slice(32, -32), slice(32, -32))  # what the runtime's stitching keeps of a tile (overlap 64)
-    z = prewhitened_z(tile)[inner]
-    assert np.unravel_index(np.argmax(z), z.shape) == (205 - 32, 301 - 32)  # the speck, not the anatomy
-    assert tile[205, 301] < tile.max() - 0.3  # whose bright blobs outshine it in the raw tile
-    prob = PrewhitenedModel().infer(tile[None, None])["prob"][0, 0][8:-8, 8:-8]
-    assert np.unravel_index(np.argmax(prob), prob.shape) == (205 // 4 - 8, 301 // 4 - 8)
-
-
 @pytest.mark.slow
 def test_one_small_exam_through_the_runtime_path(tmp_path):
     from mammoedge.runtime.config import load_config
@@ -148,14 +146,17 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
 
     make_exam(tmp_path / "exam", seed=2_000_001, index=0, profile="ge", size="small", normal_fraction=0.0)
     config = load_config(None)
-    report = evaluate_views([tmp_path / "exam"], {"baseline (DoG)": (BaselineModel(), None)}, config, tmp_path / "out",
-                            bootstrap_samples=10, progress=False, scan_detector="baseline (DoG)")
+    rows = {"baseline (DoG)": Row(BaselineModel()),
+            "baseline, peak 0.9": Row(BaselineModel(), dataclasses.replace(config.analysis, peak_threshold=0.9))}
+    report = evaluate_views([tmp_path / "exam"], rows, config, tmp_path / "out", bootstrap_samples=10,
+                            progress=False)
     assert report["views"] == 4 and report["vendor"] == {"ge": 1}
     row = report["detectors"]["baseline (DoG)"]
     assert row["clusters"]["truths"] >= 1 and row["calcs"]["truths"] >= row["clusters"]["truths"]
-    for name in ("baseline (DoG) evidence scan", "image contrast scan"):  # scan rows: clusters only
-        scan = report["detectors"][name]
-        assert "calcs" not in scan and scan["clusters"]["truths"] == row["clusters"]["truths"]
+    strict = report["detectors"]["baseline, peak 0.9"]  # a row's own analysis options apply to it alone
+    assert strict["calcs"]["truths"] == row["calcs"]["truths"]
+    assert report["row_analysis"]["baseline, peak 0.9"]["peak_threshold"] == 0.9
+    assert strict["calcs"]["sensitivity_at_fp"]["2.0"][0] <= row["calcs"]["sensitivity_at_fp"]["2.0"][0]
     assert (tmp_path / "out" / "froc-views.png").stat().st_size > 1000
     assert (tmp_path / "out" / "view-evaluation.json").exists()
 
@@ -163,10 +164,10 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
 def test_member_cnr_reads_contrast_over_the_ring_noise():
     normalized = SimpleNamespace(spacing_mm=0.1, transform=SimpleNamespace(from_original=lambda xy: np.asarray(xy)),
                                  image=_fake_image())
-    strong = median_cnr(normalized, [{"x": 1000, "y": 1000}])
-    faint = median_cnr(normalized, [{"x": 1100, "y": 1000}])
+    strong = median_cnr(normalized, [_calc(1000, 1000, "amorphous", 0)])
+    faint = median_cnr(normalized, [_calc(1100, 1000, "amorphous", 0)])
     assert 7.0 < strong < 10.0 and 4.0 < faint < 7.0 and strong > faint + 1.5  # the peak is a max: noise adds to it
-    assert median_cnr(normalized, [{"x": 600, "y": 600}]) < 4.0  # no calcification: the noise's own maximum
+    assert median_cnr(normalized, [_calc(600, 600, "amorphous", 0)]) < 4.0  # no calcification: the noise's own maximum
 
 
 def test_found_and_missed_splits_truths_at_the_threshold():
@@ -183,3 +184,17 @@ def test_found_and_missed_splits_truths_at_the_threshold():
     missed = missed_clusters(cases, threshold=0.5)
     assert [m["members"] for m in missed] == [6, 6] and missed[0]["morphology"] == "amorphous"
     assert missed_clusters(cases, threshold=0.05) == []
+
+
+def test_split_level_rows_pair_each_detector_with_and_without_the_levels():
+    from mammoedge.runtime.config import load_config
+
+    analysis = load_config(None).analysis
+    assert analysis.split_levels  # shipped on
+    rows = split_level_rows({"INT8 openvino": Row("model"), "baseline (DoG)": Row("dog")}, analysis)
+    levels = ", ".join(str(v) for v in analysis.split_levels)
+    assert list(rows) == [f"INT8 openvino, split_levels {levels}", "INT8 openvino, no split_levels"]
+    on, off = rows.values()
+    assert on.model == off.model == "model" and on.analysis == analysis
+    assert off.analysis.split_levels == () and dataclasses.replace(off.analysis, split_levels=analysis.split_levels) \
+        == analysis

@@ -4,14 +4,21 @@ import numpy as np
 import pytest
 import torch
 
-from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.codes import MorphologyClass
+from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.runtime.morphology.roi import ROI_SIZE
 from mammoedge.tools.morphology.data import make_rois, uniform_over_groups
-from mammoedge.tools.morphology.evaluate import auc, fit_parameters, macro_f1, normalized_entropy, reported_probabilities
+from mammoedge.tools.morphology.evaluate import (
+    auc,
+    fit_parameters,
+    macro_f1,
+    normalized_entropy,
+    reported_probabilities,
+)
 from mammoedge.tools.morphology.export import export_onnx, manifest_entry, quantize_int8
-from mammoedge.tools.morphology.model import CLASSES, OUTPUTS, RoiNet, parameter_count
+from mammoedge.tools.morphology.model import CLASSES, OUTPUTS, RoiNet
 from mammoedge.tools.morphology.train import TrainConfig, train
+from mammoedge.tools.training import parameter_count
 
 
 def test_rois_carry_their_labels_and_background_is_uniform_over_reported_classes():

@@ -13,8 +13,7 @@ from mammoedge.runtime.errors import MammoedgeError
 from mammoedge.tools.phantom.errors import TruthError
 from mammoedge.tools.phantom.exam import make_exam, plan_exam
 from mammoedge.tools.phantom.stereo import make_stereo
-from mammoedge.tools.phantom.truth import (ClusterInView, Density, ExamTruth, RiskLabel, StereoTarget, ViewTruth,
-                                           to_json)
+from mammoedge.tools.phantom.truth import ClusterInView, Density, ExamTruth, RiskLabel, StereoTarget, ViewTruth, to_json
 
 
 @pytest.fixture(scope="module")

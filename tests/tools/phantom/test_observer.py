@@ -5,8 +5,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mammoedge.tools.detector.observer import (
-    TILE, known_location_dprime, observe_exam, searched_sensitivity, view_clusters,
+from mammoedge.tools.phantom.observer import (
+    TILE,
+    known_location_dprime,
+    observe_exam,
+    searched_sensitivity,
+    view_clusters,
 )
 
 

@@ -1,4 +1,4 @@
-"""What a phantom view holds about its suspicious clusters, apart from any detector.
+"""What a phantom view holds about its suspicious clusters, apart from any detector (``mammoedge evaluate observer``).
 
 ``ExamPlan.render`` draws each view with all its calcifications, with none, and with
 each suspicious cluster alone (same anatomy, same noise), so every planted cluster's
@@ -21,13 +21,20 @@ what a linear observer loses to the phantom's non-stationary anatomy.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from .view_eval import SUSPICIOUS
+from mammoedge.runtime.codes import Morphology
+
+from ..exams import EXAM_SPLITS, PROFILES, parse_profiles
+from ..splits import Split, check_seed
+
+SUSPICIOUS = frozenset(m.value for m in Morphology if m.suspicious)
 
 SPACING_MM = 0.1
 TILE = 256
@@ -86,7 +93,7 @@ def prewhitened_template(template: np.ndarray, nps: np.ndarray) -> np.ndarray:
     return np.real(np.fft.ifft2(np.fft.fft2(template) / nps)).astype(np.float32)
 
 
-def view_clusters(rendered, background: np.ndarray, signals: dict[int, np.ndarray],
+def view_clusters(rendered: Any, background: np.ndarray, signals: dict[int, np.ndarray],
                   morphology_of: dict[int, str]) -> list[dict]:
     """Per suspicious cluster of one rendered view (``signals``: cluster id -> its render alone minus
     ``background``, at the render's spacing): members, known-location d' (cluster, members) and the searched
@@ -159,7 +166,7 @@ def view_clusters(rendered, background: np.ndarray, signals: dict[int, np.ndarra
 
 def observe_exam(seed: int, index: int, profile: str) -> list[dict]:
     """``view_clusters`` for every view of one phantom exam that holds a suspicious cluster."""
-    from mammoedge.tools.phantom.exam import VIEW_ORDER, plan_exam
+    from .exam import VIEW_ORDER, plan_exam
 
     plan = plan_exam(seed=seed, index=index, profile=profile, size="full")
     morphology_of = {c.cluster_id: c.morphology.value for side in plan.clusters.values() for c in side}
@@ -177,7 +184,8 @@ def observe_exam(seed: int, index: int, profile: str) -> list[dict]:
     return rows
 
 
-def searched_sensitivity(rows: list[dict], rates=FP_RATES) -> dict[str, dict[str, list[int]]]:
+def searched_sensitivity(rows: list[dict[str, Any]], rates: tuple[float, ...] = FP_RATES
+                         ) -> dict[str, dict[str, Any]]:
     """Per FP rate and morphology, [found, total]: a cluster is found when its z exceeds the threshold at which
     the pooled background maxima (one searched filter per cluster) reach that many per view."""
     maxima = np.sort(np.concatenate([r["background_maxima"] for r in rows] or [np.zeros(0)]))[::-1]
@@ -203,7 +211,8 @@ def summarize(rows: list[dict]) -> dict:
         out[morphology] = {"clusters": len(group), "dprime_median": round(float(np.median(d)), 1),
                            "dprime_min": round(float(d.min()), 1),
                            "member_dprime_median": round(float(np.median(
-                               [r["member_dprime_median"] for r in group if r["member_dprime_median"] is not None])), 1),
+                               [r["member_dprime_median"] for r in group
+                                if r["member_dprime_median"] is not None])), 1),
                            "z_searched_median": round(float(np.median([r["z_searched"] for r in group])), 1),
                            "views_with_a_background_maximum_above_10": sum(
                                bool(r["background_maxima"]) and r["background_maxima"][0] > 10 for r in group)}
@@ -227,3 +236,29 @@ def observe(out_dir: Path, *, count: int, seed: int, profiles: tuple[str, ...], 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "observer.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def add_observer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("build/detector/observer"))
+    parser.add_argument("--exams", type=int, default=64, help="phantom exams (rendered, not written)")
+    parser.add_argument("--exam-seed", type=int, default=Split.TEST_EXAMS.seed,
+                        help="exam seed, one of the exam splits (the same exams as evaluate detector's with it)")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="vendor profiles, in turn")
+    parser.add_argument("--workers", type=int, default=2)
+
+
+def observer_command(args: argparse.Namespace) -> int:
+    check_seed(args.exam_seed, *EXAM_SPLITS, what="exam seed")
+    report: dict[str, Any] = observe(args.out, count=args.exams, seed=args.exam_seed,
+                                     profiles=parse_profiles(args.profiles), workers=args.workers)
+    print(f"{len(report['clusters'])} suspicious clusters in views of {args.exams} exams; known-location d' "
+          f"(median, min), member d' median, searched z median:")
+    for morphology, row in report["by_morphology"].items():
+        print(f"  {morphology:24s} {row['clusters']:4d}  {row['dprime_median']:7.1f} {row['dprime_min']:7.1f}"
+              f"  {row['member_dprime_median']:6.1f}  {row['z_searched_median']:6.1f}")
+    print("searched, pattern known (found/total) at false positives per view:")
+    for rate, row in report["searched_sensitivity_at_fp"].items():
+        print(f"  {rate:>4s} (z > {row['threshold_z']}): " + ", ".join(
+            f"{m} {v[0]}/{v[1]}" for m, v in row.items() if m != "threshold_z"))
+    print(f"wrote {args.out / 'observer.json'}")
+    return 0

@@ -1,0 +1,62 @@
+"""The lab's model steps on the command line: ``mammoedge train|export|evaluate MODEL``.
+
+Each step has one subcommand per model family (and evaluate a few measurements besides); a family's
+``cli`` module builds its options and runs it. Nothing is imported before a subcommand is chosen beyond
+these modules, none of which imports PyTorch at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+class Step(enum.StrEnum):
+    TRAIN = "train"
+    EXPORT = "export"
+    EVALUATE = "evaluate"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """``module.add_<name>_arguments(parser)`` and ``module.<name>_command(args[, config])``."""
+
+    module: str
+    name: str
+    help: str
+    takes_config: bool = False
+
+
+_DETECTOR, _MORPHOLOGY = "mammoedge.tools.detector.cli", "mammoedge.tools.morphology.cli"
+_DETECTOR_HELP, _MORPHOLOGY_HELP = "the microcalcification detector", "the cluster morphology model"
+
+SUBCOMMANDS: dict[Step, dict[str, Subcommand]] = {
+    Step.TRAIN: {"detector": Subcommand(_DETECTOR, "train", _DETECTOR_HELP),
+                 "morphology": Subcommand(_MORPHOLOGY, "train", _MORPHOLOGY_HELP)},
+    Step.EXPORT: {"detector": Subcommand(_DETECTOR, "export", _DETECTOR_HELP),
+                  "morphology": Subcommand(_MORPHOLOGY, "export", _MORPHOLOGY_HELP)},
+    Step.EVALUATE: {
+        "detector": Subcommand(_DETECTOR, "evaluate", _DETECTOR_HELP, takes_config=True),
+        "morphology": Subcommand(_MORPHOLOGY, "evaluate", _MORPHOLOGY_HELP, takes_config=True),
+        "split-levels": Subcommand(_DETECTOR, "split_levels", "the suspicious-cluster FROC with and without the "
+                                   "runtime's split_levels (tuning exams)", takes_config=True),
+        "observer": Subcommand("mammoedge.tools.phantom.observer", "observer", "what phantom views hold about "
+                               "their suspicious clusters (a prewhitened matched filter that knows each pattern)"),
+    },
+}
+
+
+def add_step_arguments(parser: argparse.ArgumentParser, step: Step) -> None:
+    models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
+    for name, sub in SUBCOMMANDS[step].items():
+        module = importlib.import_module(sub.module)
+        getattr(module, f"add_{sub.name}_arguments")(models.add_parser(name, help=sub.help, description=sub.help))
+
+
+def run_step(args: argparse.Namespace, step: Step, config: Any) -> int:
+    sub = SUBCOMMANDS[step][args.model]
+    command = getattr(importlib.import_module(sub.module), f"{sub.name}_command")
+    return int(command(args, config) if sub.takes_config else command(args))
