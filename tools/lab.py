@@ -34,8 +34,8 @@ _DETECTOR, _MORPHOLOGY = "mammoedge.tools.detector.cli", "mammoedge.tools.morpho
 _DETECTOR_HELP, _MORPHOLOGY_HELP = "the microcalcification detector", "the cluster morphology model"
 
 SUBCOMMANDS: dict[Step, dict[str, Subcommand]] = {
-    Step.TRAIN: {"detector": Subcommand(_DETECTOR, "train", _DETECTOR_HELP),
-                 "morphology": Subcommand(_MORPHOLOGY, "train", _MORPHOLOGY_HELP)},
+    Step.TRAIN: {"detector": Subcommand("mammoedge.tools.lab", "train", _DETECTOR_HELP),
+                 "morphology": Subcommand("mammoedge.tools.lab", "train", _MORPHOLOGY_HELP)},
     Step.EXPORT: {"detector": Subcommand(_DETECTOR, "export", _DETECTOR_HELP),
                   "morphology": Subcommand(_MORPHOLOGY, "export", _MORPHOLOGY_HELP)},
     Step.EVALUATE: {
@@ -53,7 +53,36 @@ def add_step_arguments(parser: argparse.ArgumentParser, step: Step) -> None:
     models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
     for name, sub in SUBCOMMANDS[step].items():
         module = importlib.import_module(sub.module)
-        getattr(module, f"add_{sub.name}_arguments")(models.add_parser(name, help=sub.help, description=sub.help))
+        sub_parser = models.add_parser(name, help=sub.help, description=sub.help)
+        sub_parser.set_defaults(family=name)
+        getattr(module, f"add_{sub.name}_arguments")(sub_parser)
+
+
+def _train_module(family: str) -> Any:
+    """A family's ``train`` module: ``TrainConfig`` and ``train(config, out_dir)`` (torch inside)."""
+    return importlib.import_module(f"mammoedge.tools.{family}.train")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from .training import add_train_arguments as add_options
+
+    family = _train_module(parser.get_default("family"))
+    add_options(parser, family.TrainConfig)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Train one family's model; one line with what the run measured."""
+    from .training import config_from_args
+
+    family = _train_module(args.family)
+    summary = family.train(config_from_args(family.TrainConfig, args), args.out)
+    history = summary["history"]
+    final = ", ".join(f"{key[4:].replace('_', ' ')} {values[-1]:.4f}" for key, values in history.items()
+                      if key.startswith("val_") and key != "val_step")
+    speed = f" ({summary['patches_per_second']} patches/s)" if "patches_per_second" in summary else ""
+    print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s{speed}; final validation "
+          f"{final}; checkpoint in {args.out}")
+    return 0
 
 
 def run_step(args: argparse.Namespace, step: Step, config: Any) -> int:

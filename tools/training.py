@@ -1,17 +1,19 @@
-"""What every model family's training shares: the seeded loop, intensity augmentation, curves, weights.
+"""What every model family's training shares: its configuration and options, the seeded loop, intensity
+augmentation, what a run writes (weights, ``training.json``, the curve).
 
-PyTorch is imported inside the functions that need it, so modules that only build command lines (and
-their ``--help``) run without the train extra.
+PyTorch is imported inside the functions that need it, here and in each family's ``train.py``, so modules
+that only build command lines (and their ``--help``) run without the train extra.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -23,21 +25,63 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-
-def add_train_arguments(parser: argparse.ArgumentParser, defaults: Any, out: Path) -> None:
-    """The options every ``train MODEL`` has: output folder, seed (``Split.TRAIN``), steps, batch, width, threads."""
-    parser.add_argument("--out", type=Path, default=out, help="checkpoint folder")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help=f"training seed (Split.TRAIN: {Split.TRAIN.seeds.start}..{Split.TRAIN.seeds.stop - 1})")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch", type=int, default=defaults.batch)
-    parser.add_argument("--width", type=int, default=defaults.width, help="channels of the first stage")
-    parser.add_argument("--threads", type=int, default=defaults.threads)
+C = TypeVar("C", bound="TrainConfig")
 
 
-def training_seed(seed: int) -> int:
-    """``seed`` checked to lie in ``Split.TRAIN`` (its validation seeds are derived from it)."""
-    return check_seed(seed, Split.TRAIN, what="training seed")
+def option(default: Any, help: str) -> Any:
+    """A training option that ``train MODEL`` offers on the command line (``--name``, with ``help``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """What every model family's training takes; a family adds its data options and may change defaults.
+
+    A family's subclass names the split its validation data comes from and its default output folder:
+    ``class TrainConfig(training.TrainConfig, validation=Split.X, out="build/x")``.
+    """
+
+    #: the split the validation data is drawn from, at ``training seed`` places into it
+    validation_split: ClassVar[Split]
+    #: the default folder of ``train MODEL`` (weights, ``training.json``, the curve)
+    out: ClassVar[Path]
+
+    def __init_subclass__(cls, *, validation: Split, out: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.validation_split, cls.out = validation, Path(out)
+
+    seed: int = option(Split.TRAIN.seed, f"training seed (Split.TRAIN: {Split.TRAIN.seeds.start}.."
+                                         f"{Split.TRAIN.seeds.stop - 1})")
+    steps: int = option(3000, "optimizer steps")
+    batch: int = option(16, "samples per step")
+    lr: float = 2e-3  #: peak learning rate of the one-cycle schedule
+    width: int = option(8, "channels of the first stage")
+    threads: int = option(2, "PyTorch threads")
+
+    @property
+    def training_seed(self) -> int:
+        """``seed``, checked to lie in ``Split.TRAIN``."""
+        return check_seed(self.seed, Split.TRAIN, what="training seed")
+
+    @property
+    def validation_seed(self) -> int:
+        """The validation data's seed: ``seed`` places into ``validation_split``."""
+        return self.validation_split.offset(self.training_seed)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, config_type: type[TrainConfig]) -> None:
+    """``--out`` and one option per field of ``config_type`` declared with ``option``."""
+    parser.add_argument("--out", type=Path, default=config_type.out, help="checkpoint folder")
+    for field in dataclasses.fields(config_type):
+        if "help" in field.metadata:
+            parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+                                help=field.metadata["help"])
+
+
+def config_from_args(config_type: type[C], args: argparse.Namespace) -> C:
+    """The training configuration the command line asked for."""
+    return config_type(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_type)  # type: ignore[arg-type]
+                          if "help" in f.metadata})
 
 
 def intensity_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -152,10 +196,17 @@ def batched(run: Callable[[np.ndarray], np.ndarray], items: np.ndarray, size: in
     return np.concatenate([run(items[i:i + size]) for i in range(0, len(items), size)])
 
 
-def summary(config: Any, model: nn.Module, data_seconds: float, train_seconds: float,
-            history: dict[str, list[float]], **extra: Any) -> dict[str, Any]:
-    """What ``training.json`` records of a run."""
-    return {"config": dataclasses.asdict(config), "parameters": parameter_count(model),
-            "data_seconds": round(data_seconds, 1), "train_seconds": round(train_seconds, 1), **extra,
-            "history": history}
+def finish(model: nn.Module, config: TrainConfig, out_dir: Path, *, weights: str, data_seconds: float,
+           run: tuple[dict[str, list[float]], float], title: str, loss: str, **extra: Any) -> dict[str, Any]:
+    """Save the weights as ``out_dir/weights``, write ``training.json`` (configuration, parameter count,
+    timings, ``extra``, history) and the training curve; return what ``training.json`` holds."""
+    history, train_seconds = run
+    save_weights(model, out_dir / weights)
+    summary = {"config": dataclasses.asdict(config), "parameters": parameter_count(model),
+               "data_seconds": round(data_seconds, 1), "train_seconds": round(train_seconds, 1),
+               **{key: value(train_seconds) if callable(value) else value for key, value in extra.items()},
+               "history": history}
+    (out_dir / "training.json").write_text(json.dumps(summary, indent=2))
+    plot_curves(history, out_dir / "training-curve.png", title=title, loss=loss)
+    return summary
 

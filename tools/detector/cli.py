@@ -1,6 +1,4 @@
 """Detector steps behind ``mammoedge train|export|evaluate detector`` and ``evaluate split-levels``.
-
-Nothing here imports PyTorch at module level, so every ``--help`` works without the train extra.
 """
 
 from __future__ import annotations
@@ -15,35 +13,13 @@ from mammoedge.models import MODELS_DIR
 from ..exams import EXAM_SPLITS, PROFILES, make_exams, parse_profiles
 from ..modelfiles import Backend, read_json
 from ..splits import Split, check_seed
-from ..training import add_train_arguments as add_common_train_arguments
+from .train import TrainConfig
 
 VERSION = "1.0.0"
-BUILD = Path("build/detector")
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from .train import TrainConfig
-
-    d = TrainConfig()
-    add_common_train_arguments(parser, d, BUILD)
-    parser.add_argument("--patches", type=int, default=d.patches, help="training patches made up front")
-    parser.add_argument("--crop", type=int, default=d.crop)
-
-
-def train_command(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
-
-    config = TrainConfig(seed=args.seed, patches=args.patches, steps=args.steps, batch=args.batch, crop=args.crop,
-                         threads=args.threads, width=args.width)
-    summary = train(config, args.out)
-    print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s "
-          f"({summary['patches_per_second']} patches/s); final validation loss "
-          f"{summary['history']['val_loss'][-1]:.4f}; {args.out / 'detector.pt'}")
-    return 0
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=BUILD / "detector.pt")
+    parser.add_argument("--checkpoint", type=Path, default=TrainConfig.out / "detector.pt")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the files and manifest go")
     parser.add_argument("--calibration-patches", type=int, default=64)
     parser.add_argument("--seed", type=int, default=Split.CALIBRATION.seed, help="calibration patch seed "
@@ -85,8 +61,8 @@ def _add_exam_arguments(parser: argparse.ArgumentParser, *, count: int, split: S
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_exam_arguments(parser, count=64, split=Split.TEST_EXAMS, exams_dir=BUILD / "heldout-exams")
-    parser.add_argument("--out", type=Path, default=BUILD)
+    _add_exam_arguments(parser, count=64, split=Split.TEST_EXAMS, exams_dir=TrainConfig.out / "heldout-exams")
+    parser.add_argument("--out", type=Path, default=TrainConfig.out)
     parser.add_argument("--patches", type=int, default=300, help="held-out patches (0: full views only)")
     parser.add_argument("--seed", type=int, default=Split.TEST.seed, help="held-out patch seed (Split.TEST)")
 
@@ -143,9 +119,9 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
 
 
 def add_split_levels_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_exam_arguments(parser, count=192, split=Split.TUNING_EXAMS, exams_dir=BUILD / "tune-exams")
+    _add_exam_arguments(parser, count=192, split=Split.TUNING_EXAMS, exams_dir=TrainConfig.out / "tune-exams")
     parser.set_defaults(peak_threshold=0.1)
-    parser.add_argument("--out", type=Path, default=BUILD / "split-levels")
+    parser.add_argument("--out", type=Path, default=TrainConfig.out / "split-levels")
     parser.add_argument("--backends", default=str(Backend.OPENVINO), help="backends of the detector rows "
                         "(openvino, onnxruntime; comma-separated)")
 

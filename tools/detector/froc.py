@@ -10,7 +10,7 @@ the true cluster's half-extent plus 5 mm (documented in docs/detector.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

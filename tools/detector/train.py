@@ -6,32 +6,20 @@ background cells fade so the hard ones (dense tissue, ducts, labels, noise)
 carry the gradient; the phantom's patch mix keeps ~70 % of patches with
 calcifications (balanced sampling), and burned-in labels, skin lines,
 vascular and skin calcifications appear in their own proportion.
-
-PyTorch is imported inside the functions: ``TrainConfig`` (the command line's defaults) needs none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import training
 from ..splits import Split
-from ..training import (
-    Loop,
-    intensity_augment,
-    load_weights,
-    plot_curves,
-    run_loop,
-    save_weights,
-    seeded,
-    summary,
-    training_seed,
-)
+from ..training import Loop, finish, intensity_augment, load_weights, run_loop, seeded
 from .data import STRIDE, PatchSource, PhantomPatches, make_set
 
 if TYPE_CHECKING:
@@ -41,21 +29,10 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    seed: int = Split.TRAIN.seed
-    patches: int = 2400  #: training patches generated up front
-    val_patches: int = 200  #: validation patches, seed ``validation_seed(seed)``
-    steps: int = 3000
-    batch: int = 16
-    crop: int = 160
-    lr: float = 2e-3
-    width: int = 8
-    threads: int = 2
-
-
-def validation_seed(seed: int) -> int:
-    """The validation patches' seed of a training seed (``Split.DETECTOR_VALIDATION``)."""
-    return Split.DETECTOR_VALIDATION.offset(training_seed(seed))
+class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, out="build/detector"):
+    patches: int = training.option(2400, "training patches made up front")
+    val_patches: int = 200  #: validation patches (seed ``validation_seed``)
+    crop: int = training.option(160, "side of the random training crops, px")
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -97,8 +74,8 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     seeded(config.seed, config.threads)
     source = source or PhantomPatches()
     started = time.perf_counter()
-    images, targets, _ = make_set(source, config.patches, seed=training_seed(config.seed), progress=progress)
-    val_images, val_targets, _ = make_set(source, config.val_patches, seed=validation_seed(config.seed))
+    images, targets, _ = make_set(source, config.patches, seed=config.training_seed, progress=progress)
+    val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.validation_seed)
     data_seconds = time.perf_counter() - started
 
     model = CalcDetector(config.width)
@@ -107,16 +84,12 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
         x, y = _batch(images, targets, rng, config.batch, config.crop)
         return focal_loss(model.logits(x), y)
 
-    history, train_seconds = run_loop(
-        model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
-                    desc="train detector"), step_loss,
-        lambda: {"val_loss": validation_loss(model, val_images, val_targets)}, progress)
-    save_weights(model, out_dir / "detector.pt")
-    result = summary(config, model, data_seconds, train_seconds, history,
-                     patches_per_second=round(config.steps * config.batch / train_seconds, 1))
-    (out_dir / "training.json").write_text(json.dumps(result, indent=2))
-    plot_curves(history, out_dir / "training-curve.png", title="Calcification detector training", loss="focal")
-    return result
+    run = run_loop(model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
+                               desc="train detector"), step_loss,
+                   lambda: {"val_loss": validation_loss(model, val_images, val_targets)}, progress)
+    return finish(model, config, out_dir, weights="detector.pt", data_seconds=data_seconds, run=run,
+                  title="Calcification detector training", loss="focal",
+                  patches_per_second=lambda seconds: round(config.steps * config.batch / seconds, 1))
 
 
 def validation_loss(model: CalcDetector, images: np.ndarray, targets: np.ndarray) -> float:

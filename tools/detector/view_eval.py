@@ -1,8 +1,9 @@
 """Evaluate detectors on full phantom exams through the runtime's own path.
 
-Each DICOM view is read and normalized once by the runtime and analyzed once per row: FP32 and INT8 on
-OpenVINO and onnxruntime, and the OpenCV baseline behind the same interface, each row with its own
-analysis options (``Row``; the split-levels comparison is two rows of one detector). Truths are the
+Each row is one runtime exam pipeline (``mammoedge.runtime.pipeline.ExamPipeline``): FP32 and INT8 on
+OpenVINO and onnxruntime, and the OpenCV baseline behind the same model interface, each with its own
+analysis options (the split-levels comparison is two rows of one detector). Each DICOM view is read and
+normalized once (``ExamPipeline.read``) and analyzed by every row (``ExamPipeline.view``). Truths are the
 exam's typed ``truth.json`` (``ExamTruth.read``), mapped into the normalized view with the view's
 transform (``tools/exams.py``).
 
@@ -27,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
+
 from ..exams import CLUSTER_MARGIN_MM, cluster_regions
 from ..modelfiles import Backend
 from ..phantom.truth import CalcTruth, ExamTruth, ViewTruth
@@ -41,7 +44,8 @@ from .froc import (
     threshold_at,
 )
 
-__all__ = ["CLUSTER_MARGIN_MM", "OPERATING_RATE", "Row", "ViewCases", "evaluate_views", "load_rows", "view_cases"]
+__all__ = ["CLUSTER_MARGIN_MM", "OPERATING_RATE", "ViewCases", "evaluate_views", "load_rows", "split_level_rows",
+           "view_cases"]
 
 CALC_MIN_RADIUS_MM = 0.5
 OPERATING_RATE = 0.2  #: FP clusters per image at which the breakdowns are read
@@ -61,15 +65,6 @@ class ViewCases:
     calc_morphology: tuple[str, ...]
     #: per suspicious true cluster: morphology, density, vendor, members (in this view), median member CNR
     suspicious_labels: tuple[dict[str, Any], ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One row of the evaluation: a detector (compiled model or a classical one behind its interface) and the
-    analysis options it runs with (None: the configuration's)."""
-
-    model: Any
-    analysis: Any = None
 
 
 def view_cases(analysis: Any, normalized: Any, view: ViewTruth, exam: ExamTruth) -> ViewCases:
@@ -124,9 +119,16 @@ def median_cnr(normalized: Any, calcifications: Sequence[CalcTruth]) -> float:
 
 
 
-def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str] = tuple(Backend)) -> dict[str, Row]:
-    """Name -> row for FP32/INT8 x ``backends`` (those in the manifest), and the baseline."""
-    from mammoedge.runtime.analysis.view import load_detector
+def pipeline(model: Any, config: Any, analysis: Any = None) -> ExamPipeline:
+    """An exam pipeline around ``model`` (a compiled detector, or a classical one behind its interface), without
+    the morphology model, with ``analysis`` options (default: the configuration's)."""
+    return ExamPipeline(ExamModels(model),
+                        config if analysis is None else dataclasses.replace(config, analysis=analysis))
+
+
+def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str] = tuple(Backend)
+              ) -> dict[str, ExamPipeline]:
+    """Name -> exam pipeline for FP32/INT8 x ``backends`` (those in the manifest), and the baseline."""
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.inference.registry import ModelRegistry
 
@@ -134,50 +136,46 @@ def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str
     from .export import MODEL_NAME
 
     engine = Engine(config.inference, ModelRegistry(models_dir))
-    rows: dict[str, Row] = {}
+    rows: dict[str, ExamPipeline] = {}
     for label, name in (("INT8", MODEL_NAME), ("FP32", f"{MODEL_NAME}-fp32")):
         if name not in engine.registry.names():
             continue
-        analysis = dataclasses.replace(config.analysis, detector_model=name)
-        for backend in backends:
-            rows[f"{label} {Backend(backend)}"] = Row(load_detector(engine, analysis, backend=str(Backend(backend)),
-                                                                    force=True))
-    rows["baseline (DoG)"] = Row(BaselineModel())
+        row_config = dataclasses.replace(config, analysis=dataclasses.replace(
+            config.analysis, detector_model=name, morphology_model=""))
+        for backend in map(Backend, backends):
+            models = ExamModels.load(row_config, engine=engine, backend=str(backend), force=True)
+            rows[f"{label} {backend}"] = ExamPipeline(models, row_config)
+    rows["baseline (DoG)"] = pipeline(BaselineModel(), config)
     return rows
 
 
-def exam_views(exam_dirs: Sequence[Path], config: Any, progress: bool = True
+def exam_views(exam_dirs: Sequence[Path], reader: ExamPipeline, progress: bool = True
                ) -> Iterator[tuple[ExamTruth, ViewTruth, Any]]:
-    """(exam truth, view truth, normalized view) of every view, each read and normalized once by the runtime."""
+    """(exam truth, view truth, normalized view) of every view, each read and normalized once by ``reader``."""
     from tqdm import tqdm
-
-    from mammoedge.runtime.dicom import read_mammogram
-    from mammoedge.runtime.preprocess import normalize
 
     for folder in tqdm(exam_dirs, desc="exams", unit="exam", disable=not progress):
         truth = ExamTruth.read(folder / "truth.json")
         for view in truth.views:
-            yield truth, view, normalize(read_mammogram(folder / view.file, config.reader), config.preprocess)
+            yield truth, view, reader.read(folder / view.file)
 
 
-def evaluate_views(exam_dirs: list[Path], rows: dict[str, Row], config: Any, out_dir: Path, *,
+def evaluate_views(exam_dirs: list[Path], rows: dict[str, ExamPipeline], config: Any, out_dir: Path, *,
                    bootstrap_samples: int = 300, progress: bool = True) -> dict[str, Any]:
     """FROC (calcifications, all clusters, suspicious clusters) of every row on the same views; writes
-    ``view-evaluation.json`` and ``froc-views.png`` in ``out_dir``."""
-    from mammoedge.runtime.analysis.view import analyze_normalized
-
+    ``view-evaluation.json`` and ``froc-views.png`` in ``out_dir``. Views are read with ``config``'s reader
+    and preprocessing (every row shares them)."""
     per_row: dict[str, list[ViewCases]] = {name: [] for name in rows}
     seconds = {name: 0.0 for name in rows}
     exams: dict[int, ExamTruth] = {}
-    for truth, view, normalized in exam_views(exam_dirs, config, progress):
+    for truth, view, normalized in exam_views(exam_dirs, pipeline(None, config), progress):
         exams[id(truth)] = truth
         for name, row in rows.items():
             started = time.perf_counter()
-            analysis = analyze_normalized(normalized, row.model, row.analysis or config.analysis)
+            analysis = row.view(normalized)
             seconds[name] += time.perf_counter() - started
             per_row[name].append(view_cases(analysis, normalized, view, truth))
-    report = _report(list(exams.values()), per_row, seconds, rows, config, bootstrap_samples, out_dir)
-    return report
+    return _report(list(exams.values()), per_row, seconds, rows, config, bootstrap_samples, out_dir)
 
 
 def _counts(values: list[str]) -> dict[str, int]:
@@ -185,7 +183,7 @@ def _counts(values: list[str]) -> dict[str, int]:
 
 
 def _report(exams: list[ExamTruth], per_row: dict[str, list[ViewCases]], seconds: dict[str, float],
-            rows: dict[str, Row], config: Any, bootstrap_samples: int, out_dir: Path) -> dict[str, Any]:
+            rows: dict[str, ExamPipeline], config: Any, bootstrap_samples: int, out_dir: Path) -> dict[str, Any]:
     views = len(next(iter(per_row.values()))) if per_row else 0
     report: dict[str, Any] = {
         "exams": len(exams), "views": views, "unit": "false positives per view (image)",
@@ -195,9 +193,10 @@ def _report(exams: list[ExamTruth], per_row: dict[str, list[ViewCases]], seconds
         "detectors": {}}
     curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for name, cases in per_row.items():
-        if rows[name].analysis is not None:
+        row_analysis = rows[name].config.analysis
+        if row_analysis != config.analysis:
             report.setdefault("row_analysis", {})[name] = {
-                key: getattr(rows[name].analysis, key) for key in ("peak_threshold", "split_levels")}
+                key: getattr(row_analysis, key) for key in ("peak_threshold", "split_levels")}
         row: dict[str, Any] = {"seconds_per_view": round(seconds[name] / max(1, views), 3)}
         curves[name] = {}
         for kind in ("suspicious", "clusters", "calcs"):
@@ -282,12 +281,13 @@ def plot_view_froc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], 
     plt.close(fig)
 
 
-def split_level_rows(rows: dict[str, Row], analysis: Any) -> dict[str, Row]:
+def split_level_rows(rows: dict[str, ExamPipeline], analysis: Any) -> dict[str, ExamPipeline]:
     """Each CNN row twice: with ``analysis.split_levels`` and without (``split_levels = ()``)."""
     levels = ", ".join(str(v) for v in analysis.split_levels) or "none"
-    out: dict[str, Row] = {}
+    out: dict[str, ExamPipeline] = {}
     for name, row in rows.items():
         if name.startswith(("INT8", "FP32")):
-            out[f"{name}, split_levels {levels}"] = Row(row.model, analysis)
-            out[f"{name}, no split_levels"] = Row(row.model, dataclasses.replace(analysis, split_levels=()))
+            for label, options in ((f"split_levels {levels}", analysis),
+                                   ("no split_levels", dataclasses.replace(analysis, split_levels=()))):
+                out[f"{name}, {label}"] = ExamPipeline(row.models, dataclasses.replace(row.config, analysis=options))
     return out

@@ -1,6 +1,4 @@
 """Morphology model steps behind ``mammoedge train|export|evaluate morphology``.
-
-Nothing here imports PyTorch at module level, so every ``--help`` works without the train extra.
 """
 
 from __future__ import annotations
@@ -14,34 +12,13 @@ from mammoedge.models import MODELS_DIR
 from ..exams import EXAM_SPLITS, PROFILES, make_exams, parse_profiles
 from ..modelfiles import read_json
 from ..splits import Split, check_seed
-from ..training import add_train_arguments as add_common_train_arguments
+from .train import TrainConfig
 
 VERSION = "1.1.0"
-BUILD = Path("build/morphology")
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from .train import TrainConfig
-
-    d = TrainConfig()
-    add_common_train_arguments(parser, d, BUILD)
-    parser.add_argument("--rois", type=int, default=d.rois, help="training ROIs made up front")
-
-
-def train_command(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
-
-    config = TrainConfig(seed=args.seed, rois=args.rois, steps=args.steps, batch=args.batch, width=args.width,
-                         threads=args.threads)
-    summary = train(config, args.out)
-    print(f"trained {summary['parameters']} parameters in {summary['train_seconds']} s; final validation loss "
-          f"{summary['history']['val_loss'][-1]:.4f}, class accuracy {summary['history']['val_accuracy'][-1]:.3f}; "
-          f"{args.out / 'morphology.pt'}")
-    return 0
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=BUILD / "morphology.pt")
+    parser.add_argument("--checkpoint", type=Path, default=TrainConfig.out / "morphology.pt")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the files and manifest go")
     parser.add_argument("--calibration-rois", type=int, default=128, help="INT8 calibration ROIs")
     parser.add_argument("--fit-rois", type=int, default=1500,
@@ -81,7 +58,7 @@ def export_command(args: argparse.Namespace) -> int:
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     splits = ", ".join(f"{s.name} {s.seed:,}" for s in EXAM_SPLITS)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    parser.add_argument("--out", type=Path, default=BUILD)
+    parser.add_argument("--out", type=Path, default=TrainConfig.out)
     parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs")
     parser.add_argument("--seed", type=int, default=Split.TEST.seed, help="held-out ROI seed (Split.TEST)")
     parser.add_argument("--bootstrap", type=int, default=300)

@@ -4,22 +4,20 @@ Loss: cross-entropy against the class target (one-hot, or uniform over the
 reported classes for background ROIs) plus binary cross-entropy of the
 malignancy logit. Classes are balanced by sampling (data.py), so no class
 weights are needed.
-
-PyTorch is imported inside the functions: ``TrainConfig`` (the command line's defaults) needs none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import training
 from ..splits import Split
-from ..training import Loop, batched, load_weights, plot_curves, run_loop, save_weights, seeded, summary, training_seed
+from ..training import Loop, batched, finish, load_weights, run_loop, seeded
 from .data import CLASSES, RoiSet, augment_roi, make_rois
 
 if TYPE_CHECKING:
@@ -29,21 +27,13 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    seed: int = Split.TRAIN.seed
-    rois: int = 5000  #: training ROIs generated up front
-    val_rois: int = 600  #: validation ROIs, seed ``validation_seed(seed)``
-    background_fraction: float = 0.1
-    steps: int = 2500
-    batch: int = 32
+class TrainConfig(training.TrainConfig, validation=Split.MORPHOLOGY_VALIDATION, out="build/morphology"):
+    rois: int = training.option(5000, "training ROIs made up front")
+    val_rois: int = 600  #: validation ROIs (seed ``validation_seed``)
+    background_fraction: float = 0.1  #: ROIs without a calcification (outlier exposure)
+    steps: int = training.option(2500, "optimizer steps")
+    batch: int = training.option(32, "ROIs per step")
     lr: float = 3e-3
-    width: int = 8
-    threads: int = 2
-
-
-def validation_seed(seed: int) -> int:
-    """The validation ROIs' seed of a training seed (``Split.MORPHOLOGY_VALIDATION``)."""
-    return Split.MORPHOLOGY_VALIDATION.offset(training_seed(seed))
 
 
 def loss_terms(logits: torch.Tensor, targets: torch.Tensor, malignant: torch.Tensor) -> torch.Tensor:
@@ -90,8 +80,8 @@ def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     seeded(config.seed, config.threads)
     started = time.perf_counter()
-    data = make_rois(config.rois, training_seed(config.seed), config.background_fraction, progress=progress)
-    val = make_rois(config.val_rois, validation_seed(config.seed), config.background_fraction)
+    data = make_rois(config.rois, config.training_seed, config.background_fraction, progress=progress)
+    val = make_rois(config.val_rois, config.validation_seed, config.background_fraction)
     data_seconds = time.perf_counter() - started
 
     model = RoiNet(config.width)
@@ -100,14 +90,10 @@ def train(config: TrainConfig, out_dir: Path, progress: bool = True) -> dict[str
         x, target, malignant = _batch(data, rng, config.batch)
         return loss_terms(model(x)[0], target, malignant)
 
-    history, train_seconds = run_loop(
-        model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
-                    desc="train morphology"), step_loss, lambda: _validate(model, val), progress)
-    save_weights(model, out_dir / "morphology.pt")
-    result = summary(config, model, data_seconds, train_seconds, history)
-    (out_dir / "training.json").write_text(json.dumps(result, indent=2))
-    plot_curves(history, out_dir / "training-curve.png", title="Morphology model training", loss="cross-entropy")
-    return result
+    run = run_loop(model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
+                               desc="train morphology"), step_loss, lambda: _validate(model, val), progress)
+    return finish(model, config, out_dir, weights="morphology.pt", data_seconds=data_seconds, run=run,
+                  title="Morphology model training", loss="cross-entropy")
 
 
 def load_model(path: Path, width: int = 8) -> RoiNet:

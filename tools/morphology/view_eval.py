@@ -1,8 +1,8 @@
 """Morphology and the triage flag on held-out full phantom exams, through the runtime's whole path.
 
-Each view is read, normalized and analyzed by the runtime (detector INT8,
-clustering and morphology INT8, all on OpenVINO), then each exam is triaged as
-the service would. Truths are the exam's typed ``truth.json``. A detected cluster is matched to the
+Each exam goes through the runtime's exam pipeline (``ExamPipeline``: detector INT8, clustering and
+morphology INT8, all on OpenVINO): each view read, normalized and analyzed, then the exam triaged as
+the service does it. Truths are the exam's typed ``truth.json``. A detected cluster is matched to the
 true cluster whose region it falls in (``tools/exams.py``: centroid within half the
 true bounding-box diagonal + 5 mm); matched clusters give the morphology
 accuracy on real detections, unmatched ones show what the model says about the
@@ -32,15 +32,9 @@ OPERATING_POINTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from mammoedge.runtime.analysis import assess, rule_text
-    from mammoedge.runtime.analysis.view import analyze_normalized, load_detector, load_morphology
-    from mammoedge.runtime.dicom import read_mammogram
-    from mammoedge.runtime.inference import Engine
-    from mammoedge.runtime.preprocess import normalize
+    from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
 
-    engine = Engine(config.inference)
-    detector = load_detector(engine, config.analysis, backend="openvino", force=True)
-    morphology = load_morphology(engine, config.analysis, backend="openvino", force=True)
+    pipeline = ExamPipeline(ExamModels.load(config, backend="openvino", force=True), config)
     matched: list[tuple[int, int, bool]] = []  # (true class, predicted class, uncertain)
     false_clusters: list[tuple[int, bool, bool]] = []  # (predicted class, uncertain, counts toward the flag)
     exams: list[tuple[bool, bool, float]] = []  # (a suspicious cluster was planted, flagged, case score)
@@ -49,8 +43,8 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
         morph = truth.morphology_of()
         views = []
         for view in truth.views:
-            normalized = normalize(read_mammogram(folder / view.file, config.reader), config.preprocess)
-            analysis = analyze_normalized(normalized, detector, config.analysis, morphology)
+            normalized = pipeline.read(folder / view.file)
+            analysis = pipeline.view(normalized)
             views.append(analysis)
             regions = cluster_regions(view, normalized)
             for cluster in analysis.clusters:
@@ -66,8 +60,7 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
                     false_clusters.append((predicted, cluster.morphology.uncertain, counts))
         planted = any(c.morphology.suspicious and c.n_calcifications >= 5
                       for side in truth.clusters.values() for c in side)
-        _, triage = assess(views, config.analysis.triage_threshold,
-                           rule_text(config.analysis.flag_min_birads, config.analysis.flag_uncertain))
+        triage = pipeline.exam(views, study_key=folder.name).triage
         exams.append((planted, triage.flagged, triage.score))
     truth_cls = np.array([m[0] for m in matched], int)
     predicted = np.array([m[1] for m in matched], int)

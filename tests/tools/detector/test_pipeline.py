@@ -11,7 +11,7 @@ from mammoedge.tools.detector.data import PhantomPatches, make_set
 from mammoedge.tools.detector.evaluate import onnx_detector
 from mammoedge.tools.detector.export import export_onnx, manifest_entry, quantize_int8
 from mammoedge.tools.detector.model import CalcDetector
-from mammoedge.tools.detector.train import TrainConfig, focal_loss, train, validation_loss, validation_seed
+from mammoedge.tools.detector.train import TrainConfig, focal_loss, train, validation_loss
 from mammoedge.tools.modelfiles import sha256, write_manifest
 from mammoedge.tools.splits import SplitError
 from mammoedge.tools.training import parameter_count
@@ -40,8 +40,8 @@ def trained(tmp_path_factory):
 def test_tiny_training_lowers_the_loss(trained):
     out, summary = trained
     torch.manual_seed(3)  # the same initial weights train() starts from
-    assert validation_seed(3) == 10_003  # Split.DETECTOR_VALIDATION
-    images, targets, _ = make_set(PhantomPatches(), 16, seed=validation_seed(3))
+    assert TrainConfig(seed=3).validation_seed == 10_003  # Split.DETECTOR_VALIDATION
+    images, targets, _ = make_set(PhantomPatches(), 16, seed=10_003)
     before = validation_loss(CalcDetector(), images, targets)
     assert summary["history"]["val_loss"][-1] < 0.93 * before  # same validation patches as train() uses
     assert (out / "training-curve.png").stat().st_size > 1000

@@ -11,10 +11,10 @@ from mammoedge.tools.detector.baseline_model import BaselineModel
 from mammoedge.tools.detector.froc import ImageCase, drop_ignored, match, sensitivity_at
 from mammoedge.tools.detector.view_eval import (
     CLUSTER_MARGIN_MM,
-    Row,
     found_and_missed,
     median_cnr,
     missed_clusters,
+    pipeline,
     split_level_rows,
     view_cases,
 )
@@ -146,8 +146,9 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
 
     make_exam(tmp_path / "exam", seed=2_000_001, index=0, profile="ge", size="small", normal_fraction=0.0)
     config = load_config(None)
-    rows = {"baseline (DoG)": Row(BaselineModel()),
-            "baseline, peak 0.9": Row(BaselineModel(), dataclasses.replace(config.analysis, peak_threshold=0.9))}
+    rows = {"baseline (DoG)": pipeline(BaselineModel(), config),
+            "baseline, peak 0.9": pipeline(BaselineModel(), config,
+                                           dataclasses.replace(config.analysis, peak_threshold=0.9))}
     report = evaluate_views([tmp_path / "exam"], rows, config, tmp_path / "out", bootstrap_samples=10,
                             progress=False)
     assert report["views"] == 4 and report["vendor"] == {"ge": 1}
@@ -189,12 +190,15 @@ def test_found_and_missed_splits_truths_at_the_threshold():
 def test_split_level_rows_pair_each_detector_with_and_without_the_levels():
     from mammoedge.runtime.config import load_config
 
-    analysis = load_config(None).analysis
+    config = load_config(None)
+    analysis = config.analysis
     assert analysis.split_levels  # shipped on
-    rows = split_level_rows({"INT8 openvino": Row("model"), "baseline (DoG)": Row("dog")}, analysis)
+    model = BaselineModel()
+    rows = split_level_rows({"INT8 openvino": pipeline(model, config), "baseline (DoG)": pipeline(model, config)},
+                            analysis)
     levels = ", ".join(str(v) for v in analysis.split_levels)
     assert list(rows) == [f"INT8 openvino, split_levels {levels}", "INT8 openvino, no split_levels"]
     on, off = rows.values()
-    assert on.model == off.model == "model" and on.analysis == analysis
-    assert off.analysis.split_levels == () and dataclasses.replace(off.analysis, split_levels=analysis.split_levels) \
-        == analysis
+    assert on.models.detector is off.models.detector is model and on.config.analysis == analysis
+    assert off.config.analysis.split_levels == ()
+    assert dataclasses.replace(off.config.analysis, split_levels=analysis.split_levels) == analysis
