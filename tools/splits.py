@@ -48,6 +48,8 @@ class Split(enum.Enum):
     TEST = SeedRange(1_000_000, 1_100_000)
     #: held-out full phantom exams (64 by default): the figures the model cards report
     TEST_EXAMS = SeedRange(2_000_000, 2_100_000)
+    #: a second held-out exam set (40): confirms an operating point chosen on TEST_EXAMS (docs/morphology.md)
+    CONFIRMATION_EXAMS = SeedRange(3_000_000, 3_100_000)
     #: development exams (64): where post-processing ideas are tried first
     DEVELOPMENT_EXAMS = SeedRange(5_000_000, 5_100_000)
     #: tuning exams (192): where shipped defaults are chosen (split_levels) and the observer is run
