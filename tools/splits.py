@@ -64,7 +64,7 @@ class Split(enum.Enum):
 
     @property
     def seeds(self) -> SeedRange:
-        return self.value  # type: ignore[no-any-return]
+        return self.value
 
     @property
     def seed(self) -> int:

@@ -80,7 +80,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, config_type: type[Train
 
 def config_from_args(config_type: type[C], args: argparse.Namespace) -> C:
     """The training configuration the command line asked for."""
-    return config_type(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_type)  # type: ignore[arg-type]
+    return config_type(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_type)
                           if "help" in f.metadata})
 
 

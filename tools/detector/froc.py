@@ -93,11 +93,11 @@ def bootstrap(cases: Sequence[ImageCase], rates: Sequence[float] = FP_RATES, sam
               seed: int = 0) -> dict[float, tuple[float, float, float]]:
     """Per rate: (sensitivity, 2.5th, 97.5th percentile) over images resampled with replacement."""
     rng = np.random.default_rng(seed)
-    cases = _matched(cases)  # match once; resampling reuses the matches
-    point = sensitivity_at(cases, rates)
-    draws = {rate: [] for rate in rates}
+    matched = _matched(cases)  # match once; resampling reuses the matches
+    point = sensitivity_at(matched, rates)
+    draws: dict[float, list[float]] = {rate: [] for rate in rates}
     for _ in range(samples):
-        pick = [cases[i] for i in rng.integers(0, len(cases), len(cases))]
+        pick = [matched[i] for i in rng.integers(0, len(matched), len(matched))]
         for rate, value in sensitivity_at(pick, rates).items():
             draws[rate].append(value)
     return {rate: (point[rate], float(np.percentile(draws[rate], 2.5)), float(np.percentile(draws[rate], 97.5)))

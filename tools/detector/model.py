@@ -32,6 +32,7 @@ class CalcDetector(nn.Module):
         self.down2 = nn.Sequential(nn.MaxPool2d(2), _block(w2, w3), _block(w3, w3))
         self.context = nn.Sequential(_block(w3, w3, dilation=2), _block(w3, w3, dilation=4))
         self.head = nn.Conv2d(2 * w3, 1, 1)
+        assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -4.0)  # start near the background prior (focal-loss practice)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -50,14 +50,14 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
             for cluster in analysis.clusters:
                 if cluster.morphology is None:
                     continue
-                predicted = REPORTED.index(cluster.morphology.morphology)
+                predicted_class = REPORTED.index(cluster.morphology.morphology)
                 region = region_of(regions, cluster.centroid_x, cluster.centroid_y, normalized.spacing_mm)
                 if region is not None:
                     group = morph[region.cluster.cluster_id].group
-                    matched.append((REPORTED.index(group), predicted, cluster.morphology.uncertain))
+                    matched.append((REPORTED.index(group), predicted_class, cluster.morphology.uncertain))
                 else:
                     counts = cluster.morphology.birads.rank >= 3 or cluster.morphology.uncertain
-                    false_clusters.append((predicted, cluster.morphology.uncertain, counts))
+                    false_clusters.append((predicted_class, cluster.morphology.uncertain, counts))
         planted = any(c.morphology.suspicious and c.n_calcifications >= 5
                       for side in truth.clusters.values() for c in side)
         triage = pipeline.exam(views, study_key=folder.name).triage
