@@ -3,7 +3,8 @@
 from .exam import ExamPipeline, ExamRun, NoViewError
 from .files import Rejected, group_by_study, list_files
 from .models import ExamModels, load_detector, shared_models
+from .views import ViewStore
 from .outputs import overlay_names, write_exam_outputs
 
 __all__ = ["ExamModels", "ExamPipeline", "ExamRun", "NoViewError", "Rejected", "group_by_study", "list_files",
-           "load_detector", "overlay_names", "shared_models", "write_exam_outputs"]
+           "ViewStore", "load_detector", "overlay_names", "shared_models", "write_exam_outputs"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from ..results import ExamResult, ViewNotAnalyzed, build_exam_result
 from .files import Rejected
 from .models import ExamModels
 from .outputs import write_exam_outputs
+from .views import ViewStore
 
 
 class NoViewError(InputError):
@@ -29,10 +32,13 @@ class NoViewError(InputError):
 
 @dataclass(frozen=True, kw_only=True)
 class ExamRun:
-    """One exam through the pipeline: its result, the normalized views (same order) and the files refused."""
+    """One exam through the pipeline: its result, the files of its analyzed views (same order as
+    ``result.views``), their normalized images where this run read them (None: taken from a ``ViewStore``),
+    and the files refused."""
 
     result: ExamResult
-    views: tuple[NormalizedView, ...]
+    paths: tuple[Path, ...]
+    views: tuple[NormalizedView | None, ...]
     rejected: tuple[Rejected, ...]
 
 
@@ -41,6 +47,13 @@ class ExamPipeline:
 
     def __init__(self, models: ExamModels, config: Config) -> None:
         self.models, self.config = models, config
+
+    @property
+    def fingerprint(self) -> str:
+        """What a view's result depends on besides its file: models (hash, backend, precision) and options."""
+        models = [(m.entry.sha256, m.backend, m.entry.precision) for m in self.models.compiled]
+        options = [repr(section) for section in (self.config.reader, self.config.preprocess, self.config.analysis)]
+        return hashlib.sha256(json.dumps([models, options]).encode()).hexdigest()
 
     def decode(self, path: Path) -> Mammogram:
         """Read and decode one view; raises a typed ``InputError``."""
@@ -85,12 +98,18 @@ class ExamPipeline:
                                  rule=rule_text(config.flag_min_birads, config.flag_uncertain),
                                  views_not_analyzed=not_analyzed)
 
-    def analyze_files(self, paths: Sequence[Path], *, study_key: str) -> ExamRun:
-        """One study's files end to end; a file the reader refuses is listed, the others analyzed."""
+    def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None) -> ExamRun:
+        """One study's files end to end; a file the reader refuses is listed, the others analyzed. With a
+        ``store``, a view already analyzed (same file, same fingerprint) is taken from it, and new ones go in."""
         rejected: list[Rejected] = []
-        normalized: list[NormalizedView] = []
+        analyzed: list[tuple[Path, NormalizedView | None, ViewAnalysis]] = []
         read_s = normalize_s = 0.0
         for path in paths:
+            key = store.key(path) if store is not None else None
+            stored = store.get(key) if store is not None and key is not None else None
+            if stored is not None:
+                analyzed.append((path, None, stored))
+                continue
             started = time.perf_counter()
             try:
                 mammogram = self.decode(path)
@@ -98,17 +117,21 @@ class ExamPipeline:
                 rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc), view=self._view_name(path)))
                 continue
             read = time.perf_counter()
-            normalized.append(self.normalize(mammogram))
+            view = self.normalize(mammogram)
             read_s, normalize_s = read_s + read - started, normalize_s + time.perf_counter() - read
-        if not normalized:
+            analysis = self.view(view)
+            analyzed.append((path, view, analysis))
+            if store is not None and key is not None:
+                store.put(key, analysis)
+        if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
-        views = [self.view(v) for v in normalized]
-        result = self.exam(views, study_key=study_key,
+        result = self.exam([a for _, _, a in analyzed], study_key=study_key,
                            timings=(StageTiming(stage="read", seconds=read_s),
                                     StageTiming(stage="normalize", seconds=normalize_s)),
                            not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
                                          for r in rejected])
-        return ExamRun(result=result, views=tuple(normalized), rejected=tuple(rejected))
+        return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
+                       rejected=tuple(rejected))
 
     def _view_name(self, path: Path) -> str | None:
         """``RCC``, ``LMLO``, ... from the header of a file whose pixels were refused; None if that fails too."""
@@ -119,5 +142,12 @@ class ExamPipeline:
         return f"{header.laterality.value}{header.view.value}"
 
     def write_outputs(self, run: ExamRun, directory: Path) -> tuple[ExamResult, Path]:
-        """Overlays, saliency pictures and ``<study key>.json`` in ``directory``."""
-        return write_exam_outputs(run.result, run.views, directory)
+        """Overlays, saliency pictures and ``<study key>.json`` in ``directory``. A view taken from a store is
+        read again for its picture (and analyzed again for its saliency maps, which are not stored)."""
+        views, normalized = list(run.result.views), list(run.views)
+        for i, (path, image) in enumerate(zip(run.paths, run.views)):
+            if image is None:
+                normalized[i] = image = self.read(path)
+                views[i] = dataclasses.replace(views[i], saliency=self.view(image).saliency)
+        result = dataclasses.replace(run.result, views=tuple(views))
+        return write_exam_outputs(result, normalized, directory)

@@ -1,0 +1,55 @@
+"""Durable per-view results, so a view analyzed as it arrived is not analyzed again for its exam.
+
+A stored view is reused only when its input and the analysis that made it are the same: the key is the
+SHA-256 of the instance file and of the pipeline's fingerprint (models' hashes, backends, precisions and the
+options that shape a view's result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from ..analysis import ViewAnalysis
+from ..errors import MammoedgeError
+from ..intake.durable import write_durable
+from ..results import from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ViewStore:
+    """``<directory>/<key>.json``: one analyzed view per (instance bytes, pipeline fingerprint)."""
+
+    def __init__(self, directory: Path, fingerprint: str) -> None:
+        self.directory, self.fingerprint = directory, fingerprint
+
+    def key(self, path: Path) -> str:
+        return hashlib.sha256(f"{file_digest(path)}:{self.fingerprint}".encode()).hexdigest()[:40]
+
+    def get(self, key: str) -> ViewAnalysis | None:
+        """The stored view, or None (absent, or unreadable: then it is analyzed again)."""
+        path = self.directory / f"{key}.json"
+        try:
+            return from_dict(ViewAnalysis, json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, MammoedgeError) as exc:
+            log.warning("stored view %s unreadable (%s); analyzing it again", key[:8], type(exc).__name__)
+            return None
+
+    def put(self, key: str, view: ViewAnalysis) -> None:
+        write_durable(self.directory / f"{key}.json", json.dumps(to_dict(view)).encode())
+
+    def forget(self, key: str) -> None:
+        (self.directory / f"{key}.json").unlink(missing_ok=True)
