@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import Config
 from ..dicom import read_header
-from ..pipeline import ExamPipeline, shared_models
+from ..pipeline import ExamPipeline, ViewStore, shared_models
 from ..privacy import load_or_create_secret, study_key
 from ..results import to_dict
 from .paths import ServicePaths
@@ -35,8 +35,9 @@ def analyze_instances(instances: list[Path], missing_views: list[str], *, config
     paths = ServicePaths.of(config.service)
     key = study_key(read_header(instances[0], config.reader).study_instance_uid, load_or_create_secret(paths.secret))
     pipeline = ExamPipeline(shared_models(config), config)
+    store = ViewStore(paths.views, pipeline.fingerprint)  # a resumed exam does not analyze its views again
     with _one_exam_at_a_time:
-        run = pipeline.analyze_files(instances, study_key=key)
+        run = pipeline.analyze_files(instances, study_key=key, store=store)
     result, _ = pipeline.write_outputs(run, paths.results / "exams")
     return AnalyzerOutput(result=to_dict(result),
                           rejected=tuple({"reason": r.reason, "message": r.message} for r in run.rejected))

@@ -13,7 +13,8 @@ class ServicePaths:
     state_dir: Path
     spool: Path  #: <spool>/<study key>/<instance key>.dcm, byte-identical to what was received
     quarantine: Path  #: rejected instances + a JSON note with the reason
-    results: Path  #: <results>/<study key>.json
+    results: Path  #: <results>/<study key>.json (the envelope); <results>/exams/: exam result, overlays, saliency
+    views: Path  #: <views>/<key>.json: each analyzed view (pipeline.ViewStore)
     queue_db: Path
     secret: Path  #: the per-device HMAC secret for study keys
 
@@ -22,4 +23,5 @@ class ServicePaths:
         state = Path(config.state_dir)
         return cls(state_dir=state, spool=state / "spool", quarantine=state / "quarantine",
                    results=Path(config.results_dir) if config.results_dir else state / "results",
+                   views=state / "views",
                    queue_db=state / "queue.sqlite", secret=state / "device-secret")

@@ -33,8 +33,12 @@ def _size(path: Path) -> int:
 def _drop_exam(queue: JobQueue, paths: ServicePaths, study_key: str, result: str | None, with_result: bool) -> int:
     freed = _size(paths.spool / study_key)
     shutil.rmtree(paths.spool / study_key, ignore_errors=True)
-    if with_result and result:
-        Path(result).unlink(missing_ok=True)
+    if with_result:
+        if result:
+            Path(result).unlink(missing_ok=True)
+        for output in (paths.results / "exams").glob(f"{study_key}*"):  # exam result, overlays, saliency
+            freed += output.stat().st_size
+            output.unlink(missing_ok=True)
     queue.forget_exam(study_key)
     return freed
 
@@ -55,6 +59,11 @@ def prune(queue: JobQueue, paths: ServicePaths, config: ServiceConfig, now: floa
                     freed += item.stat().st_size
                     item.unlink(missing_ok=True)
                     quarantined += 1
+        if paths.views.is_dir():  # stored views are keyed by content, not by exam: pruned by age
+            for item in paths.views.glob("*.json"):
+                if item.stat().st_mtime < cutoff:
+                    freed += item.stat().st_size
+                    item.unlink(missing_ok=True)
     if config.spool_max_mb > 0:
         limit = config.spool_max_mb * 1e6
         total = _size(paths.spool)

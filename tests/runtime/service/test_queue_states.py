@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -104,13 +105,22 @@ def test_retention_never_prunes_unfinished_exams(tmp_path):
     q.assemble(settle_s=0, now=1.0)
     job = q.claim(now=1.0)
     assert job.study_key == "old-done"
-    paths.results.mkdir()
+    (paths.results / "exams").mkdir(parents=True)
     result = paths.results / "old-done.json"
     result.write_text("{}")
+    outputs = [paths.results / "exams" / name for name in ("old-done.json", "old-done_RCC.png")]
+    for output in outputs:
+        output.write_bytes(b"x")
+    paths.views.mkdir()
+    (paths.views / "old.json").write_text("{}")
+    os.utime(paths.views / "old.json", (0, 0))
+    (paths.views / "new.json").write_text("{}")
     q.finish(job, result, now=2.0)
     report = prune(q, paths, config, now=10 * 86400)
     assert report.exams == 1
     assert not (paths.spool / "old-done").exists() and not result.exists()
+    assert not any(o.exists() for o in outputs)  # the exam's result, overlays and saliency go with it
+    assert not (paths.views / "old.json").exists() and (paths.views / "new.json").exists()
     assert (paths.spool / "old-waiting" / "i.dcm").exists()
     assert q.exam("old-waiting")["state"] == JobState.ASSEMBLED
 
