@@ -1,5 +1,5 @@
 """The on-disk job queue (SQLite WAL) and the study assembler."""
 
-from .queue import Job, JobQueue, JobState, QueueStats
+from .queue import Job, JobQueue, JobState, QueueStats, ViewState
 
-__all__ = ["Job", "JobQueue", "JobState", "QueueStats"]
+__all__ = ["Job", "JobQueue", "JobState", "QueueStats", "ViewState"]

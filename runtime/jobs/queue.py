@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS instances (
     view_name TEXT NOT NULL,
     intake TEXT NOT NULL,
     received_at REAL NOT NULL,
-    duplicates INTEGER NOT NULL DEFAULT 0
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    view_state TEXT NOT NULL DEFAULT 'pending'
 );
 CREATE INDEX IF NOT EXISTS instances_study ON instances(study_key);
 CREATE TABLE IF NOT EXISTS exams (
@@ -69,6 +70,15 @@ class JobState(enum.StrEnum):
 
 
 WAITING_STATES = (JobState.RECEIVED, JobState.ASSEMBLED, JobState.ANALYZING)
+
+
+class ViewState(enum.StrEnum):
+    """An instance's own analysis, done as it arrives so that its exam only has the exam steps left."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"  #: refused by the reader: the exam's analysis reports it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +123,9 @@ class JobQueue:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(exams)")}
             if "interruptions" not in columns:  # a database from before interruptions were counted
                 self._db.execute("ALTER TABLE exams ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(instances)")}
+            if "view_state" not in columns:  # a database from before views were analyzed on arrival
+                self._db.execute("ALTER TABLE instances ADD COLUMN view_state TEXT NOT NULL DEFAULT 'done'")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -181,6 +194,23 @@ class JobQueue:
                                    (JobState.RECEIVED,)).fetchone()
         return None if row[0] is None else row[0] + settle_s
 
+    # -- views, as they arrive -----------------------------------------------------------------
+    def claim_view(self) -> tuple[str, Path] | None:
+        """The oldest spooled instance not yet analyzed on its own whose exam is not being analyzed, or None."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT i.instance_key, i.path FROM instances i JOIN exams e ON e.study_key = i.study_key "
+                "WHERE i.view_state=? AND e.state IN (?,?) ORDER BY i.received_at LIMIT 1",
+                (ViewState.PENDING, JobState.RECEIVED, JobState.ASSEMBLED)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE instances SET view_state=? WHERE instance_key=?", (ViewState.CLAIMED, row[0]))
+        return row[0], Path(row[1])
+
+    def finish_view(self, instance_key: str, state: ViewState) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE instances SET view_state=? WHERE instance_key=?", (state, instance_key))
+
     # -- analysis -------------------------------------------------------------------------------
     def claim(self, now: float | None = None, *, max_interruptions: int | None = None) -> Job | None:
         """Take the next assembled exam for analysis (fewest interruptions, then oldest), or None.
@@ -232,6 +262,7 @@ class JobQueue:
         """At start-up: exams left ``analyzing`` by a crash go back to ``assembled``; the interruption is
         counted apart from the attempts."""
         with self._tx() as db:
+            db.execute("UPDATE instances SET view_state=? WHERE view_state=?", (ViewState.PENDING, ViewState.CLAIMED))
             return db.execute("UPDATE exams SET state=?, interruptions=interruptions+1, "
                               "attempts=MAX(attempts-1, 0) WHERE state=?",
                               (JobState.ASSEMBLED, JobState.ANALYZING)).rowcount

@@ -106,9 +106,10 @@ class ExamPipeline:
         read_s = normalize_s = 0.0
         for path in paths:
             key = store.key(path) if store is not None else None
-            stored = store.get(key) if store is not None and key is not None else None
+            recent = store.recent(key) if store is not None and key is not None else None
+            stored = recent[1] if recent else (store.get(key) if store is not None and key is not None else None)
             if stored is not None:
-                analyzed.append((path, None, stored))
+                analyzed.append((path, recent[0] if recent else None, stored))
                 continue
             started = time.perf_counter()
             try:
@@ -122,7 +123,7 @@ class ExamPipeline:
             analysis = self.view(view)
             analyzed.append((path, view, analysis))
             if store is not None and key is not None:
-                store.put(key, analysis)
+                store.put(key, analysis, view)
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
         result = self.exam([a for _, _, a in analyzed], study_key=study_key,

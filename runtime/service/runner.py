@@ -20,11 +20,11 @@ from ..intake.store import Intake
 from ..jobs.queue import JobQueue
 from ..privacy import load_or_create_secret
 from . import sdnotify
-from .exam_job import Analyzer, default_analyzer
+from .exam_job import Analyzer, ViewAnalyzer, default_analyzer, default_view_analyzer
 from .health import HealthSnapshot, snapshot_from_queue
 from .paths import ServicePaths
 from .retention import prune
-from .worker import Worker
+from .worker import ViewWorker, Worker
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
@@ -39,7 +39,8 @@ class Role(enum.StrEnum):
 class Service:
     """Build with a configuration, :meth:`start`, then :meth:`run_until_stopped` or :meth:`stop`."""
 
-    def __init__(self, config: Config, *, role: Role = Role.ALL, analyzer: Analyzer | None = None) -> None:
+    def __init__(self, config: Config, *, role: Role = Role.ALL, analyzer: Analyzer | None = None,
+                 view_analyzer: ViewAnalyzer | None = None) -> None:
         self.config, self.role = config, role
         self.paths = ServicePaths.of(config.service)
         for d in (self.paths.state_dir, self.paths.spool, self.paths.quarantine, self.paths.results):
@@ -70,6 +71,9 @@ class Service:
                                      status_source=lambda: status_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = default_analyzer(config)
+            view_analyzer = view_analyzer or default_view_analyzer(config)
+        self._view_analyzer = view_analyzer
+        self._wake_views = threading.Event()
 
     @property
     def runs_intake(self) -> bool:
@@ -88,7 +92,7 @@ class Service:
                 log.info("removed %d temporary files left by an interrupted write", removed)
             secret = load_or_create_secret(self.paths.secret)
             self.intake = Intake(spool_dir=self.paths.spool, quarantine_dir=self.paths.quarantine, queue=self.queue,
-                                 secret=secret, reader=self.config.reader, on_stored=self._wake_assembler.set)
+                                 secret=secret, reader=self.config.reader, on_stored=self._stored)
             self._recover_orphans()
             if cfg.hot_folder is not None:
                 ensure_dir(cfg.hot_folder)
@@ -111,8 +115,18 @@ class Service:
                                 on_done=self._report_exam if self.reporter is not None else None)
                 worker.start()
                 self.workers.append(worker)
+            if self._view_analyzer is not None:
+                self._view_worker = ViewWorker(queue=self.queue, analyze=self._view_analyzer, wake=self._wake_views,
+                                               stop=self.stopping)
+                self._view_worker.start()
+                self._threads.append(self._view_worker)
         if self.reporter is not None:
             self.reporter.start()
+
+    def _stored(self) -> None:
+        """A new instance is spooled: assemble its exam, and analyze the view now."""
+        self._wake_assembler.set()
+        self._wake_views.set()
 
     def _health_fields(self) -> dict:
         snap = self.health()

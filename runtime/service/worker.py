@@ -14,7 +14,8 @@ from .. import __version__
 from ..errors import InputError, MammoedgeError
 from ..intake.durable import write_durable
 from ..jobs.queue import Job, JobQueue, JobState
-from .exam_job import Analyzer, AnalyzerOutput
+from ..jobs import ViewState
+from .exam_job import Analyzer, AnalyzerOutput, ViewAnalyzer
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,22 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
         return queue.fail(job, reason, max_attempts=max_attempts)
     for rejected in output.rejected:
         queue.record_event("view", rejected["reason"])
-    path = write_envelope(results_dir, document)
+    path = write_envelope(results_dir, document)  # the flag first ...
     state = queue.finish(job, path)
-    log.info("exam %s analyzed (%d instances, missing %s, %d view(s) not analyzed) in %.2f s", job.study_key[:8],
-             len(job.instances), ",".join(job.missing_views) or "none", len(output.rejected), time.time() - started)
+    flagged_s = time.time() - started
     if on_done is not None:
         try:
             on_done(document)
         except Exception as exc:  # reporting must never fail an analyzed exam
             log.error("exam %s: result hook failed: %s", job.study_key[:8], type(exc).__name__)
+    if output.outputs is not None:  # ... then the pictures, added to the result
+        try:
+            write_envelope(results_dir, {**document, "result": output.outputs(), "completed_at": time.time()})
+        except Exception as exc:  # the flag is out; a picture that cannot be written is logged
+            log.error("exam %s: outputs not written: %s", job.study_key[:8], type(exc).__name__)
+    log.info("exam %s analyzed (%d instances, missing %s, %d view(s) not analyzed): flag in %.2f s, all in %.2f s",
+             job.study_key[:8], len(job.instances), ",".join(job.missing_views) or "none", len(output.rejected),
+             flagged_s, time.time() - started)
     return state
 
 
@@ -133,3 +141,33 @@ class Worker(threading.Thread):
                 self.stop.wait(self.poll_s)
             finally:
                 self.busy_since = None
+
+
+class ViewWorker(threading.Thread):
+    """Analyzes each spooled view as it arrives (while the modality sends the next), so an exam's analysis
+    finds its views done; an exam being analyzed is left to the exam worker."""
+
+    def __init__(self, *, queue: JobQueue, analyze: ViewAnalyzer, wake: threading.Event, stop: threading.Event,
+                 poll_s: float = 0.2) -> None:
+        super().__init__(name="view-worker", daemon=True)
+        self.queue, self.analyze, self.wake, self.stop, self.poll_s = queue, analyze, wake, stop, poll_s
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                claimed = self.queue.claim_view()
+            except Exception as exc:
+                log.error("view claim failed: %s", type(exc).__name__)
+                self.stop.wait(self.poll_s)
+                continue
+            if claimed is None:
+                self.wake.wait(self.poll_s)
+                self.wake.clear()
+                continue
+            instance_key, path = claimed
+            try:
+                refused = self.analyze(path)
+            except Exception as exc:  # the exam's own analysis tries again and reports
+                log.warning("view %s: analysis on arrival failed: %s", instance_key[:8], type(exc).__name__)
+                refused = type(exc).__name__
+            self.queue.finish_view(instance_key, ViewState.FAILED if refused else ViewState.DONE)
