@@ -138,3 +138,19 @@ def test_lab_command_help_needs_no_torch():
     result = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+EVALUATE_WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # any import of torch now fails
+from mammoedge.runtime.cli import main
+sys.exit(main(["evaluate", "detector", "--patches", "6", "--exams", "0", "--bootstrap", "5", "--out", sys.argv[1]]))
+"""
+
+
+def test_evaluating_the_shipped_detector_needs_no_torch(tmp_path):
+    """The evaluation runs the ONNX files: the lab's evaluate path imports no PyTorch."""
+    result = subprocess.run([sys.executable, "-c", EVALUATE_WITHOUT_TORCH, str(tmp_path)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "INT8 openvino" in result.stdout and (tmp_path / "evaluation.json").exists()

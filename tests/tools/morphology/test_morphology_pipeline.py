@@ -85,3 +85,22 @@ def test_export_quantize_fit_and_manifest(trained, tmp_path):
                            parameters=parameters)
     assert entry["parameters"]["classes"] == [c.value for c in CLASSES]
     assert reported_probabilities(ref[0]).shape == (16, 5)
+
+
+@pytest.mark.slow
+def test_one_exam_through_the_runtime_pipeline_gives_morphology_and_the_flag(tmp_path):
+    from mammoedge.runtime.config import load_config
+    from mammoedge.tools.morphology.view_eval import evaluate_exams
+    from mammoedge.tools.phantom.exam import make_exam
+    from mammoedge.tools.phantom.truth import ExamTruth
+
+    make_exam(tmp_path / "exam", seed=2_000_003, index=0, profile="hologic", size="small", normal_fraction=0.0)
+    truth = ExamTruth.read(tmp_path / "exam" / "truth.json")
+    planted = any(c.morphology.suspicious and c.n_calcifications >= 5 for side in truth.clusters.values() for c in side)
+    report = evaluate_exams([tmp_path / "exam"], load_config(None), tmp_path / "out", progress=False)
+    assert report["exams"] == 1
+    positive, negative = report["flag_sensitivity"][1], report["flag_specificity"][1]
+    assert (positive, negative) == ((1, 0) if planted else (0, 1))  # the exam is judged against its own truth
+    assert report["matched_clusters"] >= 1  # the morphology model described detected clusters on planted ones
+    assert sum(map(sum, report["confusion"])) == report["matched_clusters"]
+    assert (tmp_path / "out" / "exam-evaluation.json").exists()
