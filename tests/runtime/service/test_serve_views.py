@@ -1,9 +1,10 @@
-"""A view whose header is valid but whose pixels do not decode: the exam still gets a result that names the view
-and the reason, the other views are analyzed, and the status shows it (dcmtk storescu as the modality)."""
+"""Views in the service: analyzed as they arrive; one whose header is valid but whose pixels do not decode still
+gets its exam a result that names it, the others analyzed, the status showing it (dcmtk storescu as the modality)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -45,3 +46,28 @@ def test_pixel_corrupt_view_gets_a_result_that_names_it(serve, tmp_path):
     assert missing["view"] == "LCC" and missing["reason"] == "pixel-decode"
     assert "1.2.840.10008.1.2.4.90" in missing["message"]  # names the transfer syntax it could not decode
     assert served.status()["errors_by_reason"] == {"view:pixel-decode": 1}
+
+
+def test_views_are_analyzed_as_they_arrive(serve, phantom_exam, tmp_path):
+    from conftest import clone_exams
+
+    (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
+    served = serve(options={"settle_s": 60.0}).start()
+    first, last = exam[:3], exam[3:]
+    assert storescu(served.port, first).returncode == 0
+    views = served.state / "views"
+    deadline = time.monotonic() + 60
+    while len(list(views.glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(views.glob("*.json"))) == 3  # analyzed while the exam waits for its last view
+    assert not served.result_files()
+    assert storescu(served.port, last).returncode == 0
+    (path,) = served.wait_results(1, timeout=60)
+    document = json.loads(path.read_text())
+    assert document["analyzed"] and len(document["result"]["views"]) == 4
+    assert len(list(views.glob("*.json"))) == 4
+    deadline = time.monotonic() + 30  # the flag is out first; the pictures are added to the result after it
+    while not all(v["overlay"] for v in document["result"]["views"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        document = json.loads(path.read_text())
+    assert all((served.results / "exams" / v["overlay"]).is_file() for v in document["result"]["views"])
