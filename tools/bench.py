@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("build/bench"), help="where bench.json/bench.md go")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per configuration (median)")
     parser.add_argument("--quick", action="store_true", help="only the 3328x4096 uncompressed exam, OpenVINO")
+    parser.add_argument("--service", action="store_true",
+                        help="also the service path: storescu -> serve on 127.0.0.1 (last ack -> flag, -> all outputs, "
+                             "a burst of --burst exams from 4 storescu processes)")
+    parser.add_argument("--burst", type=int, default=20, help="exams in the service burst (20)")
     parser.add_argument("--worker", nargs=4, metavar=("EXAM_DIR", "BACKEND", "PRECISION", "REPEATS"),
                         help=argparse.SUPPRESS)
 
@@ -137,6 +141,19 @@ def markdown(report: dict) -> str:
                      + " | ".join(f"{row['median_s'][s]:.3f}" for s in stages) + f" | {row['peak_rss_mb']:.0f} |")
     lines += ["", "Ratios in this run:"]
     lines += [f"- {k}: {v}" for k, v in report["ratios"].items()]
+    if report.get("service"):
+        lines += ["", "Service path (storescu -> serve on 127.0.0.1; OpenVINO INT8; seconds after the last "
+                      "acknowledged C-STORE; decode floor: the exam's four files decoded serially in this run):", "",
+                  "| exam | decode floor | flag median (p90) | flag / floor | all outputs median (p90) | "
+                  "burst exams/hour | burst flag median (p90) |", "|---|---|---|---|---|---|---|"]
+        for name, s in report["service"].items():
+            b = s["burst"]
+            lines.append(
+                f"| {name} | {s['decode_floor_s']:.3f} | {s['last_ack_to_flag_s']['median']:.3f} "
+                f"({s['last_ack_to_flag_s']['p90']:.3f}) | {s['flag_over_decode_floor']} | "
+                f"{s['last_ack_to_all_outputs_s']['median']:.3f} ({s['last_ack_to_all_outputs_s']['p90']:.3f}) | "
+                f"{b['exams_per_hour']} ({b['exams']} from {b['senders']}) | {b['last_ack_to_flag_s']['median']:.3f} "
+                f"({b['last_ack_to_flag_s']['p90']:.3f}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +199,14 @@ def run(args: argparse.Namespace, config: object) -> int:
                 print(f"{name} {backend} {precision}: failed: {out.stderr.strip()[-300:]}", file=sys.stderr)
                 continue
             rows.append({"exam": name, **json.loads(out.stdout.strip().splitlines()[-1])})
-    report = {"machine": machine(), "repeats": args.repeats, "rows": rows, "ratios": ratios(rows)}
+        service = None
+        if args.service:
+            from .bench_service import measure
+
+            service = {name: measure(folders[name], repeats=max(3, args.repeats), burst=args.burst, senders=4)
+                       for name in folders if name != "4096x5625 uncompressed"}
+    report = {"machine": machine(), "repeats": args.repeats, "rows": rows, "ratios": ratios(rows),
+              "service": service}
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))
     (args.out / "bench.md").write_text(markdown(report))
     print(markdown(report))

@@ -1,0 +1,153 @@
+"""The service path of ``mammoedge bench --service``: dcmtk ``storescu`` → ``mammoedge serve`` on 127.0.0.1.
+
+Per exam: last acknowledged C-STORE → flag (the result file appears) and → all outputs (the result lists its
+overlays); a burst of exams from several ``storescu`` processes at once (exams/hour, latency percentiles);
+every figure beside the decode floor measured in the same run (decoding the exam's four files serially).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.uid import generate_uid
+
+POLL_S = 0.005
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clone(source: Path, folder: Path) -> list[Path]:
+    """The four files of ``source`` as a new study (fresh Study/Series/SOP Instance UIDs)."""
+    folder.mkdir(parents=True)
+    study, files = generate_uid(), []
+    for path in sorted(source.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, generate_uid(), generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(folder / path.name, enforce_file_format=True)
+        files.append(folder / path.name)
+    return files
+
+
+class Service:
+    """``mammoedge serve`` in a subprocess with its own state directory and port."""
+
+    def __init__(self, root: Path) -> None:
+        self.port, self.state = free_port(), root / "state"
+        env = {**os.environ, "MAMMOEDGE__SERVICE__STATE_DIR": str(self.state), "MAMMOEDGE__SERVICE__PORT": str(self.port),
+               "MAMMOEDGE__SERVICE__BIND_ADDRESS": "127.0.0.1", "MAMMOEDGE__SERVICE__SETTLE_S": "60"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "mammoedge.runtime.cli", "serve"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while subprocess.run(["echoscu", "-aec", "MAMMOEDGE", "127.0.0.1", str(self.port)],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("mammoedge serve did not start")
+            time.sleep(0.2)
+
+    @property
+    def results(self) -> Path:
+        return self.state / "results"
+
+    def send(self, files: list[Path]) -> float:
+        """Send with storescu; the time its last C-STORE was acknowledged (its exit)."""
+        syntax = ["-xv"] if pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID.is_compressed \
+            else []
+        out = subprocess.run(["storescu", "-aec", "MAMMOEDGE", *syntax, "127.0.0.1", str(self.port), *map(str, files)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"storescu failed: {out.stderr[-300:]}")
+        return time.monotonic()
+
+    def wait(self, known: set[Path], count: int, timeout: float = 300) -> dict[Path, tuple[float, float]]:
+        """New result files -> (monotonic time the file appeared, time it listed its overlays)."""
+        seen: dict[Path, tuple[float, float | None]] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for path in set(self.results.glob("*.json")) - known:
+                flag, done = seen.get(path, (time.monotonic(), None))
+                if done is None:
+                    try:
+                        document = json.loads(path.read_text())
+                    except (OSError, ValueError):
+                        document = {}
+                    views = (document.get("result") or {}).get("views") or []
+                    if views and all(v.get("overlay") for v in views):
+                        done = time.monotonic()
+                seen[path] = (flag, done)
+            if len(seen) >= count and all(d is not None for _, d in seen.values()):
+                return {p: (f, d) for p, (f, d) in seen.items() if d is not None}
+            time.sleep(POLL_S)
+        raise RuntimeError(f"{count} result(s) not complete within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return {"median": round(statistics.median(ordered), 3), "p90": round(pick(0.9), 3), "max": round(ordered[-1], 3)}
+
+
+def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, Any]:
+    """Last ack → flag and → all outputs per exam (``repeats``), then ``burst`` exams from ``senders``."""
+    from mammoedge.runtime.config import Config
+    from mammoedge.runtime.dicom import read_mammogram
+
+    config = Config()
+    started = time.monotonic()
+    for path in sorted(exam.glob("*.dcm")):
+        read_mammogram(path, config.reader)
+    decode_floor = time.monotonic() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        service = Service(root)
+        try:
+            known: set[Path] = set()
+            flag, outputs = [], []
+            for i in range(repeats + 1):  # the first exam compiles the models: a warm-up
+                files = clone(exam, root / f"one{i}")
+                acked = service.send(files)
+                ((path, (t_flag, t_done)),) = service.wait(known, 1).items()
+                known.add(path)
+                if i:
+                    flag.append(t_flag - acked)
+                    outputs.append(t_done - acked)
+            exams = [clone(exam, root / f"burst{i}") for i in range(burst)]
+            begin = time.monotonic()
+            with ThreadPoolExecutor(senders) as pool:
+                acks = list(pool.map(service.send, exams))
+            done = service.wait(known, burst)
+            end = max(d for _, d in done.values())
+        finally:
+            service.stop()
+            shutil.rmtree(root / "state", ignore_errors=True)
+    flags = sorted(f for f, _ in done.values())
+    return {
+        "decode_floor_s": round(decode_floor, 3),
+        "last_ack_to_flag_s": percentiles(flag), "last_ack_to_all_outputs_s": percentiles(outputs),
+        "flag_over_decode_floor": round(statistics.median(flag) / decode_floor, 2),
+        "burst": {"exams": burst, "senders": senders, "exams_per_hour": round(burst / (end - begin) * 3600),
+                  "last_ack_to_flag_s": percentiles([f - a for f, a in zip(flags, sorted(acks))])},
+    }
