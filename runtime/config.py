@@ -268,6 +268,14 @@ class ServiceConfig(Section):
     dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.", gt=0)
     network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.", gt=0)
     max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).", ge=1)
+    association_request_timeout_s: float = option(
+        5.0, "A connection must deliver its whole A-ASSOCIATE-RQ (and TLS handshake) this many seconds after "
+             "it is accepted, and be associated by then, or it is closed (stalled or idle peers).", gt=0)
+    max_pending_connections: int = option(
+        64, "Most connections waiting for their association request; a new one closes the oldest waiting.", ge=1)
+    max_connections_per_address: int = option(
+        4, "Most waiting connections, and most associations, from one source address; a new connection closes "
+           "that address's oldest waiting one, a further association is rejected (local limit exceeded).", ge=1)
     hot_folder: Path | None = option(None, "Watched directory: DICOM files dropped here are taken in, "
                                            "then removed; empty: no hot folder.")
     hot_folder_poll_s: float = option(1.0, "How often the hot folder is scanned, seconds.", gt=0)

@@ -14,8 +14,10 @@ Answers (DICOM PS3.4 Annex B, Table B.2-1):
 Associations from a calling AE title outside the allow-list are rejected
 (permanent, service user, reason 0x03 "calling AE title not recognised"); from
 a source address outside the allow-list (permanent, service user, 0x01 "no
-reason given"); beyond ``max_associations`` pynetdicom rejects them (transient,
-0x02 "local limit exceeded").
+reason given"); beyond ``max_associations``, or beyond ``max_connections_per_address``
+from one source address, they are rejected (transient, 0x02 "local limit exceeded").
+Before any of that, a connection waits in the :mod:`.gate` until its whole
+A-ASSOCIATE-RQ has arrived: stalled and idle connections take no association slot.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from pynetdicom import AE, _config as pynetdicom_config, evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.sop_class import Verification
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from ..config import ServiceConfig
 from ..dicom import MG_FOR_PRESENTATION, MG_FOR_PROCESSING, SUPPORTED_TRANSFER_SYNTAXES
 from ..errors import ConfigError
+from .gate import ConnectionGate
 from .store import Intake, Outcome
 
 log = logging.getLogger(__name__)
@@ -107,6 +111,45 @@ class AddressAllowList:
         return any(ip in net for net in self.networks)
 
 
+class _GatedHandler(RequestHandler):
+    """pynetdicom's request handler; the association is watched until it is established."""
+
+    server: GatedAssociationServer
+
+    def handle(self) -> None:
+        assoc = self._create_association()
+        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+        self.server.gate.watch(self.request, lambda: bool(assoc.is_established or not assoc.is_alive()))
+        assoc.start()
+
+
+class GatedAssociationServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server whose accepted connections go through a :class:`ConnectionGate` first."""
+
+    def __init__(self, *args: Any, gate_options: dict[str, Any], **kwargs: Any) -> None:
+        kwargs["request_handler"] = _GatedHandler
+        super().__init__(*args, **kwargs)
+        self.daemon_threads = True
+        self.block_on_close = False
+        self.gate = ConnectionGate(hand_over=self._hand_over, ssl_context=self.ssl_context, **gate_options)
+        self.gate.start()
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept without TLS: the handshake happens in the gate, never in the accept loop."""
+        assert self.socket is not None
+        return self.socket.accept()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.gate.admit(request, client_address)
+
+    def _hand_over(self, sock: Any, client_address: Any) -> None:
+        ThreadedAssociationServer.process_request(self, sock, client_address)
+
+    def server_close(self) -> None:
+        self.gate.stop()
+        super().server_close()
+
+
 class Receiver:
     """The Storage SCP; :meth:`start` listens in background threads, :meth:`stop` shuts it down."""
 
@@ -137,8 +180,18 @@ class Receiver:
     def start(self) -> None:
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
                     (evt.EVT_REQUESTED, self._on_requested)]
-        self._server = self.ae.start_server((self.config.bind_address, self.config.port), block=False,
-                                            evt_handlers=handlers, ssl_context=self._ssl)
+        gate_options = {"request_timeout_s": self.config.association_request_timeout_s,
+                        "network_timeout_s": self.config.network_timeout_s,
+                        "max_pending": self.config.max_pending_connections,
+                        "per_address": self.config.max_connections_per_address}
+        server = self.ae.make_server((self.config.bind_address, self.config.port), evt_handlers=handlers,
+                                     ssl_context=self._ssl, server_class=GatedAssociationServer,
+                                     gate_options=gate_options)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                  name="dicom-accept", daemon=True)
+        thread.start()
+        self.ae._servers.append(server)
+        self._server = server
         log.info("DICOM receiver %s listening on %s:%d%s", self.config.ae_title, self.config.bind_address,
                  self.port, " (TLS)" if self._ssl else "")
 
@@ -158,6 +211,14 @@ class Receiver:
             log.warning("association from a source address outside the allow-list rejected")
             event.assoc.acse.send_reject(0x01, 0x01, 0x01)
             event.assoc.kill()  # waits until the A-ASSOCIATE-RJ has been sent
+            return
+        same = [a for a in self.ae.active_associations
+                if a is not event.assoc and a.is_acceptor and a.is_established and a.requestor.address == address]
+        if len(same) >= self.config.max_connections_per_address:
+            log.warning("association rejected: its source address already holds %d (max_connections_per_address)",
+                        len(same))
+            event.assoc.acse.send_reject(0x02, 0x03, 0x02)  # transient, service provider, local limit exceeded
+            event.assoc.kill()
 
     def _on_echo(self, event: evt.Event) -> int:
         return STATUS_SUCCESS
