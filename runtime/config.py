@@ -105,6 +105,12 @@ class ReaderConfig(Section):
     )
     min_spacing_mm: float = option(0.02, "Smallest plausible pixel spacing at the breast, mm.", gt=0)
     max_spacing_mm: float = option(0.5, "Largest plausible pixel spacing at the breast, mm.", gt=0)
+    max_inflated_mb: float = option(
+        160.0, "Largest size a Deflated Explicit VR Little Endian data set may inflate to, MB (deflate-bomb guard; "
+               "60 M pixels of 16 bits are 120 MB).", gt=0)
+    max_inflate_ratio: float = option(
+        50.0, "Largest inflated/compressed ratio of a deflated data set past its first 16 MiB (deflate-bomb guard; "
+              "phantom views deflate about 3:1, docs/reliability.md).", gt=1)
 
     def check(self) -> None:
         if self.max_spacing_mm < self.min_spacing_mm:

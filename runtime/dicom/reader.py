@@ -25,7 +25,7 @@ class Mammogram:
 
 def read_mammogram(source: str | os.PathLike[str] | Dataset, config: ReaderConfig) -> Mammogram:
     """Check and decode one mammogram; raise an ``InputError`` subclass naming the value and rule."""
-    ds = load_dataset(source)
+    ds = load_dataset(source, config)
     header = read_header(ds, config)
     stored = decode(ds, header)
     try:

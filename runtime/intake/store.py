@@ -21,6 +21,7 @@ import pydicom
 
 from ..config import ReaderConfig
 from ..dicom import read_header
+from ..dicom.header import check_deflate
 from ..dicom.errors import NotDicomError
 from ..errors import InputError
 from ..jobs.queue import JobQueue
@@ -58,7 +59,7 @@ class Intake:
     def accept(self, data: bytes, *, intake: str) -> IntakeResult:
         """Check, spool and queue one instance given as DICOM Part 10 bytes (never raises on bad input)."""
         try:
-            header = read_header(_parse(data), self._reader)
+            header = read_header(_parse(data, self._reader), self._reader)
         except InputError as exc:
             return self._quarantine(data, exc.reason, str(exc), intake)
         skey = study_key(header.study_instance_uid, self._secret)
@@ -99,10 +100,12 @@ class Intake:
         return IntakeResult(outcome=Outcome.QUARANTINED, reason=reason)
 
 
-def _parse(data: bytes) -> pydicom.Dataset:
-    """Parse Part 10 bytes without decoding pixels; unreadable bytes are an InputError."""
+def _parse(data: bytes, reader: ReaderConfig) -> pydicom.Dataset:
+    """Parse Part 10 bytes without decoding pixels; unreadable bytes (or a deflate bomb) are an InputError."""
+    buffer = io.BytesIO(data)
+    check_deflate(buffer, reader, "data set")
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+        ds = pydicom.dcmread(buffer, force=False)
     except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
         raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
     if len(ds) == 0:
