@@ -24,6 +24,8 @@ from pydicom.uid import UID
 
 from ..codes import VIEW_CODES, Laterality, View
 from ..config import ReaderConfig
+from .redact import (LATERALITIES, MODALITIES, PHOTOMETRICS, PRESENTATION_INTENTS, VIEW_POSITIONS, described,
+                     shown, shown_number, shown_uid)
 from .errors import (BadHeaderError, BadSpacingError, MissingLateralityError, MissingViewError, NotDicomError,
                      PixelLengthError, TooLargeError, TruncatedError, UnsupportedTransferSyntaxError,
                      WrongModalityError, WrongSopClassError)
@@ -58,6 +60,9 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 INFLATE_CHUNK = 1 << 16
 #: The deflate ratio rule applies once this much has been inflated (small headers compress well).
 RATIO_FLOOR_BYTES = 16 << 20
+
+#: Coding schemes a view code may come from (shown in decisions; others are not).
+CODING_SCHEMES = frozenset({"SCT", "SRT", "DCM", "SNM3", "99SDM"})
 
 #: ViewPosition spellings seen in the field that are not the enum's value.
 VIEW_ALIASES = {"MLO": View.MLO, "OBL": View.MLO, "OBLIQUE": View.MLO, "LATERAL": View.ML}
@@ -121,9 +126,10 @@ def check_deflate(fileobj: io.BufferedIOBase | io.BytesIO | BinaryIO, config: Re
         try:
             read_preamble(fileobj, False)  # type: ignore[arg-type]
             meta = _read_file_meta_info(fileobj)  # type: ignore[arg-type]
+            syntax = str(meta.get("TransferSyntaxUID", ""))
         except Exception:  # not Part 10, or a damaged meta: the full read reports it
             return
-        if str(meta.get("TransferSyntaxUID", "")) != DEFLATED:
+        if syntax != DEFLATED:
             return
         limit = int(config.max_inflated_mb * 1024 * 1024)
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -156,42 +162,37 @@ def load_dataset(source: str | os.PathLike[str] | Dataset, config: ReaderConfig 
     """A dataset from a path (read fully, nothing decoded; deflate bounds checked) or the dataset itself."""
     if isinstance(source, Dataset):
         return source
-    name = os.path.basename(os.fspath(source))
+    # Messages say "file", never its name: a modality may name files by UID or patient.
     try:
         size = os.path.getsize(source)
     except OSError as exc:
-        raise NotDicomError(f"file {name!r} cannot be read: {exc.strerror}") from None
+        raise NotDicomError(f"file cannot be read: {exc.strerror}") from None
     if size < 132:
-        raise NotDicomError(f"file {name!r} is {size} bytes, shorter than a DICOM preamble (132 bytes)")
+        raise NotDicomError(f"file is {size} bytes, shorter than a DICOM preamble (132 bytes)")
     try:
         with open(source, "rb") as fh:
-            check_deflate(fh, config or ReaderConfig(), f"file {name!r}")
+            check_deflate(fh, config or ReaderConfig(), "file")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 ds = pydicom.dcmread(fh)
     except TooLargeError:
         raise
     except InvalidDicomError:
-        raise NotDicomError(f"file {name!r} has no DICOM preamble/'DICM' marker; rule: DICOM Part 10 file") from None
+        raise NotDicomError("file has no DICOM preamble/'DICM' marker; rule: DICOM Part 10 file") from None
     except (EOFError, struct.error) as exc:
-        raise TruncatedError(f"file {name!r} ends inside a data element ({type(exc).__name__}); "
+        raise TruncatedError(f"file ends inside a data element ({type(exc).__name__}); "
                              f"the file is truncated") from None
     except Exception as exc:  # pydicom raises many types on mutated files (FIELD-NOTES)
-        raise NotDicomError(f"file {name!r} is not a readable DICOM file: {type(exc).__name__}: "
-                            f"{_safe(exc)}") from None
+        raise NotDicomError(f"file is not a readable DICOM file ({type(exc).__name__} in pydicom); "
+                            f"rule: DICOM Part 10 with well-formed elements") from None
     # pydicom warns, and returns what it had, when a file ends inside an element or sequence.
     if any("end of file" in str(w.message).lower() for w in caught) or len(ds) == 0:
-        raise TruncatedError(f"file {name!r} ends before its data set does ({size} bytes); "
+        raise TruncatedError(f"file ends before its data set does ({size} bytes); "
                              f"the file is truncated")
     if "PixelData" not in ds:  # pydicom stops quietly when a file ends inside an element header
-        raise TruncatedError(f"file {name!r} ({size} bytes) holds no PixelData: truncated, or not an image; "
+        raise TruncatedError(f"file ({size} bytes) holds no PixelData: truncated, or not an image; "
                              f"rule: a mammogram carries pixel data")
     return ds
-
-
-def _safe(exc: Exception) -> str:
-    """An exception text cut short; pydicom messages hold tags and lengths, not values."""
-    return str(exc).splitlines()[0][:160] if str(exc) else ""
 
 
 def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
@@ -203,6 +204,15 @@ def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     return default if value is None or value == "" else value
 
 
+def _short_text(ds: Dataset, keyword: str) -> str:
+    """A short LO value (Manufacturer...), or "" when it cannot be one (too long, control characters, a
+    ``^`` or ``\\``): a swallowed value holding the next elements is not kept."""
+    text = str(_get(ds, keyword, ""))
+    if len(text) > 64 or any(c in text for c in "^\\=") or not text.isprintable():
+        return ""
+    return text.strip()
+
+
 def _number(ds: Dataset, keyword: str, kind: type = int) -> Any:
     value = _get(ds, keyword)
     if value is None:
@@ -210,7 +220,7 @@ def _number(ds: Dataset, keyword: str, kind: type = int) -> Any:
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise BadHeaderError(f"{keyword} {value!r} is not a number") from None
+        raise BadHeaderError(f"{keyword} {described(value)} is not a number; rule: an integer") from None
 
 
 def _laterality(ds: Dataset, decisions: list[str]) -> Laterality:
@@ -228,7 +238,7 @@ def _laterality(ds: Dataset, decisions: list[str]) -> Laterality:
         if text in ("L", "R"):
             decisions.append(f"laterality {text} from {source}")
             return Laterality(text)
-        raise MissingLateralityError(f"{source} {text!r} is not one breast; rule: L or R")
+        raise MissingLateralityError(f"{source} {shown(text, LATERALITIES)} is not one breast; rule: L or R")
     raise MissingLateralityError("no laterality: ImageLaterality, Laterality and FrameLaterality are all absent")
 
 
@@ -255,14 +265,15 @@ def _view(ds: Dataset, decisions: list[str]) -> tuple[View, tuple[str, ...]]:
         code = str(item.get("CodeValue", "")).strip()
         if code in VIEW_CODES:
             view = VIEW_CODES[code]
-            scheme = item.get("CodingSchemeDesignator", "?")
+            scheme = str(item.get("CodingSchemeDesignator", "")).strip().upper()
+            scheme = scheme if scheme in CODING_SCHEMES else "scheme not shown"
             decisions.append(f"view {view.value} from ViewCodeSequence ({scheme} {code})")
             return view, tuple(modifiers)
         if code:
-            raise MissingViewError(f"ViewCodeSequence code {code!r} is not a known mammographic view; "
+            raise MissingViewError(f"ViewCodeSequence code {described(code)} is not a known mammographic view; "
                                    f"known: {', '.join(sorted(VIEW_CODES))}")
     if position:
-        raise MissingViewError(f"ViewPosition {position!r} is not a known mammographic view; "
+        raise MissingViewError(f"ViewPosition {shown(position, VIEW_POSITIONS)} is not a known mammographic view; "
                                f"known: {', '.join(v.value for v in View)}")
     raise MissingViewError("no view: ViewPosition and ViewCodeSequence are both absent")
 
@@ -271,7 +282,7 @@ def _pair(value: Any, keyword: str) -> tuple[float, float]:
     try:
         row, col = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise BadSpacingError(f"{keyword} {value!r} is not two numbers (row\\column spacing)") from None
+        raise BadSpacingError(f"{keyword} {described(value)} is not two numbers (row\\column spacing)") from None
     return row, col
 
 
@@ -289,7 +300,8 @@ def _spacing(ds: Dataset, config: ReaderConfig, decisions: list[str]) -> tuple[t
                 f"ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor ({factor:g})")
         else:
             if factor is not None:
-                decisions.append(f"EstimatedRadiographicMagnificationFactor {factor!r} ignored; rule: 1.0 to 4.0")
+                decisions.append(f"EstimatedRadiographicMagnificationFactor {shown_number(factor)} ignored; "
+                                 f"rule: 1.0 to 4.0")
             spacing, source = (row, col), "ImagerPixelSpacing (no magnification factor)"
     elif _get(ds, "PixelSpacing") is not None:
         spacing, source = _pair(ds.PixelSpacing, "PixelSpacing"), "PixelSpacing"
@@ -297,7 +309,7 @@ def _spacing(ds: Dataset, config: ReaderConfig, decisions: list[str]) -> tuple[t
         raise BadSpacingError("no pixel spacing: ImagerPixelSpacing and PixelSpacing are both absent")
     for value in spacing:
         if not config.min_spacing_mm <= value <= config.max_spacing_mm:
-            raise BadSpacingError(f"pixel spacing {value:g} mm (from {source}) is outside the plausible range "
+            raise BadSpacingError(f"pixel spacing {shown_number(value)} mm (from {source}) is outside the plausible range "
                                   f"{config.min_spacing_mm:g}-{config.max_spacing_mm:g} mm")
     decisions.append(f"spacing {spacing[0]:.4g} x {spacing[1]:.4g} mm from {source}")
     return spacing, source
@@ -330,7 +342,8 @@ def read_header(source: str | os.PathLike[str] | Dataset, config: ReaderConfig) 
             TooLargeError, UnsupportedTransferSyntaxError, WrongModalityError, WrongSopClassError):
         raise
     except Exception as exc:  # a malformed element surfacing on access
-        raise BadHeaderError(f"header cannot be parsed: {type(exc).__name__}: {_safe(exc)}") from None
+        raise BadHeaderError(f"header cannot be parsed ({type(exc).__name__} on access to an element); "
+                             f"rule: well-formed attributes") from None
 
 
 def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
@@ -341,11 +354,11 @@ def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
     if config.accept_secondary_capture:
         accepted[SECONDARY_CAPTURE] = "Secondary Capture Image Storage (MG)"
     if sop_class not in accepted:
-        raise WrongSopClassError(f"SOP Class {sop_class or '(none)'!r} is not accepted; accepted: "
+        raise WrongSopClassError(f"SOP Class {shown_uid(sop_class)} is not accepted; accepted: "
                                  + "; ".join(f"{uid} ({name})" for uid, name in accepted.items()))
     modality = str(_get(ds, "Modality", "")).strip().upper()
     if modality != "MG":
-        raise WrongModalityError(f"Modality {modality or '(none)'!r} is not accepted; rule: Modality must be MG")
+        raise WrongModalityError(f"Modality {shown(modality, MODALITIES)} is not accepted; rule: Modality must be MG")
 
     meta = getattr(ds, "file_meta", None)
     ts = str(_get(meta, "TransferSyntaxUID", "")) if meta is not None else ""
@@ -354,7 +367,7 @@ def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
         decisions.append("transfer syntax absent from file meta: assumed from the encoding read")
     if ts not in SUPPORTED_TRANSFER_SYNTAXES:
         raise UnsupportedTransferSyntaxError(
-            f"Transfer syntax {ts!r} is not supported; supported: "
+            f"Transfer syntax {shown_uid(ts)} is not supported; supported: "
             + ", ".join(f"{uid} ({name})" for uid, name in SUPPORTED_TRANSFER_SYNTAXES.items()))
 
     rows, cols = _number(ds, "Rows"), _number(ds, "Columns")
@@ -372,17 +385,19 @@ def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
     samples = int(_get(ds, "SamplesPerPixel", 1) or 1)
     photometric = str(_get(ds, "PhotometricInterpretation", "")).strip().upper()
     if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise BadHeaderError(f"PhotometricInterpretation {photometric!r} with {samples} sample(s) per pixel; "
+        raise BadHeaderError(f"PhotometricInterpretation {shown(photometric, PHOTOMETRICS)} with "
+                             f"{shown_number(samples)} sample(s) per pixel; "
                              f"rule: MONOCHROME1 or MONOCHROME2, one sample")
     frames = int(_get(ds, "NumberOfFrames", 1) or 1)
     if frames != 1:
-        raise BadHeaderError(f"NumberOfFrames {frames}; rule: a mammogram is a single frame")
+        raise BadHeaderError(f"NumberOfFrames {shown_number(frames)}; rule: a mammogram is a single frame")
     _check_pixel_length(ds, ts, rows, cols, bits_allocated)
 
     intent = str(_get(ds, "PresentationIntentType", "")).strip().upper()
     if sop_class == MG_FOR_PROCESSING:
         if intent and intent != "FOR PROCESSING":
-            decisions.append(f"PresentationIntentType {intent!r} contradicts the SOP class: SOP class wins")
+            decisions.append(f"PresentationIntentType {shown(intent, PRESENTATION_INTENTS)} contradicts the SOP "
+                             f"class: SOP class wins")
         intent = "FOR PROCESSING"
     elif not intent:
         intent = "FOR PRESENTATION"
@@ -397,7 +412,7 @@ def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
         study_instance_uid=str(_get(ds, "StudyInstanceUID", "")),
         series_instance_uid=str(_get(ds, "SeriesInstanceUID", "")),
         sop_instance_uid=str(_get(ds, "SOPInstanceUID", "")),
-        manufacturer=str(_get(ds, "Manufacturer", "")), model_name=str(_get(ds, "ManufacturerModelName", "")),
+        manufacturer=_short_text(ds, "Manufacturer"), model_name=_short_text(ds, "ManufacturerModelName"),
         rows=rows, columns=cols, bits_allocated=bits_allocated, bits_stored=bits_stored,
         pixel_representation=int(_get(ds, "PixelRepresentation", 0) or 0), photometric=photometric,
         presentation_intent=intent, laterality=laterality, view=view, view_modifiers=modifiers,

@@ -8,16 +8,65 @@ inverted so that attenuation always reads as brightness.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from .errors import PixelDecodeError, TruncatedError
 from .header import MammogramHeader
+from .redact import shown_number, shown_uid
+
+
+#: JPEG 2000 family: the codestream's SIZ marker gives the image size.
+J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
+                          "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"})
+#: JPEG and JPEG-LS: the SOF/SOF55 segment gives it (pydicom's parser).
+JPEG_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+                           "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+
+
+def _j2k_size(codestream: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG 2000 codestream's SIZ segment (ISO/IEC 15444-1 A.5.1), or None."""
+    if codestream[:4] != b"\xff\x4f\xff\x51" or len(codestream) < 28:
+        return None
+    xsiz, ysiz, xosiz, yosiz = struct.unpack(">4L", codestream[8:24])
+    return ysiz - yosiz, xsiz - xosiz
+
+
+def check_codestream_size(ds: Dataset, header: MammogramHeader) -> None:
+    """Refuse an encapsulated frame whose codestream declares another size than Rows x Columns.
+
+    A mutated codestream header can declare a 10-million-row image: openjpeg then spends a minute and
+    gigabytes decoding it before pydicom notices the mismatch (found by the fuzz harness, issue 16).
+    """
+    ts = header.transfer_syntax_uid
+    if ts not in J2K_SYNTAXES and ts not in JPEG_SYNTAXES:
+        return
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except Exception as exc:
+        raise PixelDecodeError(f"encapsulated pixel data has no readable first frame ({type(exc).__name__}); "
+                               f"rule: DICOM PS3.5 A.4 encapsulation") from None
+    if ts in J2K_SYNTAXES:
+        size = _j2k_size(bytes(frame[:64]))
+    else:
+        params = _get_jpg_parameters(bytes(frame[:65536]))
+        size = (params["height"], params["width"]) if "height" in params and "width" in params else None
+    if size is None:
+        raise PixelDecodeError(f"the {shown_uid(ts)} codestream has no readable size marker; "
+                               f"rule: a codestream that declares its rows and columns")
+    if size != (header.rows, header.columns):
+        raise PixelDecodeError(f"the codestream declares {shown_number(size[0])} x {shown_number(size[1])} pixels "
+                               f"but Rows x Columns is {header.rows} x {header.columns}; rule: they agree")
 
 
 def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
     """The stored pixel array, or a typed error when the codec cannot produce it."""
+    check_codestream_size(ds, header)
     try:
         arr = ds.pixel_array
     except (EOFError, ValueError) as exc:
@@ -25,10 +74,11 @@ def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
         if isinstance(exc, EOFError) or "truncat" in text or "buffer" in text or "end of" in text:
             raise TruncatedError(f"pixel data ends early for a {header.rows}x{header.columns} image "
                                  f"({type(exc).__name__})") from None
-        raise PixelDecodeError(f"pixel data cannot be decoded ({type(exc).__name__}: {str(exc)[:160]})") from None
-    except Exception as exc:  # codec plugins raise their own types
-        raise PixelDecodeError(f"pixel data cannot be decoded with transfer syntax "
-                               f"{header.transfer_syntax_uid} ({type(exc).__name__}: {str(exc)[:160]})") from None
+        raise PixelDecodeError(f"pixel data cannot be decoded ({type(exc).__name__} from the decoder); "
+                               f"rule: pixel data that decodes to Rows x Columns") from None
+    except Exception as exc:  # codec plugins raise their own types; their texts may quote element values
+        raise PixelDecodeError(f"pixel data cannot be decoded with transfer syntax {shown_uid(header.transfer_syntax_uid)} "
+                               f"({type(exc).__name__} from the decoder)") from None
     if arr.shape != (header.rows, header.columns):
         raise PixelDecodeError(f"decoded pixel array has shape {arr.shape}; the header says "
                                f"({header.rows}, {header.columns})")

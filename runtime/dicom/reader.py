@@ -31,6 +31,6 @@ def read_mammogram(source: str | os.PathLike[str] | Dataset, config: ReaderConfi
     try:
         pixels, decisions = to_brightness(stored, ds, header)
     except Exception as exc:  # malformed LUT/window attributes surface here
-        raise PixelDecodeError(f"modality/VOI transform cannot be applied ({type(exc).__name__}: "
-                               f"{str(exc)[:160]})") from None
+        raise PixelDecodeError(f"modality/VOI transform cannot be applied ({type(exc).__name__}); rule: "
+                               f"well-formed Rescale, VOI LUT and Window attributes") from None
     return Mammogram(header=header, pixels=pixels, decisions=header.decisions + tuple(decisions))

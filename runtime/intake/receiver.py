@@ -40,6 +40,7 @@ from ..config import ServiceConfig
 from ..dicom import MG_FOR_PRESENTATION, MG_FOR_PROCESSING, SUPPORTED_TRANSFER_SYNTAXES
 from ..errors import ConfigError
 from .gate import ConnectionGate
+from .quiet import quiet_third_party_logs
 from .store import Intake, Outcome
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
 pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
 pynetdicom_config.LOG_HANDLER_LEVEL = "none"
+quiet_third_party_logs()  # pynetdicom's own warnings quote UIDs (issue 16)
 
 STATUS_SUCCESS = 0x0000
 STATUS_DISK_FULL = 0xA700
@@ -178,6 +180,7 @@ class Receiver:
         return self._server.server_address[1] if self._server else 0
 
     def start(self) -> None:
+        quiet_third_party_logs()  # loggers of modules imported since
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
                     (evt.EVT_REQUESTED, self._on_requested)]
         gate_options = {"request_timeout_s": self.config.association_request_timeout_s,
