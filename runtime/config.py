@@ -301,6 +301,14 @@ class ServiceConfig(Section):
     retention_days: float = option(30.0, "Spool files, results and quarantine older than this are pruned "
                                          "(only exams whose result is written); 0 keeps forever.", ge=0)
     spool_max_mb: float = option(0.0, "Prune the oldest finished exams' spool files beyond this size; 0: no cap.", ge=0)
+    min_free_mb: float = option(
+        1024.0, "Instances are refused (0xA700, the modality retries) while the state, spool or results file "
+                "system has less free space than this, MB: the rest is kept for the queue and results; 0: no rule.",
+        ge=0)
+    reserve_mb: float = option(
+        64.0, "Size of the ballast file <state_dir>/space-reserve, MB: released when the file system is nearly "
+              "full anyway (so the queue opens and results are written), made again when space returns; 0: none.",
+        ge=0)
 
     def check(self) -> None:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -11,6 +11,8 @@ import enum
 import io
 import json
 import logging
+import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,8 +29,12 @@ from ..errors import InputError
 from ..jobs.queue import JobQueue
 from ..privacy import instance_key, study_key
 from .durable import DiskFullError, write_durable
+from .space import SpaceGuard
 
 log = logging.getLogger(__name__)
+#: Refusals for lack of space are counted in memory and written as one event row at most this often
+#: (a row per refusal filled the last of the disk: ~4 KB each).
+DISK_FULL_EVENT_EVERY_S = 60.0
 
 
 class Outcome(enum.StrEnum):
@@ -52,12 +58,20 @@ class Intake:
     """Durable intake into ``spool_dir`` and the queue; rejects into ``quarantine_dir``."""
 
     def __init__(self, *, spool_dir: Path, quarantine_dir: Path, queue: JobQueue, secret: bytes,
-                 reader: ReaderConfig, on_stored: Callable[[], None] = lambda: None) -> None:
+                 reader: ReaderConfig, on_stored: Callable[[], None] = lambda: None,
+                 space: SpaceGuard | None = None) -> None:
         self.spool_dir, self.quarantine_dir = spool_dir, quarantine_dir
         self.queue, self._secret, self._reader, self._on_stored = queue, secret, reader, on_stored
+        self.space = space
+        self._full_lock = threading.Lock()
+        self._full_unrecorded = 0
+        self._full_recorded_at = 0.0
 
     def accept(self, data: bytes, *, intake: str) -> IntakeResult:
         """Check, spool and queue one instance given as DICOM Part 10 bytes (never raises on bad input)."""
+        if self.space is not None and not self.space.allows(2 * len(data)):  # the spool copy + its queue rows
+            return self._disk_full(intake)
+        self.flush_disk_full_count()
         try:
             header = read_header(_parse(data, self._reader), self._reader)
         except InputError as exc:
@@ -71,9 +85,12 @@ class Intake:
             added = self.queue.add_instance(instance_key=ikey, study_key=skey, path=path,
                                             view_name=f"{header.laterality.value}{header.view.value}", intake=intake)
         except DiskFullError:
-            log.error("spool is full: instance refused (intake %s)", intake)
-            self.queue.record_event("intake", "disk-full")
-            return IntakeResult(outcome=Outcome.DISK_FULL, study_key=skey)
+            return self._disk_full(intake)
+        except sqlite3.OperationalError as exc:  # the queue cannot be written (full, or I/O error)
+            if _is_full(exc):
+                return self._disk_full(intake)
+            log.error("queue write failed (%s): instance refused (intake %s)", type(exc).__name__, intake)
+            return IntakeResult(outcome=Outcome.WRITE_FAILED, study_key=skey)
         except OSError as exc:
             log.error("spool write failed (%s): instance refused (intake %s)", exc.strerror, intake)
             return IntakeResult(outcome=Outcome.WRITE_FAILED, study_key=skey)
@@ -90,14 +107,48 @@ class Intake:
         try:
             write_durable(self.quarantine_dir / f"{name}.dcm", data)
             write_durable(self.quarantine_dir / f"{name}.json", json.dumps(note, indent=1).encode())
+            self.queue.record_event("quarantine", reason)
         except DiskFullError:
-            self.queue.record_event("intake", "disk-full")
-            return IntakeResult(outcome=Outcome.DISK_FULL)
+            return self._disk_full(intake)
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc):
+                return self._disk_full(intake)
+            return IntakeResult(outcome=Outcome.WRITE_FAILED)
         except OSError:
             return IntakeResult(outcome=Outcome.WRITE_FAILED)
-        self.queue.record_event("quarantine", reason)
         log.warning("instance quarantined as %s: %s (intake %s)", name, reason, intake)
         return IntakeResult(outcome=Outcome.QUARANTINED, reason=reason)
+
+
+    def _disk_full(self, intake: str) -> IntakeResult:
+        """Refuse for lack of space: counted, logged and recorded at most once a minute (no row per refusal)."""
+        with self._full_lock:
+            self._full_unrecorded += 1
+            due = time.monotonic() - self._full_recorded_at >= DISK_FULL_EVENT_EVERY_S
+        if due:
+            log.error("no space: instance refused with 0xA700 (intake %s); refusals are counted once a minute",
+                      intake)
+            self.flush_disk_full_count()
+        return IntakeResult(outcome=Outcome.DISK_FULL)
+
+    def flush_disk_full_count(self) -> None:
+        """Write the refusals counted since the last row as one event row (kept in memory if it fails)."""
+        with self._full_lock:
+            count, self._full_unrecorded = self._full_unrecorded, 0
+            if not count:
+                return
+            self._full_recorded_at = time.monotonic()
+        try:
+            self.queue.record_event("intake", "disk-full", count=count)
+        except sqlite3.Error:
+            with self._full_lock:
+                self._full_unrecorded += count
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    """SQLite's way of saying the disk is full (SQLITE_FULL, or an I/O error growing its files)."""
+    text = str(exc).lower()
+    return "full" in text or "disk i/o" in text
 
 
 def _parse(data: bytes, reader: ReaderConfig) -> pydicom.Dataset:

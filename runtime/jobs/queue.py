@@ -54,7 +54,8 @@ CREATE INDEX IF NOT EXISTS exams_state ON exams(state);
 CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL,
     kind TEXT NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1
 );
 """
 
@@ -126,7 +127,15 @@ class JobQueue:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(instances)")}
             if "view_state" not in columns:  # a database from before views were analyzed on arrival
                 self._db.execute("ALTER TABLE instances ADD COLUMN view_state TEXT NOT NULL DEFAULT 'done'")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+            if "count" not in columns:  # a database from before coalesced events
+                self._db.execute("ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
         self._lock = threading.RLock()
+        try:
+            has_count = "count" in {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+        except sqlite3.Error:
+            has_count = True
+        self._count = "SUM(count)" if has_count else "COUNT(*)"  # read-only on a database not yet migrated
 
     def close(self) -> None:
         with self._lock:
@@ -163,11 +172,11 @@ class JobQueue:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT path FROM instances")}
 
-    def record_event(self, kind: str, reason: str, now: float | None = None) -> None:
-        """Count a rejection or error by reason (no patient data: reasons are fixed short strings)."""
+    def record_event(self, kind: str, reason: str, now: float | None = None, *, count: int = 1) -> None:
+        """Count ``count`` rejections or errors of one reason in one row (reasons are fixed short strings)."""
         with self._tx() as db:
-            db.execute("INSERT INTO events(at, kind, reason) VALUES (?,?,?)",
-                       (time.time() if now is None else now, kind, reason))
+            db.execute("INSERT INTO events(at, kind, reason, count) VALUES (?,?,?,?)",
+                       (time.time() if now is None else now, kind, reason, count))
 
     # -- assembly -------------------------------------------------------------------------------
     def assemble(self, *, settle_s: float, now: float | None = None) -> list[str]:
@@ -304,7 +313,7 @@ class JobQueue:
             (last,) = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()
             if row_id is None:
                 return last, {}
-            counts = dict(self._db.execute("SELECT kind || ':' || reason, COUNT(*) FROM events "
+            counts = dict(self._db.execute(f"SELECT kind || ':' || reason, {self._count} FROM events "
                                            "WHERE rowid > ? AND rowid <= ? GROUP BY kind, reason",
                                            (row_id, last)).fetchall())
         return last, counts
@@ -337,7 +346,7 @@ class JobQueue:
                 WAITING_STATES).fetchone()
             (last,) = self._db.execute("SELECT MAX(finished_at) FROM exams WHERE state=?",
                                        (JobState.DONE,)).fetchone()
-            errors = dict(self._db.execute("SELECT kind || ':' || reason, COUNT(*) FROM events "
+            errors = dict(self._db.execute(f"SELECT kind || ':' || reason, {self._count} FROM events "
                                            "GROUP BY kind, reason").fetchall())
         return QueueStats(exams_by_state=by_state, instances=instances, queue_depth=depth,
                           oldest_waiting_s=None if oldest is None else max(0.0, now - oldest),

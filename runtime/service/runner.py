@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sqlite3
 import threading
 import time
 
@@ -16,6 +17,7 @@ from ..config import Config
 from ..intake.durable import ensure_dir, remove_stale_tmp
 from ..intake.hot_folder import HotFolder
 from ..intake.receiver import Receiver, install_thread_excepthook
+from ..intake.space import SpaceGuard
 from ..intake.store import Intake
 from ..jobs.queue import JobQueue
 from ..privacy import load_or_create_secret
@@ -45,7 +47,11 @@ class Service:
         self.paths = ServicePaths.of(config.service)
         for d in (self.paths.state_dir, self.paths.spool, self.paths.quarantine, self.paths.results):
             ensure_dir(d)
-        self.queue = JobQueue(self.paths.queue_db)
+        cfg = config.service
+        self.space = SpaceGuard(state_dir=self.paths.state_dir, paths=(self.paths.spool, self.paths.results),
+                                min_free_mb=cfg.min_free_mb, reserve_mb=cfg.reserve_mb)
+        self.queue = self._open_queue()
+        self._requeue_pending = False
         self.stopping = threading.Event()
         self._wake_assembler = threading.Event()
         self._wake_workers = threading.Event()
@@ -75,6 +81,31 @@ class Service:
         self._view_analyzer = view_analyzer
         self._wake_views = threading.Event()
 
+    def _open_queue(self) -> JobQueue:
+        """Open the queue; on a full file system (SQLite cannot even open in WAL mode) release the reserve first."""
+        try:
+            return JobQueue(self.paths.queue_db)
+        except sqlite3.OperationalError as exc:
+            log.error("queue database cannot be opened (%s): releasing the space reserve", exc)
+            if not self.space.release():
+                raise
+        return JobQueue(self.paths.queue_db)
+
+    def _requeue(self) -> None:
+        """Exams left ``analyzing`` by the last run go back to the queue (retried later if the disk is full)."""
+        try:
+            resumed = self.queue.requeue_interrupted()
+        except sqlite3.OperationalError as exc:
+            if self.space.release():
+                self._requeue()
+                return
+            log.error("exams interrupted by the last shutdown cannot be requeued yet (%s): retried", exc)
+            self._requeue_pending = True
+            return
+        self._requeue_pending = False
+        if resumed:
+            log.info("resuming %d exam(s) interrupted by the last shutdown", resumed)
+
     @property
     def runs_intake(self) -> bool:
         return self.role in (Role.ALL, Role.INTAKE)
@@ -86,13 +117,15 @@ class Service:
     def start(self) -> None:
         cfg = self.config.service
         install_thread_excepthook()
+        self.space.maintain()
         if self.runs_intake:
             removed = remove_stale_tmp(self.paths.spool) + remove_stale_tmp(self.paths.quarantine)
             if removed:
                 log.info("removed %d temporary files left by an interrupted write", removed)
             secret = load_or_create_secret(self.paths.secret)
             self.intake = Intake(spool_dir=self.paths.spool, quarantine_dir=self.paths.quarantine, queue=self.queue,
-                                 secret=secret, reader=self.config.reader, on_stored=self._stored)
+                                 secret=secret, reader=self.config.reader, on_stored=self._stored,
+                                 space=self.space)
             self._recover_orphans()
             if cfg.hot_folder is not None:
                 ensure_dir(cfg.hot_folder)
@@ -104,9 +137,7 @@ class Service:
                 self.receiver.start()
         if self.runs_workers:
             remove_stale_tmp(self.paths.results)
-            resumed = self.queue.requeue_interrupted()
-            if resumed:
-                log.info("resuming %d exam(s) interrupted by the last shutdown", resumed)
+            self._requeue()
             for i in range(max(1, cfg.workers)):
                 worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
                                 results_dir=self.paths.results,
@@ -189,6 +220,7 @@ class Service:
         tick = min(watchdog, 5.0) if watchdog else 5.0
         next_retention = time.monotonic()
         while not self.stopping.wait(tick):
+            self._look_after_space()
             if self._healthy():
                 sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
             if self.runs_intake and time.monotonic() >= next_retention:
@@ -198,6 +230,17 @@ class Service:
                 except Exception as exc:
                     log.error("retention failed: %s", type(exc).__name__)
         self._shutdown()
+
+    def _look_after_space(self) -> None:
+        """Keep or release the space reserve, retry a requeue the full disk stopped, write counted refusals."""
+        try:
+            self.space.maintain()
+            if self._requeue_pending and self.runs_workers:
+                self._requeue()
+            if self.intake is not None:
+                self.intake.flush_disk_full_count()
+        except Exception as exc:
+            log.error("free-space upkeep failed: %s", type(exc).__name__)
 
     def _healthy(self) -> bool:
         """Ping the watchdog only while every thread is alive and no analysis hangs."""
