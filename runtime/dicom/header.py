@@ -309,8 +309,8 @@ def _spacing(ds: Dataset, config: ReaderConfig, decisions: list[str]) -> tuple[t
         raise BadSpacingError("no pixel spacing: ImagerPixelSpacing and PixelSpacing are both absent")
     for value in spacing:
         if not config.min_spacing_mm <= value <= config.max_spacing_mm:
-            raise BadSpacingError(f"pixel spacing {shown_number(value)} mm (from {source}) is outside the plausible range "
-                                  f"{config.min_spacing_mm:g}-{config.max_spacing_mm:g} mm")
+            raise BadSpacingError(f"pixel spacing {shown_number(value)} mm (from {source}) is outside the plausible "
+                                  f"range {config.min_spacing_mm:g}-{config.max_spacing_mm:g} mm")
     decisions.append(f"spacing {spacing[0]:.4g} x {spacing[1]:.4g} mm from {source}")
     return spacing, source
 

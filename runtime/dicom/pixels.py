@@ -9,6 +9,8 @@ inverted so that attenuation always reads as brightness.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -77,15 +79,16 @@ def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
         raise PixelDecodeError(f"pixel data cannot be decoded ({type(exc).__name__} from the decoder); "
                                f"rule: pixel data that decodes to Rows x Columns") from None
     except Exception as exc:  # codec plugins raise their own types; their texts may quote element values
-        raise PixelDecodeError(f"pixel data cannot be decoded with transfer syntax {shown_uid(header.transfer_syntax_uid)} "
-                               f"({type(exc).__name__} from the decoder)") from None
+        raise PixelDecodeError(f"pixel data cannot be decoded with transfer syntax "
+                               f"{shown_uid(header.transfer_syntax_uid)} ({type(exc).__name__} from the decoder)"
+                               ) from None
     if arr.shape != (header.rows, header.columns):
         raise PixelDecodeError(f"decoded pixel array has shape {arr.shape}; the header says "
                                f"({header.rows}, {header.columns})")
     return arr
 
 
-def _via_table(values: np.ndarray, transform) -> np.ndarray:
+def _via_table(values: np.ndarray, transform: Callable[[np.ndarray], Any]) -> np.ndarray:
     """``transform`` applied to integer ``values`` through a table over their range (one entry per value).
 
     A 14-bit image has at most 16384 distinct values but ~20 M pixels, so this is the same result as

@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, _config as pynetdicom_config, evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]  # generated at import
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from ..config import ServiceConfig
@@ -181,7 +181,7 @@ class Receiver:
 
     def start(self) -> None:
         quiet_third_party_logs()  # loggers of modules imported since
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
                     (evt.EVT_REQUESTED, self._on_requested)]
         gate_options = {"request_timeout_s": self.config.association_request_timeout_s,
                         "network_timeout_s": self.config.network_timeout_s,
@@ -256,7 +256,7 @@ def install_thread_excepthook() -> None:
         if isinstance(thread, DULServiceProvider):
             log.warning("association ended by %s in pynetdicom's DUL thread; association aborted, slot freed",
                         args.exc_type.__name__)
-            thread.to_user_queue.put(None)
+            thread.to_user_queue.put(None)  # type: ignore[arg-type]  # what a timeout hands the thread
             return
         if isinstance(thread, Association):
             log.warning("association thread ended by %s", args.exc_type.__name__)

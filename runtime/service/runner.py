@@ -14,6 +14,7 @@ import threading
 import time
 
 from ..config import Config
+from ..errors import StateError
 from ..intake.durable import ensure_dir, remove_stale_tmp
 from ..intake.hot_folder import HotFolder
 from ..intake.receiver import Receiver, install_thread_excepthook
@@ -88,8 +89,13 @@ class Service:
         except sqlite3.OperationalError as exc:
             log.error("queue database cannot be opened (%s): releasing the space reserve", exc)
             if not self.space.release():
-                raise
-        return JobQueue(self.paths.queue_db)
+                raise StateError(f"queue database cannot be opened ({exc}) and no space reserve is left to "
+                                 f"release; rule: service.state_dir needs free space") from None
+        try:
+            return JobQueue(self.paths.queue_db)
+        except sqlite3.OperationalError as exc:
+            raise StateError(f"queue database cannot be opened even after releasing the space reserve ({exc}); "
+                             f"rule: service.state_dir needs free space") from None
 
     def _requeue(self) -> None:
         """Exams left ``analyzing`` by the last run go back to the queue (retried later if the disk is full)."""

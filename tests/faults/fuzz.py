@@ -34,13 +34,13 @@ import pydicom
 from pydicom.dataset import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mgfactory import VENDORS, Convention, make_dataset  # noqa: E402
+from mgfactory import VENDORS, Convention, make_dataset
 
-from mammoedge.runtime.config import ReaderConfig  # noqa: E402
-from mammoedge.runtime.dicom import read_mammogram  # noqa: E402
-from mammoedge.runtime.errors import InputError  # noqa: E402
-from mammoedge.runtime.intake.store import Intake  # noqa: E402
-from mammoedge.runtime.jobs import JobQueue  # noqa: E402
+from mammoedge.runtime.config import ReaderConfig
+from mammoedge.runtime.dicom import read_mammogram
+from mammoedge.runtime.errors import InputError
+from mammoedge.runtime.intake.store import Intake
+from mammoedge.runtime.jobs import JobQueue
 
 PLANTED = {
     "PatientName": "PLANTNAME^Quixote",

@@ -1,4 +1,4 @@
-"""A full state file system (an 8 MB tmpfs, mounted as root): 0xA700, the service keeps running, restarts on a
+"""A full state file system (a 48 MB tmpfs, mounted as root): 0xA700, the service keeps running, restarts on a
 full disk, and resumes by itself when space returns (issue 16 item 2). Peers: ``mammoedge serve``, storescu,
 echoscu. Without root the mount fails and so does this test (a missing peer fails, it is not skipped).
 """
@@ -21,8 +21,7 @@ assert _spec is not None and _spec.loader is not None
 service = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(service)
 
-OPTIONS = {"analyzer": "mammoedge.runtime.service.default:analyze", "min_free_mb": 2.0, "reserve_mb": 1.0,
-           "settle_s": 1.0}
+OPTIONS = {"min_free_mb": 2.0, "reserve_mb": 1.0, "settle_s": 1.0}
 
 
 def _exam(folder: Path) -> list[Path]:
@@ -68,9 +67,9 @@ def tiny_state(tmp_path: Path):
     root = tmp_path / "svc"
     state = root / "state"
     state.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)], capture_output=True,
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(state)], capture_output=True,
                              text=True)
-    assert mounted.returncode == 0, f"an 8 MB tmpfs cannot be mounted (needs root): {mounted.stderr.strip()}"
+    assert mounted.returncode == 0, f"a 48 MB tmpfs cannot be mounted (needs root): {mounted.stderr.strip()}"
     yield root
     subprocess.run(["umount", "-l", str(state)], capture_output=True)
 

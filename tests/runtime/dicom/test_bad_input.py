@@ -1,6 +1,5 @@
 """Every kind of bad input gives its typed error naming the value and the rule; none crashes or hangs."""
 
-import io
 import subprocess
 import sys
 
@@ -85,7 +84,8 @@ def test_wrong_sop_class(tmp_path):
     def ct(ds):
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
 
-    with pytest.raises(WrongSopClassError, match=r"SOP Class '1.2.840.10008.5.1.4.1.1.2' \(CT Image Storage\) is not accepted"):
+    with pytest.raises(WrongSopClassError,
+                       match=r"SOP Class '1.2.840.10008.5.1.4.1.1.2' \(CT Image Storage\) is not accepted"):
         read_header(_file(tmp_path, ct), READER)
 
 
@@ -143,7 +143,8 @@ def test_unsupported_transfer_syntax(tmp_path):
     path = _file(tmp_path)
     ds = pydicom.dcmread(path)
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2
-    with pytest.raises(UnsupportedTransferSyntaxError, match=r"'1.2.840.10008.1.2.4.100' \(MPEG2 [^)]*\) is not supported; supported"):
+    with pytest.raises(UnsupportedTransferSyntaxError,
+                       match=r"'1.2.840.10008.1.2.4.100' \(MPEG2 [^)]*\) is not supported; supported"):
         read_header(ds, READER)
 
 
