@@ -36,8 +36,8 @@ PDU_HEADER = struct.Struct(">BBL")
 A_ASSOCIATE_RQ = 0x01
 #: Largest A-ASSOCIATE-RQ accepted (a real one is a few hundred bytes to a few KB).
 MAX_RQ_BYTES = 65536
-#: How often the gate looks at deadlines when nothing arrives, seconds.
-TICK_S = 0.1
+#: How often the gate looks at deadlines, and at connections holding part of a request, seconds.
+TICK_S = 0.05
 
 HandOver = Callable[[socket.socket, Any], None]
 
@@ -48,6 +48,9 @@ class _Waiting:
     address: Any
     deadline: float
     tls_pending: bool = False
+    #: Part of the request is in the socket buffer: the selector would report it readable on every call
+    #: (the gate peeks, it does not consume), so it is looked at once a tick instead.
+    partial: bool = False
 
 
 @dataclass(kw_only=True)
@@ -148,10 +151,11 @@ class ConnectionGate:
     def _drop(self, waiting: _Waiting) -> None:
         """Forget and close a waiting connection (lock held)."""
         self._waiting.pop(waiting.sock.fileno(), None)
-        try:
-            self._selector.unregister(waiting.sock)
-        except (KeyError, ValueError):
-            pass
+        if not waiting.partial:
+            try:
+                self._selector.unregister(waiting.sock)
+            except (KeyError, ValueError):
+                pass
         _close(waiting.sock)
 
     def _run(self) -> None:
@@ -174,6 +178,10 @@ class ConnectionGate:
                     waiting = self._waiting.get(key.fd)
                 if waiting is not None:
                     self._advance(waiting)
+            with self._lock:
+                partial = [w for w in self._waiting.values() if w.partial]
+            for waiting in partial:
+                self._advance(waiting)
             self._expire()
 
     def _advance(self, waiting: _Waiting) -> None:
@@ -203,6 +211,7 @@ class ConnectionGate:
             self._forget_and_close(waiting)
             return
         if len(head) < PDU_HEADER.size:
+            self._set_partial(waiting)
             return
         pdu_type, _, length = PDU_HEADER.unpack(head)
         if pdu_type != A_ASSOCIATE_RQ or length > MAX_RQ_BYTES:
@@ -216,6 +225,19 @@ class ConnectionGate:
             return
         if whole:
             self._release(waiting)
+        else:
+            self._set_partial(waiting)
+
+    def _set_partial(self, waiting: _Waiting) -> None:
+        """Stop selecting a connection that holds part of its request; the tick looks at it instead."""
+        if waiting.partial:
+            return
+        with self._lock:
+            waiting.partial = True
+            try:
+                self._selector.unregister(waiting.sock)
+            except (KeyError, ValueError):
+                pass
 
     def _forget_and_close(self, waiting: _Waiting) -> None:
         with self._lock:
@@ -224,10 +246,11 @@ class ConnectionGate:
     def _release(self, waiting: _Waiting) -> None:
         with self._lock:
             self._waiting.pop(waiting.sock.fileno(), None)
-            try:
-                self._selector.unregister(waiting.sock)
-            except (KeyError, ValueError):
-                pass
+            if not waiting.partial:
+                try:
+                    self._selector.unregister(waiting.sock)
+                except (KeyError, ValueError):
+                    pass
         sock = waiting.sock
         try:
             sock.settimeout(self.network_timeout_s)  # blocking again, with a read deadline per recv
