@@ -10,7 +10,6 @@ from N/2 loopback addresses (127.0.0.2, ...). Each round opens them, waits 0.5 s
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -18,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "intake"))
-import time  # noqa: E402
+import time
 
-import test_stalled_associations as t  # noqa: E402
+import test_stalled_associations as t
 
 
 def main(count: int, rounds: int) -> dict[str, object]:
