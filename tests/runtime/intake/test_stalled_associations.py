@@ -202,3 +202,23 @@ def test_complete_request_from_a_raw_socket_is_answered(receiver, association_rq
     reply = sock.recv(6)
     assert reply and reply[0] == 0x02  # A-ASSOCIATE-AC
     sock.close()
+
+
+def test_per_address_cap_on_associations_rejects_a_further_one(tmp_path, association_rq):
+    """Established associations count too: beyond the cap from one address, 'local limit exceeded'."""
+    for receiver in _receiver(tmp_path, max_connections_per_address=2):
+        held = []
+        for _ in range(2):
+            sock = _stall(receiver.port, "127.0.0.1", association_rq)
+            sock.settimeout(5.0)
+            assert sock.recv(6)[0] == 0x02  # A-ASSOCIATE-AC: established, then left idle
+            held.append(sock)
+        out, _ = _echo(receiver.port)
+        assert out.returncode != 0 and "Local Limit Exceeded" in out.stderr, out.stderr[-800:]
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and receiver.active_associations():
+            time.sleep(0.05)
+        out, _ = _echo(receiver.port)
+        assert out.returncode == 0, out.stderr[-800:]
