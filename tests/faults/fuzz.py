@@ -5,7 +5,8 @@ Every mutated file goes through ``read_mammogram`` (header checks and pixel deco
 
 * untyped exceptions: from ``read_mammogram`` anything that is not an ``InputError``; from
   ``Intake.accept`` any exception at all;
-* files over the time limit (1 s for read + intake);
+* files over the time limit: 1 s of CPU time (the process's, decoder threads included) for read + intake; the wall-clock maximum is
+  reported beside it (on a shared 2-core machine the wall clock also counts other processes' turns);
 * planted identifiers (patient name, patient ID, accession number, birth date, and the study, series
   and instance UIDs, or any 10-character piece of one) in any error message, log record (every logger,
   DEBUG and up), Python warning, or quarantine note.
@@ -157,8 +158,9 @@ class Figures:
     untyped: list[str] = field(default_factory=list)
     over_limit: int = 0
     slow: list[str] = field(default_factory=list)
-    max_s: float = 0.0  #: read_mammogram + Intake.accept of one file
-    max_read_s: float = 0.0  #: read_mammogram alone
+    max_s: float = 0.0  #: wall clock, read_mammogram + Intake.accept of one file
+    max_read_s: float = 0.0  #: wall clock, read_mammogram alone
+    max_cpu_s: float = 0.0  #: CPU time of the process, read_mammogram + Intake.accept (the limit's measure)
     mean_s: float = 0.0
     leaks: list[str] = field(default_factory=list)
 
@@ -193,6 +195,7 @@ def run(count: int, seed: int = 0, work: Path | None = None) -> Figures:
                 path.write_bytes(data)
                 texts: list[str] = []
                 start = time.perf_counter()
+                cpu_start = time.process_time()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     try:
@@ -210,12 +213,15 @@ def run(count: int, seed: int = 0, work: Path | None = None) -> Figures:
                     except Exception as exc:
                         figures.untyped.append(f"intake #{i}: {type(exc).__name__}")
                 elapsed = time.perf_counter() - start
+                cpu = time.process_time() - cpu_start
+                figures.max_cpu_s = max(figures.max_cpu_s, cpu)
                 total += elapsed
                 figures.max_s = max(figures.max_s, elapsed)
                 figures.max_read_s = max(figures.max_read_s, read_s)
-                if elapsed > TIME_LIMIT_S:
+                if cpu > TIME_LIMIT_S:
                     figures.over_limit += 1
-                    figures.slow.append(f"#{i}: {elapsed:.1f} s, read {read_s:.1f} s ({texts[0][:80] or 'accepted'})")
+                if elapsed > TIME_LIMIT_S:
+                    figures.slow.append(f"#{i}: {elapsed:.1f} s wall, {cpu:.2f} s CPU ({texts[0][:80] or 'accepted'})")
                 texts += [str(w.message) for w in caught]
                 texts += handler.lines
                 handler.lines = []

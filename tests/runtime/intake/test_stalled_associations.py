@@ -222,3 +222,35 @@ def test_per_address_cap_on_associations_rejects_a_further_one(tmp_path, associa
             time.sleep(0.05)
         out, _ = _echo(receiver.port)
         assert out.returncode == 0, out.stderr[-800:]
+
+
+def test_silent_tls_client_does_not_stop_accepts(tmp_path):
+    """pynetdicom does the TLS handshake in its accept loop: one client that sends nothing stopped all others."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                            serialization.PrivateFormat.TraditionalOpenSSL,
+                                                            serialization.NoEncryption()))
+    (tmp_path / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    for receiver in _receiver(tmp_path, tls_cert_file=tmp_path / "server.crt", tls_key_file=tmp_path / "server.key"):
+        silent = [_stall(receiver.port, f"127.0.0.{2 + i}", b"") for i in range(3)]
+        time.sleep(0.3)
+        start = time.monotonic()
+        out = subprocess.run(["echoscu", "-v", "+tla", "-ic", "-to", "10", "-ta", "10", "-aec", "MAMMOEDGE",
+                              "127.0.0.1", str(receiver.port)], capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - start
+        assert out.returncode == 0 and "Received Echo Response (Success)" in out.stderr, out.stderr[-800:]
+        assert elapsed < 1.0, f"TLS C-ECHO took {elapsed:.2f} s behind 3 silent clients"
+        for sock in silent:
+            sock.close()
