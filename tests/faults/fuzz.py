@@ -5,8 +5,8 @@ Every mutated file goes through ``read_mammogram`` (header checks and pixel deco
 
 * untyped exceptions: from ``read_mammogram`` anything that is not an ``InputError``; from
   ``Intake.accept`` any exception at all;
-* files over the time limit: 1 s of CPU time (the process's, decoder threads included) for read + intake; the wall-clock maximum is
-  reported beside it (on a shared 2-core machine the wall clock also counts other processes' turns);
+* files over the time limit: 1 s of CPU time (the process's, decoder threads included) for read + intake;
+  the wall-clock maximum is reported beside it (on a shared 2-core machine it counts other processes' turns);
 * planted identifiers (patient name, patient ID, accession number, birth date, and the study, series
   and instance UIDs, or any 10-character piece of one) in any error message, log record (every logger,
   DEBUG and up), Python warning, or quarantine note.
