@@ -4,7 +4,7 @@ Answers (DICOM PS3.4 Annex B, Table B.2-1):
 
 =======  =========================================================================
 0x0000   success: the instance is durably in the spool (or was already: duplicate)
-0xA700   refused, out of resources: the spool's file system is full
+0xA700   refused, out of resources: free space below service.min_free_mb, or the disk is full
 0xA701   refused, out of resources: the spool could not be written (other I/O error)
 0xA900   error, data set does not match SOP class: wrong SOP class or modality
 0xC210   error, cannot understand: any other reader rejection (reason in ErrorComment);
