@@ -134,17 +134,16 @@ def test_malformed_associations_and_datasets_do_not_stop_the_next_exam(serve, ph
     assert served.proc.poll() is None
 
 
-def test_silent_peers_are_dropped_after_the_acse_timeout(serve, phantom_exam, tmp_path):
-    served = serve(options={"max_associations": 2, "acse_timeout_s": 1.0}).start()
+def test_silent_peers_hold_no_slot_and_are_dropped_at_the_request_deadline(serve, phantom_exam, tmp_path):
+    """Issue 16: silent connections wait in the connection gate, not in an association slot."""
+    served = serve(options={"max_associations": 2, "association_request_timeout_s": 1.0}).start()
     silent = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(2)]
     time.sleep(0.3)
     (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
-    busy = storescu(served.port, exam)
-    assert "Local Limit Exceeded" in busy.stderr  # both slots held by the silent peers
-    time.sleep(1.5)
-    assert storescu(served.port, exam).returncode == 0  # their slots were freed by the timeout
+    assert storescu(served.port, exam).returncode == 0  # both slots free although two peers are silent
     served.wait_results(1, timeout=30)
-    for s in silent:
+    for s in silent:  # closed by the receiver at the deadline
+        assert s.recv(10) == b""
         s.close()
 
 
