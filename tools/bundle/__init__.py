@@ -1,0 +1,1 @@
+"""The lab's bundle builder and TUF update repository (``mammoedge bundle``)."""
