@@ -48,6 +48,10 @@ COMMANDS: dict[str, Command] = {
                       needs=("torch", "onnx")),
     "evaluate": Command("mammoedge.tools.evaluate", "evaluate models on held-out phantom data (lab)",
                         needs=("matplotlib",)),
+    "update": Command("mammoedge.runtime.cli.update",
+                      "signed updates into A/B slots: status, check, apply, rollback, mark-good"),
+    "device": Command("mammoedge.runtime.cli.device", "device identity (key pair, CSR), hardware and inference devices"),
+    "bundle": Command("mammoedge.tools.bundle.cli", "build an update bundle and publish it to a TUF repository (lab)"),
 }
 
 log = logging.getLogger(__name__)
