@@ -162,8 +162,7 @@ class UpdateManager:
     def _refuse(self, record: UpdateRecord, exc: Exception) -> UpdateRecord:
         rule = exc.rule if isinstance(exc, UpdateError) else Rule.INSTALL
         log.warning("update refused: %s", exc)
-        if record.target_slot is not None:
-            self.store.wipe(Slot(record.target_slot))
+        self._discard_target(record)
         record.last_outcome, record.last_rule, record.last_message = Outcome.REFUSED, rule.value, str(exc)
         record.target_slot = record.target_version = None
         self._enter(record, UpdateState.FAILED)
@@ -235,8 +234,7 @@ class UpdateManager:
             return record
         state = record.state
         if state in BEFORE_SWITCH:
-            if record.target_slot is not None:
-                self.store.wipe(Slot(record.target_slot))
+            self._discard_target(record)
             shutil.rmtree(self.work, ignore_errors=True)
             self._repair_links(record)
             record.target_slot = record.target_version = None
@@ -304,6 +302,14 @@ class UpdateManager:
         return self._rollback(record, None, default=Rule.OPERATOR, message="rollback requested by the operator")
 
     # -- helpers ---------------------------------------------------------------------------------------------
+    def _discard_target(self, record: UpdateRecord) -> None:
+        """Wipe the target slot only if the install had begun; before that it still holds the previous good one."""
+        if record.target_slot is None or record.state not in (UpdateState.INSTALLING, UpdateState.INSTALLED):
+            return
+        self.store.wipe(Slot(record.target_slot))
+        if record.previous_good_slot == record.target_slot:
+            record.previous_good_slot = None
+
     def _good(self, record: UpdateRecord) -> Slot:
         if record.good_slot is None:
             raise SlotError(Rule.NO_GOOD_SLOT, "no slot has been installed by the updater (run provisioning first)")
