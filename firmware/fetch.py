@@ -141,6 +141,9 @@ class RepositorySource:
         """The newest signed bundle, without downloading it."""
         return self.latest()[2]
 
+    def newest_version(self) -> str:
+        return self.check().version
+
     def fetch(self, dest: Path) -> Path:
         updater, info, bundle = self.latest()
         if info.length > self.max_bundle_bytes:

@@ -13,16 +13,18 @@ is resolved at the next start by :meth:`UpdateManager.boot`:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .bundle import HostInfo, open_bundle
+from .bundle import HostInfo, open_bundle, parse_version
 from .errors import HealthCheckError, Rule, SlotError, UpdateError
 from .install import Installer
 from .slots import Link, Slot, SlotInfo, SlotStore
@@ -37,6 +39,10 @@ class BundleSource(Protocol):
     """Where a bundle comes from: puts the verified bundle file into ``dest`` and returns its path."""
 
     def fetch(self, dest: Path) -> Path: ...
+
+    def newest_version(self) -> str:
+        """The newest bundle version the source offers (signed metadata; nothing downloaded)."""
+        ...
 
 
 #: a step run against a slot directory (service start, health check); raises UpdateError on failure
@@ -94,6 +100,21 @@ class UpdateManager:
         self.work = root / "work"
 
     # -- status ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the update lock (one updater process at a time); yields False when ``wait`` is off and it is taken."""
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        with open(self.store.root / "update.lock", "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def status(self) -> UpdateRecord:
         return self.state.load()
 
@@ -137,6 +158,10 @@ class UpdateManager:
                                          f"or wait for it")
         good = self._good(record)
         installed = self.store.verify(good)
+        offered = source.newest_version()
+        if parse_version(offered) <= parse_version(installed.version):
+            log.info("up to date: the newest signed bundle is %s, installed %s", offered, installed.version)
+            return record
         target = good.other()
         record.target_slot, record.target_version, record.trial_starts = target.value, None, 0
         record.last_from_version, record.last_to_version = installed.version, None
@@ -227,8 +252,12 @@ class UpdateManager:
         return record
 
     # -- recovery at start -----------------------------------------------------------------------------------
-    def boot(self) -> UpdateRecord:
-        """Resolve whatever a power cut left (run before the services start, on every start)."""
+    def boot(self, *, count_start: bool = True) -> UpdateRecord:
+        """Resolve whatever a power cut left (run before the services start).
+
+        ``count_start``: this is a start of the services (the worker's ExecStartPre), counted for the
+        trial-start limit and the crash-loop rule; the boot unit resolves without counting.
+        """
         record = self.state.load()
         if record.good_slot is None:
             return record
@@ -242,7 +271,7 @@ class UpdateManager:
             record.last_message = f"the update was interrupted in state {state.value}"
             self._enter(record, UpdateState.FAILED)
         elif state in TRIAL:
-            record.trial_starts += 1
+            record.trial_starts += int(count_start)
             target = Slot(str(record.target_slot))
             if record.trial_starts > self.policy.max_trial_starts:
                 return self._rollback(record, None, default=Rule.TRIAL_STARTS, restart=False,
@@ -257,7 +286,7 @@ class UpdateManager:
             return self._finish_rollback(record, restart=False)
         else:
             self._repair_links(record)
-            if state is UpdateState.COMMITTED:
+            if state is UpdateState.COMMITTED and count_start:
                 return self._count_start(record)
         return record
 

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     apply.add_argument("--in-window", action="store_true", help="do nothing outside update.window (the timer)")
     sub.add_parser("rollback", help="go back to the last good slot (or the previous good one)")
     sub.add_parser("mark-good", help="commit the slot on trial without its health check")
-    sub.add_parser("boot", help="resolve an interrupted update; count the start (ExecStartPre)")
+    boot = sub.add_parser("boot", help="resolve an interrupted update; count the start (ExecStartPre)")
+    boot.add_argument("--no-count", action="store_true", help="resolve only (the boot unit), do not count a start")
     sub.add_parser("health", help="health-check the slot on trial: commit or roll back (health unit)")
     provision = sub.add_parser("provision", help="first install of an empty box from a repository")
     provision.add_argument("repository", nargs="?")
@@ -53,7 +54,6 @@ def _status(config: Config) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from mammoedge.firmware import appliance
-    from mammoedge.firmware.state import Outcome, UpdateState
 
     action = args.action
     if action == "status":
@@ -95,6 +95,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"outside the update window {config.update.window}: nothing done")
         return 0
     manager = appliance.manager(config, args.config)
+    # boot runs in the services' ExecStartPre while 'apply' restarts them: it must not wait for apply's lock
+    with manager.locked(wait=action != "boot") as held:
+        if not held:
+            print("an update process holds the lock: nothing to resolve")
+            return 0
+        return _act(manager, action, args, config)
+
+
+def _act(manager: Any, action: str, args: argparse.Namespace, config: Config) -> int:
+    from mammoedge.firmware import appliance
+    from mammoedge.firmware.state import TRIAL, Outcome, UpdateState
+
+    was_on_trial = manager.status().state in TRIAL
     if action == "apply":
         record = manager.apply(appliance.source(config, args.repository))
     elif action == "provision":
@@ -104,11 +117,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     elif action == "mark-good":
         record = manager.mark_good()
     elif action == "boot":
-        record = manager.boot()
+        record = manager.boot(count_start=not args.no_count)
     else:
         record = manager.finish_trial()
     print(f"state: {record.state.value} (last outcome {record.last_outcome.value}"
           + (f", rule {record.last_rule}" if record.last_rule else "") + ")")
     if record.last_message and record.state is UpdateState.FAILED:
         print(record.last_message, file=sys.stderr)
-    return 1 if action in ("apply", "health") and record.last_outcome is not Outcome.COMMITTED else 0
+    if action == "health":
+        return 1 if was_on_trial and record.last_outcome is not Outcome.COMMITTED else 0
+    return 1 if action == "apply" and record.last_outcome is not Outcome.COMMITTED else 0
