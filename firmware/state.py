@@ -126,3 +126,9 @@ class StateFile:
     def save(self, record: UpdateRecord) -> None:
         record.updated_at = round(time.time(), 3)
         write_durably(self.path, json.dumps(record.as_dict(), indent=1, sort_keys=True).encode())
+
+
+def telemetry_fields(record: UpdateRecord, good_version: str | None) -> dict[str, Any]:
+    """The health message's ``update`` object (no identifiers: states, rules and versions only)."""
+    return {"state": record.state.value, "last_outcome": record.last_outcome.value, "last_rule": record.last_rule,
+            "version": good_version, "target_version": record.target_version}

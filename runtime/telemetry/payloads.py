@@ -23,7 +23,7 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "status": {"state": (str,), "software_version": (str,), "models": (dict,), "devices": (list,)},
     "health": {"queue_depth": (int,), "oldest_waiting_s": (int, float, type(None)), "cpu_percent": (int, float),
                "memory_used_percent": (int, float), "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
-               "errors": (dict,), "devices": (list,), "events_dropped": (int,)},
+               "errors": (dict,), "devices": (list,), "events_dropped": (int,), "update": (dict,)},
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "interval": (dict,), "since_start": (dict,)},
@@ -33,6 +33,7 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
 NESTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("metrics", "interval"): WINDOW_FIELDS,
     ("metrics", "since_start"): WINDOW_FIELDS,
+    ("health", "update"): ("state", "last_outcome", "last_rule", "version", "target_version"),
 }
 COMMON = ("schema_version", "type", "ts", "message_id")
 
