@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from mammoedge.runtime.config import Config
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def synthetic_mammogram(path: Path, *, seed: int = 0) -> Path:
     """A small MG "For Presentation" CC view: a smooth breast with a planted group of bright specks."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     rng = np.random.default_rng(seed)
     rows, cols = 640, 512
@@ -80,7 +79,7 @@ def synthetic_mammogram(path: Path, *, seed: int = 0) -> Path:
     pixels = np.clip(np.round(image * 0.9 * top + 0.05 * top), 0, top).astype(np.uint16)
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    sop = "1.2.840.10008.5.1.4.1.1.1.2"
+    sop = UID("1.2.840.10008.5.1.4.1.1.1.2")
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = sop
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -123,7 +122,7 @@ def _timed(check: Check, step: Callable[[], str]) -> CheckResult:
     started = time.perf_counter()
     try:
         detail = step()
-    except Exception as exc:  # a health check reports every failure, it never crashes
+    except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never crashes
         return CheckResult(check=check, passed=False, detail=f"{type(exc).__name__}: {exc}",
                            seconds=round(time.perf_counter() - started, 3))
     return CheckResult(check=check, passed=True, detail=detail, seconds=round(time.perf_counter() - started, 3))

@@ -65,11 +65,12 @@ class Installer:
             (Path(purelib) / "_mammoedge_base_site.pth").write_text(f"{self.base_site}\n")
         self._run([self.pip_python, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
                    "--find-links", str(root / "wheelhouse"), "--no-cache-dir", "--disable-pip-version-check",
-                   "--quiet", *requirements], "pip install")
+                   "--quiet", *(["--no-deps", "--ignore-installed"] if self.base_site is not None else []),
+                   *requirements], "pip install")
 
     def _run(self, argv: list[str], what: str) -> None:
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s)
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired:
             raise UpdateError(Rule.INSTALL, f"{what} took longer than {self.timeout_s:.0f} s") from None
         if out.returncode != 0:

@@ -28,7 +28,15 @@ from .bundle import HostInfo, open_bundle, parse_version
 from .errors import HealthCheckError, Rule, SlotError, UpdateError
 from .install import Installer
 from .slots import Link, Slot, SlotInfo, SlotStore
-from .state import BEFORE_SWITCH, RESTING, TRIAL, Outcome, StateFile, UpdateRecord, UpdateState
+from .state import (
+    BEFORE_SWITCH,
+    RESTING,
+    TRIAL,
+    Outcome,
+    StateFile,
+    UpdateRecord,
+    UpdateState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,7 @@ class SlotCommand:
     def __call__(self, slot_dir: Path) -> None:
         argv = [a.replace("{slot}", str(slot_dir)) for a in self.argv]
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s)
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired:
             raise HealthCheckError(self.rule, f"{Path(argv[0]).name} did not finish within {self.timeout_s:g} s") from None
         except OSError as exc:
@@ -178,7 +186,7 @@ class UpdateManager:
             self._enter(record, UpdateState.INSTALLING)
             self.installer.install(self.store, target, work / "unpacked", manifest, source_slot=good)
             self._enter(record, UpdateState.INSTALLED)
-        except Exception as exc:  # anything before the switch: the old slot never stopped being current
+        except Exception as exc:  # noqa: BLE001 - anything before the switch: the old slot still runs
             return self._refuse(record, exc)
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -200,7 +208,7 @@ class UpdateManager:
             self._enter(record, UpdateState.STARTING_NEW)
             self.store.switch(Link.CURRENT, target)
             self.start(self.store.path(target))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure on trial rolls back
             return self._rollback(record, exc, default=Rule.START)
         return self.finish_trial(record)
 
@@ -214,7 +222,7 @@ class UpdateManager:
             self._enter(record, UpdateState.HEALTH_CHECKING)
             self.store.verify(target)
             self.health(self.store.path(target))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure on trial rolls back
             return self._rollback(record, exc, default=Rule.HEALTH)
         return self._commit(record, target)
 

@@ -9,13 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mammoedge.firmware.health import (
+    REFERENCE_NAME,
+    Check,
+    exam_summary,
+    run_health_check,
+)
+from mammoedge.runtime.config import Config, load_config
+from mammoedge.runtime.inference import shipped_models_dir
 from mqtt_helpers import Broker, free_port
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-
-from mammoedge.firmware.health import REFERENCE_NAME, Check, exam_summary, run_health_check
-from mammoedge.runtime.config import Config, load_config
-from mammoedge.runtime.inference import shipped_models_dir
 
 
 @pytest.fixture

@@ -10,25 +10,24 @@ import functools
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import Lab
-from securesystemslib.signer import CryptoSigner
-
 from mammoedge.firmware.bundle import BundleKind
 from mammoedge.firmware.errors import Rule, VerificationError
 from mammoedge.firmware.fetch import RepositorySource
 from mammoedge.tools.bundle.build import publish
 from mammoedge.tools.bundle.repository import Repository, RoleKeys
+from securesystemslib.signer import CryptoSigner
 
-PAST = datetime(2020, 1, 1, tzinfo=timezone.utc)
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

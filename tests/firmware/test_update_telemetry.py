@@ -7,8 +7,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from mammoedge.firmware.state import Outcome, UpdateRecord, UpdateState, telemetry_fields
+from mammoedge.firmware.state import (
+    Outcome,
+    UpdateRecord,
+    UpdateState,
+    telemetry_fields,
+)
 from mammoedge.runtime import telemetry
 from mammoedge.runtime.telemetry.payloads import PayloadError, build
 

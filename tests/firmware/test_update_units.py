@@ -25,14 +25,14 @@ def units(tmp_path: Path) -> Path:
 
 def test_units_verify(units: Path) -> None:
     out = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stderr.strip() == "", out.stderr
 
 
 @pytest.mark.parametrize("unit", sorted(BUDGET))
 def test_exposure_within_budget(units: Path, unit: str) -> None:
     out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(units / unit)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout + out.stderr)
     assert match, out.stdout[-500:] + out.stderr
     assert float(match.group(1)) <= BUDGET[unit]
@@ -46,7 +46,7 @@ def test_slots_and_order() -> None:
         assert "/opt/mammoedge/good/venv/bin/mammoedge" in text  # the updater runs from the last good slot
         assert "ReadWritePaths=/opt/mammoedge" in text and "ProtectSystem=strict" in text
     assert "update apply --in-window" in update and "update boot --no-count" in update  # ExecStopPost after a hang
-    assert not re.search(r"^MemoryDenyWriteExecute=", update + health, re.M)  # the health check runs JIT kernels
+    assert not re.search(r"^MemoryDenyWriteExecute=", update + health, re.MULTILINE)  # the health check runs JIT kernels
     assert "Before=mammoedge-intake.service mammoedge-worker.service" in boot
     assert "After=mammoedge-intake.service mammoedge-worker.service" in health
     for role in ("intake", "worker"):

@@ -14,9 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import fake_manager, source_for, start_current  # noqa: E402
-
-from mammoedge.firmware.state import UpdateRecord, UpdateState  # noqa: E402
+from conftest import fake_manager, source_for, start_current
+from mammoedge.firmware.state import UpdateRecord, UpdateState
 
 #: states whose hang is inside a step the manager bounds itself (service start, health check)
 SELF_TIMED = {UpdateState.STARTING_NEW: "start", UpdateState.HEALTH_CHECKING: "check"}

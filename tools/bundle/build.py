@@ -12,7 +12,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mammoedge.firmware.bundle import BUNDLE_SCHEMA_VERSION, MANIFEST_NAME, BundleKind, BundleManifest, HostInfo
+from mammoedge.firmware.bundle import (
+    BUNDLE_SCHEMA_VERSION,
+    MANIFEST_NAME,
+    BundleKind,
+    BundleManifest,
+    HostInfo,
+)
 
 from .repository import Repository
 

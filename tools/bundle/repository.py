@@ -12,14 +12,21 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
-    Metadata, MetaFile, Root, Signed, Snapshot, TargetFile, Targets, Timestamp,
+    Metadata,
+    MetaFile,
+    Root,
+    Signed,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
 )
 from tuf.api.serialization.json import JSONSerializer
 
@@ -43,7 +50,7 @@ DEFAULT_EXPIRY = {"root": timedelta(days=365), "targets": timedelta(days=90), "s
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Repository:
