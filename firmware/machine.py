@@ -76,7 +76,8 @@ class SlotCommand:
         except OSError as exc:
             raise HealthCheckError(self.rule, f"{argv[0]} cannot run: {exc.strerror}") from None
         if out.returncode != 0:
-            tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-2:])
+            lines = (out.stdout + "\n" + out.stderr).strip().splitlines()
+            tail = " | ".join([line for line in lines if "FAIL" in line][:3] or lines[-2:])
             raise HealthCheckError(self.rule, f"{Path(argv[0]).name} exited with {out.returncode}: {tail}")
 
 
