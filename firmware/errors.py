@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 
-from mammoedge.runtime.errors import MammoedgeError
+from mammoedge.runtime.errors import StateError
+from mammoedge.runtime.errors import UpdateError as UpdateErrorBranch
 
 
 class Rule(enum.StrEnum):
@@ -41,7 +42,7 @@ class Rule(enum.StrEnum):
     OPERATOR = "operator-request"
 
 
-class UpdateError(MammoedgeError):
+class UpdateError(UpdateErrorBranch):
     """An update step was refused or failed; ``rule`` says which rule."""
 
     def __init__(self, rule: Rule, message: str) -> None:
@@ -65,5 +66,5 @@ class HealthCheckError(UpdateError):
     """The new slot failed its health check (or its start)."""
 
 
-class IdentityError(MammoedgeError):
+class IdentityError(StateError):
     """The device identity (key pair, CSR) cannot be created or read."""

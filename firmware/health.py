@@ -101,18 +101,16 @@ def synthetic_mammogram(path: Path, *, seed: int = 0) -> Path:
 
 
 def exam_summary(config: Config) -> dict[str, Any]:
-    """What the whole analysis says about the synthetic mammogram (no identifiers)."""
-    from mammoedge.runtime.exam_files import analyze_study, cached_models
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = synthetic_mammogram(Path(tmp) / "health.dcm")
-        result, _, rejected = analyze_study([path], "1.2.3", cached_models(config), config, b"health-check",
-                                            Path(tmp) / "out")
-    if rejected:
-        raise RuntimeError(f"the reader rejected the synthetic mammogram: {rejected[0].reason}")
+    """What the exam pipeline says about the synthetic mammogram (no identifiers)."""
+    from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
     from mammoedge.runtime.results.serialize import to_dict
 
-    document = to_dict(result)
+    pipeline = ExamPipeline(ExamModels.load(config), config)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = pipeline.analyze_files([synthetic_mammogram(Path(tmp) / "health.dcm")], study_key="0" * 32)
+    if run.rejected:
+        raise RuntimeError(f"the reader rejected the synthetic mammogram: {run.rejected[0].reason}")
+    document = to_dict(run.result)
     clusters = [c for v in document.get("views", []) for c in v.get("clusters", [])]
     return {"flagged": bool(document.get("triage", {}).get("flagged", False)), "clusters": len(clusters),
             "models": sorted(f"{m['name']} {m['version']}" for m in document.get("models", []))}

@@ -361,43 +361,44 @@ class TelemetryConfig(Section):
             raise self.invalid("key_file", "must be set together with cert_file")
 
 
+def update_window_rule(value: Any) -> str | None:
+    """``HH:MM-HH:MM`` on a 24-hour clock (the window may cross midnight)."""
+    import re
+
+    if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", str(value)):
+        return None
+    return "must be HH:MM-HH:MM (24 h)"
+
+
 @dataclass(frozen=True, kw_only=True)
-class UpdateConfig:
+class UpdateConfig(Section):
     """Signed updates into A/B slots, health check and rollback (docs/updates.md)."""
 
+    name = "update"
     root: Path = option(Path("/opt/mammoedge"), "Update root: slots/a, slots/b, the current and good links, "
                                                 "the state file and the TUF metadata cache.")
     repository: str = option("", "Update repository: http(s) URL or a local directory (offline copy); "
                                  "empty: 'update check/apply' need one on the command line.")
     trusted_root: Path = option(Path("/etc/mammoedge/update-root.json"),
                                 "The repository's TUF root.json this box trusts first (installed with it).")
-    max_bundle_mb: float = option(4096.0, "Largest bundle downloaded or unpacked, MB (endless-data guard).")
-    max_trial_starts: int = option(3, "Starts a new slot gets to pass its health check before the box rolls back.")
+    max_bundle_mb: float = option(4096.0, "Largest bundle downloaded or unpacked, MB (endless-data guard).", gt=0)
+    max_trial_starts: int = option(3, "Starts a new slot gets to pass its health check before the box rolls back.",
+                                   ge=1)
     crash_loop_starts: int = option(5, "After a commit: this many service starts within crash_loop_window_s "
-                                       "roll back to the previous good slot.")
-    crash_loop_window_s: float = option(600.0, "Window of the crash-loop rule, seconds.")
+                                       "roll back to the previous good slot.", ge=1)
+    crash_loop_window_s: float = option(600.0, "Window of the crash-loop rule, seconds.", gt=0)
     start_command: tuple[str, ...] = option(("systemctl", "restart", "mammoedge.target"),
                                             "Command that (re)starts the services on the current slot.")
-    start_timeout_s: float = option(120.0, "Seconds the start command may take.")
-    health_timeout_s: float = option(300.0, "Seconds the new slot's health check may take (a hang rolls back).")
+    start_timeout_s: float = option(120.0, "Seconds the start command may take.", gt=0)
+    health_timeout_s: float = option(300.0, "Seconds the new slot's health check may take (a hang rolls back).", gt=0)
     window: str = option("01:00-05:00", "Local time window (HH:MM-HH:MM) in which the timer applies updates; "
-                                        "outside clinical hours.")
+                                        "outside clinical hours.", rule=update_window_rule)
     base_site: Path | None = option(None, "Read-only directory of dependencies shared by both slots; "
                                           "empty: every dependency comes from the bundle's wheelhouse.")
 
-    def __post_init__(self) -> None:
-        import re
-
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", self.window):
-            raise ValueError(f"update.window {self.window!r} must be HH:MM-HH:MM (24 h)")
-        for name in ("max_trial_starts", "crash_loop_starts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"update.{name} {getattr(self, name)} must be at least 1")
-        for name in ("max_bundle_mb", "crash_loop_window_s", "start_timeout_s", "health_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"update.{name} {getattr(self, name)} must be positive")
+    def check(self) -> None:
         if not self.start_command:
-            raise ValueError("update.start_command must not be empty")
+            raise self.invalid("start_command", "must not be empty")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,3 +34,7 @@ class DeviceError(MammoedgeError):
 
 class StateError(MammoedgeError):
     """The box's own state (device secret, state directory, databases) is unusable or its disk is full."""
+
+
+class UpdateError(MammoedgeError):
+    """An update was refused or abandoned (``firmware/errors.py`` names the rule of each)."""
