@@ -167,7 +167,11 @@ class UpdateManager:
                                          f"or wait for it")
         good = self._good(record)
         installed = self.store.verify(good)
-        offered = source.newest_version()
+        try:
+            offered = source.newest_version()
+        except UpdateError as exc:  # refused metadata (or no repository): recorded, nothing touched
+            record.target_slot = None
+            return self._refuse(record, exc)
         if parse_version(offered) <= parse_version(installed.version):
             log.info("up to date: the newest signed bundle is %s, installed %s", offered, installed.version)
             return record

@@ -97,3 +97,18 @@ def test_repository_keys_are_private(lab: Lab) -> None:
     keys = sorted(lab.repo.keys_dir.glob("*.pem"))
     assert len(keys) == 7 and all(p.stat().st_mode & 0o777 == 0o600 for p in keys)
     assert isinstance(Repository(lab.repo.repo_dir, lab.repo.keys_dir).load("root").signed.version, int)
+
+
+def test_refused_metadata_is_recorded_and_touches_no_slot(box: Path, lab: Lab, tmp_path: Path) -> None:
+    repo = repo_with(lab, tmp_path / "repo", "v2")
+    timestamp = repo.load("timestamp")
+    repo.bump(timestamp)
+    from datetime import UTC, datetime
+    timestamp.signed.expires = datetime(2020, 1, 1, tzinfo=UTC)  # a frozen feed
+    repo.write(timestamp)
+    record = fake_manager(box).apply(source_for(box, repo.repo_dir))
+    assert record.state is UpdateState.FAILED and record.last_outcome is Outcome.REFUSED
+    assert record.last_rule == Rule.FREEZE.value and "rule: freeze" in str(record.last_message)
+    store = SlotStore(box)
+    assert store.link(Link.CURRENT).value == "a" and store.info(store.link(Link.GOOD).other()) is None
+    assert start_current(box) == "1.0.0"
