@@ -15,8 +15,8 @@ from .machine import Policy, SlotCommand, UpdateManager, slot_command
 
 
 def health_command(config_file: str | None, timeout_s: float) -> SlotCommand:
-    """The new slot's own ``mammoedge update health-check`` against the slot's models."""
-    argv = ["{slot}/venv/bin/mammoedge"] + (["--config", config_file] if config_file else [])
+    """The new slot's own ``mammoedge update health-check`` against the slot's models and migrated configuration."""
+    argv = ["{slot}/venv/bin/mammoedge"] + (["--config", "{slot}/config.toml"] if config_file else [])
     return slot_command([*argv, "update", "health-check", "--models", "{slot}/models"], timeout_s, Rule.HEALTH)
 
 
@@ -27,7 +27,8 @@ def manager(config: Config, config_file: str | None) -> UpdateManager:
         health=health_command(config_file, u.health_timeout_s),
         installer=Installer(base_site=u.base_site, pip_python=sys.executable),
         policy=Policy(max_trial_starts=u.max_trial_starts, crash_loop_starts=u.crash_loop_starts,
-                      crash_loop_window_s=u.crash_loop_window_s, max_bundle_bytes=int(u.max_bundle_mb * 2**20)))
+                      crash_loop_window_s=u.crash_loop_window_s, max_bundle_bytes=int(u.max_bundle_mb * 2**20)),
+        config_file=Path(config_file) if config_file else None)
 
 
 def source(config: Config, repository: str | None) -> RepositorySource:

@@ -39,7 +39,8 @@ class Installer:
         if manifest.kind is BundleKind.MODELS:
             source = store.info(source_slot) if source_slot is not None else None
             if source is None or source_slot is None:
-                raise SlotError(Rule.NO_GOOD_SLOT, "a models-only bundle needs an installed slot to take the software from")
+                raise SlotError(Rule.NO_GOOD_SLOT,
+                                "a models-only bundle needs an installed slot to take the software from")
             shutil.copytree(store.path(source_slot) / "wheelhouse", root / "wheelhouse")
             requirements = list(source.manifest.get("requirements", ()))
             software_version = source.software_version

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -36,11 +37,15 @@ from .state import (
     StateFile,
     UpdateRecord,
     UpdateState,
+    fsync_dir,
+    write_durably,
 )
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "update-state.json"
+#: a slot's copy of the site configuration, migrated for its software
+SLOT_CONFIG = "config.toml"
 
 
 class BundleSource(Protocol):
@@ -72,7 +77,8 @@ class SlotCommand:
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired:
-            raise HealthCheckError(self.rule, f"{Path(argv[0]).name} did not finish within {self.timeout_s:g} s") from None
+            raise HealthCheckError(self.rule,
+                                   f"{Path(argv[0]).name} did not finish within {self.timeout_s:g} s") from None
         except OSError as exc:
             raise HealthCheckError(self.rule, f"{argv[0]} cannot run: {exc.strerror}") from None
         if out.returncode != 0:
@@ -96,8 +102,9 @@ class UpdateManager:
 
     def __init__(self, root: Path, *, start: SlotStep, health: SlotStep, installer: Installer | None = None,
                  policy: Policy | None = None, host: HostInfo | None = None, on_state: StateHook | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, config_file: Path | None = None) -> None:
         self.store = SlotStore(root)
+        self.config_file = config_file
         self.state = StateFile(root / STATE_FILE)
         self.start = start
         self.health = health
@@ -150,6 +157,7 @@ class UpdateManager:
                              max_bytes=self.policy.max_bundle_bytes)
         bundle.check_compatible(self.host)
         self.installer.install(self.store, Slot.A, manifest_dir / "unpacked", bundle, source_slot=None)
+        self._slot_config(Slot.A, bundle.version, bundle.version)
         self.store.switch(Link.CURRENT, Slot.A)
         self.store.switch(Link.GOOD, Slot.A)
         record = UpdateRecord(good_slot=Slot.A.value, last_to_version=bundle.version)
@@ -190,8 +198,9 @@ class UpdateManager:
             self._enter(record, UpdateState.VERIFIED)
             self._enter(record, UpdateState.INSTALLING)
             self.installer.install(self.store, target, work / "unpacked", manifest, source_slot=good)
+            self._slot_config(target, installed.version, manifest.version)
             self._enter(record, UpdateState.INSTALLED)
-        except Exception as exc:  # noqa: BLE001 - anything before the switch: the old slot still runs
+        except Exception as exc:  # anything before the switch: the old slot still runs
             return self._refuse(record, exc)
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -213,7 +222,7 @@ class UpdateManager:
             self._enter(record, UpdateState.STARTING_NEW)
             self.store.switch(Link.CURRENT, target)
             self.start(self.store.path(target))
-        except Exception as exc:  # noqa: BLE001 - any failure on trial rolls back
+        except Exception as exc:  # any failure on trial rolls back
             return self._rollback(record, exc, default=Rule.START)
         return self.finish_trial(record)
 
@@ -227,12 +236,13 @@ class UpdateManager:
             self._enter(record, UpdateState.HEALTH_CHECKING)
             self.store.verify(target)
             self.health(self.store.path(target))
-        except Exception as exc:  # noqa: BLE001 - any failure on trial rolls back
+        except Exception as exc:  # any failure on trial rolls back
             return self._rollback(record, exc, default=Rule.HEALTH)
         return self._commit(record, target)
 
     def _commit(self, record: UpdateRecord, target: Slot) -> UpdateRecord:
         self.store.switch(Link.GOOD, target)
+        self._install_site_config(target)
         if record.good_slot != target.value:
             record.previous_good_slot = record.good_slot
         record.good_slot, record.target_slot, record.target_version = target.value, None, None
@@ -254,6 +264,8 @@ class UpdateManager:
         good = self._good(record)
         self.store.switch(Link.CURRENT, good)
         self.store.switch(Link.GOOD, good)
+        if record.last_rule in (Rule.CRASH_LOOP.value, Rule.OPERATOR.value):  # back from a committed slot
+            self._install_site_config(good)
         if restart:
             try:
                 self.start(self.store.path(good))
@@ -342,6 +354,44 @@ class UpdateManager:
             raise SlotError(Rule.NO_GOOD_SLOT, "there is no previous good slot to roll back to")
         record.good_slot, record.previous_good_slot = previous, record.good_slot
         return self._rollback(record, None, default=Rule.OPERATOR, message="rollback requested by the operator")
+
+    # -- configuration ---------------------------------------------------------------------------------------
+    def _slot_config(self, slot: Slot, installed: str, target: str) -> None:
+        """The slot's ``config.toml``: the site configuration with the slot's migrations applied."""
+        if self.config_file is None:
+            return
+        import tomllib
+
+        from .migrate import dump_toml, load_migrations, migrate
+
+        try:
+            table = tomllib.loads(self.config_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UpdateError(Rule.INSTALL, f"site configuration {self.config_file} cannot be read: {exc}") from None
+        migrated = migrate(table, load_migrations(self.store.path(slot) / "migrations"), installed=installed,
+                           target=target)
+        write_durably(self.store.path(slot) / SLOT_CONFIG, dump_toml(migrated).encode())
+
+    def _install_site_config(self, slot: Slot) -> None:
+        """Replace the site configuration with the slot's (same mode and owner; rename over it)."""
+        source = self.store.path(slot) / SLOT_CONFIG
+        if self.config_file is None or not source.is_file():
+            return
+        data = source.read_bytes()
+        if self.config_file.is_file() and self.config_file.read_bytes() == data:
+            return
+        tmp = self.config_file.with_name(f".{self.config_file.name}.update")
+        tmp.write_bytes(data)
+        if self.config_file.exists():
+            st = self.config_file.stat()
+            os.chmod(tmp, st.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(tmp, st.st_uid, st.st_gid)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.config_file)
+        fsync_dir(self.config_file.parent)
+        log.info("site configuration replaced by slot %s's", slot.value)
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _discard_target(self, record: UpdateRecord) -> None:

@@ -50,7 +50,8 @@ COMMANDS: dict[str, Command] = {
                         needs=("matplotlib",)),
     "update": Command("mammoedge.runtime.cli.update",
                       "signed updates into A/B slots: status, check, apply, rollback, mark-good"),
-    "device": Command("mammoedge.runtime.cli.device", "device identity (key pair, CSR), hardware and inference devices"),
+    "device": Command("mammoedge.runtime.cli.device",
+                      "device identity (key pair, CSR), hardware and inference devices"),
     "bundle": Command("mammoedge.tools.bundle.cli", "build an update bundle and publish it to a TUF repository (lab)"),
 }
 

@@ -48,7 +48,8 @@ def _status(config: Config) -> dict[str, Any]:
                                                        "kind": info.kind}
     data = record.as_dict()
     data.pop("starts", None)
-    links = {link.value: (store.link(link).value if store.link(link) else None) for link in Link}  # type: ignore[union-attr]
+    targets = {link: store.link(link) for link in Link}
+    links = {link.value: (slot.value if slot is not None else None) for link, slot in targets.items()}
     return {"update": data, "slots": slots, "links": links}
 
 

@@ -68,14 +68,21 @@ class Lab:
     bundles: dict[str, Path]
 
     def bundle(self, name: str, version: str, behaviour: str = "good", *, kind: BundleKind = BundleKind.FULL,
-               min_from: str = "0.0.1", model: bytes | None = None) -> Path:
+               min_from: str = "0.0.1", model: bytes | None = None, migrations: dict[str, str] | None = None) -> Path:
         wheelhouse = self.root / "wheels" / name
         if kind is BundleKind.FULL:
-            make_fake_wheel(self.root / "build", version, behaviour, wheelhouse)
+            make_fake_wheel(self.root / "build" / name, version, behaviour, wheelhouse)
         models = self.root / "models" / name
         models.mkdir(parents=True)
         (models / "model.bin").write_bytes(model if model is not None else f"model for {version}".encode())
+        folder = None
+        if migrations:
+            folder = self.root / "migrations" / name
+            folder.mkdir(parents=True)
+            for file, text in migrations.items():
+                (folder / file).write_text(text)
         out = build_bundle(self.root / "out" / f"fakeapp-{name}.tar", version=version, kind=kind, models_dir=models,
+                           migrations=folder,
                            software_version=version, min_from_version=min_from, requirements=[f"fakeapp=={version}"]
                            if kind is BundleKind.FULL else [], wheelhouse=wheelhouse if kind is BundleKind.FULL
                            else None)
@@ -103,14 +110,15 @@ def repo_with(lab: Lab, dest: Path, bundle: str, version: str = "2.0.0",
     return repo
 
 
-def fake_manager(root: Path, *, timeout_s: float = 20.0, on_state=None) -> UpdateManager:  # type: ignore[no-untyped-def]
+def fake_manager(root: Path, *, timeout_s: float = 20.0, on_state=None,  # type: ignore[no-untyped-def]
+                 config_file: Path | None = None) -> UpdateManager:
     python = "{slot}/venv/bin/python"
     return UpdateManager(
         root,
         start=SlotCommand(argv=(python, "-m", "fakeapp", "start"), timeout_s=timeout_s, rule=Rule.START),
         health=SlotCommand(argv=(python, "-m", "fakeapp", "check"), timeout_s=timeout_s, rule=Rule.HEALTH),
         installer=Installer(), policy=Policy(max_trial_starts=3, crash_loop_starts=3, crash_loop_window_s=600),
-        on_state=on_state)
+        on_state=on_state, config_file=config_file)
 
 
 def source_for(root: Path, repo_dir: Path) -> RepositorySource:

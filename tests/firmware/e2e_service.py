@@ -61,7 +61,7 @@ def main() -> int:
     if mode == "stop":
         return 0
     config, port, aet = sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    log = open(root.parent / "service.log", "ab")  # noqa: SIM115 - the child keeps it
+    log = open(root.parent / "service.log", "ab")  # the child keeps it
     proc = subprocess.Popen([str(root / "current" / "venv" / "bin" / "mammoedge"), "--config", config, "serve"],
                             stdout=log, stderr=log, start_new_session=True)
     (root.parent / "service.pid").write_text(str(proc.pid))

@@ -51,7 +51,8 @@ def test_older_bundle_is_refused(box: Path, lab: Lab, tmp_path: Path) -> None:
     publish(repo, lab.bundles["v1b"], version="3.0.0", kind=BundleKind.FULL)  # signed as newest, is older inside
     record = fake_manager(box).apply(source_for(box, repo.repo_dir))
     assert record.last_outcome is Outcome.REFUSED and record.last_rule == Rule.DOWNGRADE.value
-    assert start_current(box) == "2.0.0" and SlotStore(box).info(SlotStore(box).link(Link.GOOD).other()).version == "1.0.0"
+    store = SlotStore(box)
+    assert start_current(box) == "2.0.0" and store.info(store.link(Link.GOOD).other()).version == "1.0.0"
 
 
 def test_min_from_version(box: Path, lab: Lab, tmp_path: Path) -> None:
@@ -112,3 +113,44 @@ def test_refused_metadata_is_recorded_and_touches_no_slot(box: Path, lab: Lab, t
     store = SlotStore(box)
     assert store.link(Link.CURRENT).value == "a" and store.info(store.link(Link.GOOD).other()) is None
     assert start_current(box) == "1.0.0"
+
+
+MIGRATION = '''since = "2.0.0"
+remove = ["service.gone"]
+[rename]
+"telemetry.old_option" = "telemetry.new_option"
+'''
+
+
+def test_config_migrations_apply_at_commit_and_revert_with_a_rollback(lab: Lab, tmp_path: Path) -> None:
+    import os
+    import tomllib
+
+    site = tmp_path / "etc" / "mammoedge.toml"
+    site.parent.mkdir()
+    site.write_text('[service]\nport = 104\ngone = 1\n\n[telemetry]\nold_option = "kept value"\n')
+    os.chmod(site, 0o640)
+    root = tmp_path / "box"
+    fake_manager(root, config_file=site).provision(source_for(root, lab.repo.repo_dir))
+    lab.bundle("v2-migrating", "2.0.0", migrations={"0001-rename.toml": MIGRATION})
+    repo = repo_with(lab, tmp_path / "repo", "v2-migrating")
+    manager = fake_manager(root, config_file=site)
+    assert manager.apply(source_for(root, repo.repo_dir)).state is UpdateState.COMMITTED
+    migrated = tomllib.loads(site.read_text())
+    assert migrated == {"service": {"port": 104}, "telemetry": {"new_option": "kept value"}}
+    assert site.stat().st_mode & 0o777 == 0o640
+    record = manager.rollback()  # back to 1.0.0: its configuration comes back with it
+    assert record.good_slot == "a" and tomllib.loads(site.read_text())["service"] == {"port": 104, "gone": 1}
+
+
+def test_invalid_migration_is_refused(lab: Lab, tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[service]\nport = 104\n")
+    root = tmp_path / "box"
+    fake_manager(root, config_file=site).provision(source_for(root, lab.repo.repo_dir))
+    lab.bundle("v2-badmig", "2.0.0", migrations={"0001.toml": 'since = "2.0.0"\n[rename]\n"nodot" = "x.y"\n'})
+    repo = repo_with(lab, tmp_path / "repo", "v2-badmig")
+    record = fake_manager(root, config_file=site).apply(source_for(root, repo.repo_dir))
+    assert record.last_outcome is Outcome.REFUSED and record.last_rule == Rule.INVALID_MANIFEST.value
+    assert "'nodot' is not 'section.option'" in str(record.last_message)
+    assert site.read_text() == "[service]\nport = 104\n"

@@ -68,7 +68,7 @@ class Repository:
         signers = []
         for path in sorted(self.keys_dir.glob(f"{role}-*.pem")):
             key = load_pem_private_key(path.read_bytes(), password=None)
-            signers.append(CryptoSigner(key))  # type: ignore[arg-type]
+            signers.append(CryptoSigner(key))
         return signers
 
     def _new_signer(self, role: str, index: int) -> CryptoSigner:
