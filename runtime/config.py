@@ -250,6 +250,52 @@ def address_rule(value: Any) -> str | None:
     return None
 
 
+class StereoUnit(enum.StrEnum):
+    """How a stereotactic unit's detector moves (auto: read it from DetectorPrimaryAngle)."""
+
+    AUTO = "auto"
+    DETECTOR_FIXED = "detector_fixed"
+    ISOCENTRIC = "isocentric"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiopsyConfig:
+    """Stereotactic biopsy targeting: stereo-set checks, matching tolerances, warnings (docs/biopsy.md)."""
+
+    unit: StereoUnit = option(
+        StereoUnit.AUTO, "auto (DetectorPrimaryAngle: 0 = isocentric, -tube angle = detector fixed), "
+                         "detector_fixed or isocentric (for units that do not write DetectorPrimaryAngle).")
+    isocenter_height_mm: float | None = option(
+        None, "Height of the tube's rotation axis above the detector, mm; empty: DistanceSourceToDetector - "
+              "DistanceSourceToIsocenter from each image.")
+    angle_tolerance_deg: float = option(0.5, "The two stereo angles must be +theta and -theta within this, deg.")
+    min_angle_deg: float = option(5.0, "Smallest stereo angle theta accepted, deg (depth error grows as 1/tan theta).")
+    thickness_tolerance_mm: float = option(
+        1.0, "All images of a set must show one compression: BodyPartThickness equal within this, mm.")
+    epipolar_tolerance_mm: float = option(
+        0.25, "Two detections match only if their source rays pass within this of each other, mm.")
+    scout_tolerance_mm: float = option(
+        0.5, "With a scout, a match's 3-D point must project within this of a scout detection (detector mm).")
+    ambiguity_margin: float = option(
+        0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.")
+    group_distance_mm: float = option(
+        5.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.")
+    min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.")
+    stroke_margin_mm: float = option(
+        5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.")
+
+    def __post_init__(self) -> None:
+        for name in ("angle_tolerance_deg", "min_angle_deg", "thickness_tolerance_mm", "epipolar_tolerance_mm",
+                     "scout_tolerance_mm", "group_distance_mm", "min_matches"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
+        for name in ("ambiguity_margin", "stroke_margin_mm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be >= 0")
+        if self.isocenter_height_mm is not None and not 0 <= self.isocenter_height_mm < 500:
+            raise ValueError(f"isocenter_height_mm = {self.isocenter_height_mm!r} must be 0-500 mm or empty")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceConfig(Section):
     """The appliance service: DICOM receiver, hot folder, spool, job queue, workers, retention."""
@@ -409,6 +455,7 @@ class Config:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    biopsy: BiopsyConfig = field(default_factory=BiopsyConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)

@@ -11,6 +11,12 @@ source, x(-a) - x(+a) = 2 Z tan a, so Z = dx / (2 tan 15 deg) (the
 FIELD-NOTES formula holds for this fixed-detector unit; dx / (2 sin 15 deg)
 holds only when the detector turns with the tube). ``triangulate`` inverts
 the exact geometry.
+
+On an isocentric unit (``unit=UnitKind.ISOCENTRIC``) the detector turns with the tube about the same
+axis: at angle a its centre is at Iso + R_a(-Iso) and its column direction R_a(1, 0, 0), so the central
+ray stays normal to it. The images carry Image Type value 3 (STEREO_SCOUT / STEREO_PLUS / STEREO_MINUS),
+DetectorPrimaryAngle (the beam's angle to the detector normal: -a on the fixed unit, 0 on the
+isocentric one) and DistanceSourceToIsocenter (SID - Z_iso).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from pydicom.uid import ExplicitVRLittleEndian
+
+from mammoedge.runtime.biopsy.geometry import UnitKind
 
 from . import dicom_writer, physics
 from .clusters import pick, plant_cluster
@@ -33,6 +41,7 @@ from .views import RenderedView
 
 ANGLES_DEG = (0.0, 15.0, -15.0)
 VIEW_NAMES = {0.0: "scout", 15.0: "plus15", -15.0: "minus15"}
+IMAGE_TYPE_3 = {0.0: "STEREO_SCOUT", 15.0: "STEREO_PLUS", -15.0: "STEREO_MINUS"}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -42,33 +51,57 @@ class StereoGeometry:
     pitch_mm: float = 0.05  #: detector pixel pitch
     rows: int = 1024
     columns: int = 1024
+    unit: UnitKind = UnitKind.DETECTOR_FIXED  #: the detector stays (the tube turns) or turns with the tube
+
+    def _rotate(self, v: np.ndarray, angle_deg: float) -> np.ndarray:
+        a = np.deg2rad(angle_deg)
+        m = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+        return np.asarray(v, float) @ m.T
 
     def source(self, angle_deg: float) -> np.ndarray:
         a = np.deg2rad(angle_deg)
         d = self.sid_mm - self.isocenter_z_mm
         return np.array([d * np.sin(a), 0.0, self.isocenter_z_mm + d * np.cos(a)])
 
+    def detector_frame(self, angle_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centre, column direction, row direction) of the detector at ``angle_deg``."""
+        if self.unit is UnitKind.DETECTOR_FIXED:
+            return np.zeros(3), np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+        iso = np.array([0.0, 0.0, self.isocenter_z_mm])
+        return iso + self._rotate(-iso, angle_deg), self._rotate(np.array([1.0, 0.0, 0.0]), angle_deg), \
+            np.array([0.0, 1.0, 0.0])
+
     def project(self, xyz: np.ndarray, angle_deg: float) -> np.ndarray:
         """(N, 3) unit coordinates -> (N, 2) detector pixel (col, row)."""
         p = np.atleast_2d(xyz)
         s = self.source(angle_deg)
-        t = s[2] / (s[2] - p[:, 2])
-        xd = s[0] + t * (p[:, 0] - s[0])
-        yd = s[1] + t * (p[:, 1] - s[1])
+        if self.unit is UnitKind.DETECTOR_FIXED:
+            t = s[2] / (s[2] - p[:, 2])
+            xd = s[0] + t * (p[:, 0] - s[0])
+            yd = s[1] + t * (p[:, 1] - s[1])
+        else:
+            c, eu, ev = self.detector_frame(angle_deg)
+            n = np.cross(eu, ev)
+            t = ((c - s) @ n) / ((p - s) @ n)
+            hit = s + t[:, None] * (p - s) - c
+            xd, yd = hit @ eu, hit @ ev
         return np.stack([xd / self.pitch_mm + (self.columns - 1) / 2, yd / self.pitch_mm + (self.rows - 1) / 2], 1)
 
-    def detector_point(self, px: np.ndarray) -> np.ndarray:
+    def detector_point(self, px: np.ndarray, angle_deg: float = 0.0) -> np.ndarray:
+        """(N, 2) detector pixel (col, row) at ``angle_deg`` -> (N, 3) unit coordinates."""
         px = np.atleast_2d(px)
-        return np.stack([(px[:, 0] - (self.columns - 1) / 2) * self.pitch_mm,
-                         (px[:, 1] - (self.rows - 1) / 2) * self.pitch_mm, np.zeros(len(px))], 1)
+        u = (px[:, 0] - (self.columns - 1) / 2) * self.pitch_mm
+        v = (px[:, 1] - (self.rows - 1) / 2) * self.pitch_mm
+        c, eu, ev = self.detector_frame(angle_deg)
+        return c + u[:, None] * eu + v[:, None] * ev
 
 
 def triangulate(geometry: StereoGeometry, px_plus: tuple[float, float], px_minus: tuple[float, float]
                 ) -> np.ndarray:
     """(X, Y, Z) mm of a point from its pixel positions in the +15 and -15 deg views (closest point of two rays)."""
     s1, s2 = geometry.source(15.0), geometry.source(-15.0)
-    d1 = geometry.detector_point(np.array(px_plus))[0] - s1
-    d2 = geometry.detector_point(np.array(px_minus))[0] - s2
+    d1 = geometry.detector_point(np.array(px_plus), 15.0)[0] - s1
+    d2 = geometry.detector_point(np.array(px_minus), -15.0)[0] - s2
     a = np.array([[d1 @ d1, -d1 @ d2], [d1 @ d2, -d2 @ d2]])
     b = np.array([(s2 - s1) @ d1, (s2 - s1) @ d2])
     t1, t2 = np.linalg.solve(a, b)
@@ -104,6 +137,19 @@ def _project_volume(gland: np.ndarray, geometry: StereoGeometry, angle: float, v
     """Sum of the volume's slices along the rays from the source at ``angle`` (voxel units), detector grid."""
     s = geometry.source(angle)
     total = np.zeros((geometry.rows, geometry.columns), np.float32)
+    if geometry.unit is UnitKind.ISOCENTRIC:
+        corners = np.array([[0, 0], [geometry.columns - 1, 0], [0, geometry.rows - 1],
+                            [geometry.columns - 1, geometry.rows - 1]], float)
+        on_detector = geometry.detector_point(corners, angle)
+        for k in range(gland.shape[2]):  # detector plane -> slice plane is a homography (central projection)
+            z = (k + 0.5) * dz
+            t = (z - s[2]) / (on_detector[:, 2] - s[2])
+            hit = s + t[:, None] * (on_detector - s)
+            src = np.stack([(hit[:, 0] + extent[0] / 2) / voxel - 0.5, (hit[:, 1] + extent[1] / 2) / voxel - 0.5], 1)
+            h = cv2.getPerspectiveTransform(corners.astype(np.float32), src.astype(np.float32))
+            total += cv2.warpPerspective(gland[:, :, k].T.copy(), h, (geometry.columns, geometry.rows),
+                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        return total
     for k in range(gland.shape[2]):  # slice at height z scales about the source by t = s_z / (s_z - z)
         t = s[2] / (s[2] - (k + 0.5) * dz)
         scale = geometry.pitch_mm / (t * voxel)  # detector px -> voxel index: x = s_x + (x_d - s_x) / t
@@ -122,13 +168,22 @@ def _render_calcifications(excess: np.ndarray, geometry: StereoGeometry, angle: 
     calcs = []
     for xyz, calc in zip(calc_xyz, shapes):
         px = geometry.project(xyz, angle)[0]
-        t = s[2] / (s[2] - xyz[2])
-        tan_ray = (xyz[0] - s[0]) / (s[2] - xyz[2])
+        if geometry.unit is UnitKind.DETECTOR_FIXED:
+            t = s[2] / (s[2] - xyz[2])
+            tan_ray = (xyz[0] - s[0]) / (s[2] - xyz[2])
+            spacing = geometry.pitch_mm / t
 
-        def project(off: np.ndarray, tan_ray: float = tan_ray) -> np.ndarray:
-            return np.stack([off[:, 0] - off[:, 2] * tan_ray, off[:, 1]], 1)
+            def project(off: np.ndarray, tan_ray: float = tan_ray) -> np.ndarray:
+                return np.stack([off[:, 0] - off[:, 2] * tan_ray, off[:, 1]], 1)
+        else:  # the local linear map of the central projection onto the tilted detector (px per mm)
+            jac = np.stack([(geometry.project(xyz + e, angle)[0] - geometry.project(xyz - e, angle)[0]) / 2e-3
+                            for e in np.eye(3) * 1e-3], 1)
+            spacing = 1.0 / float(np.sqrt(abs(np.linalg.det(jac[:, :2]))))
 
-        res = physics.render_calcification(excess, calc, (px[0], px[1]), geometry.pitch_mm / t, project)
+            def project(off: np.ndarray, jac: np.ndarray = jac, spacing: float = spacing) -> np.ndarray:
+                return off @ jac.T * spacing
+
+        res = physics.render_calcification(excess, calc, (px[0], px[1]), spacing, project)
         if res is not None:
             calcs.append(CalcTruth(x=res[0], y=res[1], diameter_mm=calc.diameter_mm, length_mm=res[2],
                                    morphology=calc.morphology, cluster_id=0, suspicious=calc.morphology.suspicious))
@@ -189,6 +244,9 @@ def make_stereo(out_dir: str | Path, *, seed: int, index: int, size: str = "full
                                        mas=60.0, entrance_dose_mgy=1.5, organ_dose_mgy=0.3, angle_deg=angle,
                                        source_to_detector_mm=geometry.sid_mm, protocol="Stereotactic biopsy")
         ds = dicom_writer.build_dataset(ident, acq, profile, enc)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", IMAGE_TYPE_3[angle]]
+        ds.DetectorPrimaryAngle = f"{(-angle if geometry.unit is UnitKind.DETECTOR_FIXED else 0.0) + 0.0:.1f}"
+        ds.DistanceSourceToIsocenter = float(geometry.sid_mm - geometry.isocenter_z_mm)
         ds.SeriesDescription = f"STEREO {VIEW_NAMES[angle].upper()}"
         ds.StudyDescription = "PHANTOM STEREOTACTIC BIOPSY"
         name = f"{VIEW_NAMES[angle]}.dcm"
