@@ -276,6 +276,8 @@ class BiopsyConfig:
         0.25, "Two detections match only if their source rays pass within this of each other, mm.")
     scout_tolerance_mm: float = option(
         0.5, "With a scout, a match's 3-D point must project within this of a scout detection (detector mm).")
+    require_scout_match: bool = option(
+        False, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred).")
     ambiguity_margin: float = option(
         0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.")
     group_distance_mm: float = option(

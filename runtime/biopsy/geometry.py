@@ -103,13 +103,14 @@ class ViewGeometry:
 
 def _number(ds: Dataset, keyword: str, index: int | None = None) -> float:
     """A numeric attribute, or a GeometryError naming it."""
-    value = ds.get(keyword)
-    if value is None or value == "":
-        raise GeometryError(f"{keyword} is missing; rule: stereotactic targeting needs it to place the view")
     try:
-        number = float(value[index] if index is not None else value)
-    except (TypeError, ValueError, IndexError):
+        value = ds.get(keyword)
+        missing = value is None or value == ""
+        number = 0.0 if missing else float(value[index] if index is not None else value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         raise GeometryError(f"{keyword} is not a number; rule: a decimal value") from None
+    if missing:
+        raise GeometryError(f"{keyword} is missing; rule: stereotactic targeting needs it to place the view")
     if not math.isfinite(number):
         raise GeometryError(f"{keyword} = {number} is not finite")
     return number

@@ -2,7 +2,8 @@
 
 Two detections can be one calcification only if their source rays pass within
 ``epipolar_tolerance_mm`` of each other (the epipolar constraint in 3-D), inside the compressed breast;
-with a scout, the rays' closest point must also project onto a scout detection (a third view).
+with a scout, the rays' closest point should also project onto a scout detection (a third view): a
+pair the scout confirms costs less, and with ``require_scout_match`` it is the only kind kept.
 Candidates are taken by increasing cost, one to one; a match is ambiguous when another candidate of
 either detection costs within ``ambiguity_margin`` of it.
 """
@@ -18,6 +19,9 @@ from .geometry import ViewGeometry
 
 #: Depth slack beyond the support and the paddle for a candidate's closest point, mm.
 DEPTH_SLACK_MM = 1.0
+#: Normalized cost of a pair the scout does not confirm (when the scout is not required): worse than
+#: any confirmed pair (whose cost is at most 2).
+UNCONFIRMED_COST = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,9 +71,10 @@ def match(plus: ViewGeometry, minus: ViewGeometry, plus_px: np.ndarray, minus_px
         best = np.argmin(dist, axis=1)
         best_mm = dist[np.arange(len(best)), best]
         ok = best_mm <= config.scout_tolerance_mm
-        feasible[ii[~ok], jj[~ok]] = False
-        cost[ii, jj] += (best_mm / config.scout_tolerance_mm) ** 2
-        nearest[ii, jj] = best
+        if config.require_scout_match:
+            feasible[ii[~ok], jj[~ok]] = False
+        cost[ii, jj] += np.where(ok, (best_mm / config.scout_tolerance_mm) ** 2, UNCONFIRMED_COST)
+        nearest[ii[ok], jj[ok]] = best[ok]
     cost = np.where(feasible, cost, np.inf)
     order = np.argsort(cost, axis=None)
     used_plus: set[int] = set()

@@ -105,7 +105,6 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
         rule = ChoiceRule.MOST_SUSPICIOUS
     chosen = sorted(chosen)
     target = xyz[chosen].mean(axis=0)
-
     squared, dof = 0.0, 0
     for k in chosen:
         views, pixels = views_and_pixels(found[k])

@@ -36,6 +36,7 @@ LAB_EXTRA = "pip install 'mammoedge[lab]'"
 COMMANDS: dict[str, Command] = {
     "config": Command("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "analyze": Command("mammoedge.runtime.cli.analyze", "triage exams: detect and describe calcification clusters"),
+    "biopsy": Command("mammoedge.runtime.cli.biopsy", "the 3-D target of a cluster from a stereotactic set (+/-15 deg)"),
     "inspect": Command("mammoedge.runtime.cli.inspect", "say what the reader decides about DICOM files"),
     "serve": Command("mammoedge.runtime.cli.serve", "run the appliance service: DICOM receiver, queue, workers"),
     "status": Command("mammoedge.runtime.cli.status", "show queue depth, last exam, errors and versions"),
