@@ -281,14 +281,16 @@ class BiopsyConfig:
     ambiguity_margin: float = option(
         0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.")
     group_distance_mm: float = option(
-        5.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.")
+        8.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.")
+    outlier_distance_mm: float = option(
+        9.0, "Members of the chosen candidate farther than this from its median point are left out, mm.")
     min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.")
     stroke_margin_mm: float = option(
         5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.")
 
     def __post_init__(self) -> None:
         for name in ("angle_tolerance_deg", "min_angle_deg", "thickness_tolerance_mm", "epipolar_tolerance_mm",
-                     "scout_tolerance_mm", "group_distance_mm", "min_matches"):
+                     "scout_tolerance_mm", "group_distance_mm", "outlier_distance_mm", "min_matches"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
         for name in ("ambiguity_margin", "stroke_margin_mm"):

@@ -90,11 +90,17 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
     def ref_index(m: Match) -> int | None:
         return m.scout if scout_det is not None else m.plus
 
-    def suspicion(group: list[int]) -> tuple[float, int, float]:
+    def evidence(k: int) -> float:
+        m = found[k]
+        score = (plus_det.detections[m.plus].score + minus_det.detections[m.minus].score) / 2
+        return score if scout_det is None or m.scout is not None else score / 2
+
+    def suspicion(group: list[int]) -> tuple[float, ...]:
+        """Rank: the group's matched evidence (scores of matches, halved without the scout's confirmation),
+        then the suspicion of the reference image's cluster it falls in."""
         members = {ref_index(found[k]) for k in group} - {None}
         best = max((c.suspicion for c in ref_det.clusters if members & set(c.members)), default=0.0)
-        scores = [plus_det.detections[found[k].plus].score for k in group]
-        return best, len(group), float(np.mean(scores))
+        return sum(evidence(k) for k in group), best
 
     if at is not None:
         point = np.asarray(at, float)
@@ -104,6 +110,8 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
         chosen = max(groups, key=suspicion)
         rule = ChoiceRule.MOST_SUSPICIOUS
     chosen = sorted(chosen)
+    median = np.median(xyz[chosen], axis=0)  # a chance pair that linked on is far from the group's median
+    chosen = [k for k in chosen if np.linalg.norm(xyz[k] - median) <= config.outlier_distance_mm] or chosen
     target = xyz[chosen].mean(axis=0)
     squared, dof = 0.0, 0
     for k in chosen:
