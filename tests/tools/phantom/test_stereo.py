@@ -33,7 +33,9 @@ def test_files_carry_the_biopsy_unit_tags(stereo):
     if shutil.which("dciodvfy"):
         for view in truth.views:
             report = subprocess.run(["dciodvfy", str(out / view.file)], capture_output=True, text=True).stderr
-            assert not [line for line in report.splitlines() if line.startswith("Error")]
+            # dicom3tools (Debian 12) predates PS3.3 Table C.8-74a's STEREO_* terms for Image Type value 3
+            assert not [line for line in report.splitlines() if line.startswith("Error")
+                        and "value 3 of attribute <Image Type>" not in line]
 
 
 def test_target_projection_matches_the_rendered_cluster(stereo):
