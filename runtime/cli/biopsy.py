@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from ..analysis.view import load_models
 from ..biopsy.detect import detect_view
 from ..biopsy.overlay import write_overlay
+from ..biopsy.sr import target_sr
 from ..biopsy.stage import run_biopsy
 from ..biopsy.stereo_set import StereoRole
 from ..config import Config
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", type=_point, metavar="X,Y",
                         help="target the cluster nearest this (column,row) on the scout (the +view without one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--out", type=Path, help="write biopsy.json and biopsy-overlay.png here")
+    parser.add_argument("--out", type=Path, help="write biopsy.json, biopsy-overlay.png and biopsy-target-sr.dcm (Comprehensive 3D SR) here")
     parser.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), help="override [inference] backend")
     parser.add_argument("--device", help="override [inference] device")
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     overrides = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
     models = load_models(Engine(config.inference), config.analysis, **overrides)
     detect = functools.partial(detect_view, models=models, config=config)
-    result, _, detections = run_biopsy(datasets, detect, config, at=args.at)
+    result, stereo, detections = run_biopsy(datasets, detect, config, at=args.at)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "biopsy.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             return d.pixels, np.array([(c.x, c.y) for c in d.detections]).reshape(-1, 2)
 
         write_overlay(args.out / "biopsy-overlay.png", result, view(StereoRole.PLUS), view(StereoRole.MINUS))
+        target_sr(result, [image.dataset for image in stereo.images]).save_as(args.out / "biopsy-target-sr.dcm")
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:

@@ -71,6 +71,8 @@ def test_cli_json_overlay_and_at(exams, tmp_path, capsys):
     assert BiopsyResult.from_dict(json.loads((tmp_path / "biopsy.json").read_text())).to_dict() == printed
     picture = cv2.imread(str(tmp_path / "biopsy-overlay.png"))
     assert picture is not None and picture.shape[1] > 1000 and picture.shape[0] > 1000
+    sr = pydicom.dcmread(tmp_path / "biopsy-target-sr.dcm")
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"
     scout = truth.stereo_target.projected_px["scout"]
     assert main(["biopsy", str(folder), "--json", "--at", f"{scout[0]:.0f},{scout[1]:.0f}"]) == 0
     assert json.loads(capsys.readouterr().out)["choice"] == "nearest-point"
