@@ -259,45 +259,36 @@ class StereoUnit(enum.StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BiopsyConfig:
+class BiopsyConfig(Section):
     """Stereotactic biopsy targeting: stereo-set checks, matching tolerances, warnings (docs/biopsy.md)."""
 
+    name = "biopsy"
     unit: StereoUnit = option(
         StereoUnit.AUTO, "auto (DetectorPrimaryAngle: 0 = isocentric, -tube angle = detector fixed), "
                          "detector_fixed or isocentric (for units that do not write DetectorPrimaryAngle).")
     isocenter_height_mm: float | None = option(
         None, "Height of the tube's rotation axis above the detector, mm; empty: DistanceSourceToDetector - "
-              "DistanceSourceToIsocenter from each image.")
-    angle_tolerance_deg: float = option(0.5, "The two stereo angles must be +theta and -theta within this, deg.")
-    min_angle_deg: float = option(5.0, "Smallest stereo angle theta accepted, deg (depth error grows as 1/tan theta).")
+              "DistanceSourceToIsocenter from each image.", ge=0, le=500)
+    angle_tolerance_deg: float = option(0.5, "The two stereo angles must be +theta and -theta within this, deg.", gt=0)
+    min_angle_deg: float = option(
+        5.0, "Smallest stereo angle theta accepted, deg (depth error grows as 1/tan theta).", gt=0, le=45)
     thickness_tolerance_mm: float = option(
-        1.0, "All images of a set must show one compression: BodyPartThickness equal within this, mm.")
+        1.0, "All images of a set must show one compression: BodyPartThickness equal within this, mm.", gt=0)
     epipolar_tolerance_mm: float = option(
-        0.25, "Two detections match only if their source rays pass within this of each other, mm.")
+        0.25, "Two detections match only if their source rays pass within this of each other, mm.", gt=0)
     scout_tolerance_mm: float = option(
-        0.5, "With a scout, a match's 3-D point must project within this of a scout detection (detector mm).")
+        0.5, "With a scout, a match's 3-D point should project within this of a scout detection (detector mm).", gt=0)
     require_scout_match: bool = option(
         False, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred).")
     ambiguity_margin: float = option(
-        0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.")
+        0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.", ge=0)
     group_distance_mm: float = option(
-        8.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.")
+        8.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.", gt=0)
     outlier_distance_mm: float = option(
-        9.0, "Members of the chosen candidate farther than this from its median point are left out, mm.")
-    min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.")
+        9.0, "Members of the chosen candidate farther than this from its median point are left out, mm.", gt=0)
+    min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.", ge=1)
     stroke_margin_mm: float = option(
-        5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.")
-
-    def __post_init__(self) -> None:
-        for name in ("angle_tolerance_deg", "min_angle_deg", "thickness_tolerance_mm", "epipolar_tolerance_mm",
-                     "scout_tolerance_mm", "group_distance_mm", "outlier_distance_mm", "min_matches"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be > 0")
-        for name in ("ambiguity_margin", "stroke_margin_mm"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be >= 0")
-        if self.isocenter_height_mm is not None and not 0 <= self.isocenter_height_mm < 500:
-            raise ValueError(f"isocenter_height_mm = {self.isocenter_height_mm!r} must be 0-500 mm or empty")
+        5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,9 +11,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from ..analysis.peaks import measure
-from ..analysis.view import AnalysisModels, analyze_view
+from ..analysis.view import analyze_view
 from ..config import Config
 from ..dicom import read_mammogram
+from ..inference import CompiledModel
 from ..preprocess.normalize import normalize
 
 
@@ -43,8 +44,9 @@ class ViewDetections:
     pixels: np.ndarray  #: the stored image as brightness (float32), for the overlay
 
 
-def detect_view(ds: Dataset, models: AnalysisModels, config: Config) -> ViewDetections:
-    """Read, normalize and run the detector and clustering on one image; positions refined on the stored pixels.
+def detect_view(ds: Dataset, detector: CompiledModel, config: Config) -> ViewDetections:
+    """Read, normalize and run ``detector`` (the configured detector, compiled once by the caller) and the
+    screening clustering on one image; positions refined on the stored pixels.
 
     A stereo image is a small field inside the breast, so the whole image is breast (the screening mask
     looks for a skin line that is not there).
@@ -54,7 +56,7 @@ def detect_view(ds: Dataset, models: AnalysisModels, config: Config) -> ViewDete
     mask = np.ones(view.image.shape, bool)
     rows, cols = view.image.shape
     analysis = analyze_view(view.image, mask, spacing_mm=view.spacing_mm, laterality=view.laterality,
-                            view=view.view, model=models.detector, config=config.analysis,
+                            view=view.view, model=detector, config=config.analysis,
                             nipple=(float(cols - 1), rows / 2.0), to_original=view.transform.to_original)
     native = mammogram.pixels
     spacing = float(min(mammogram.header.spacing_mm))

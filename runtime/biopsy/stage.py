@@ -169,7 +169,7 @@ def run_biopsy(datasets: Sequence[tuple[str, Dataset]], detect: Detector, config
                at: tuple[float, float] | None = None) -> tuple[BiopsyResult, StereoSet, dict[StereoRole, ViewDetections]]:
     """Recognise the set, detect in each image with ``detect``, and locate the target.
 
-    ``detect`` is ``functools.partial(detect_view, models=..., config=...)`` in the product.
+    ``detect`` is ``functools.partial(detect_view, detector=..., config=...)`` (or the exam pipeline's own).
     """
     started = time.perf_counter()
     stereo = recognise(datasets, config.biopsy)

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from ..analysis.view import load_models
 from ..biopsy.detect import detect_view
 from ..biopsy.overlay import write_overlay
 from ..biopsy.sr import target_sr
@@ -20,8 +19,8 @@ from ..biopsy.stereo_set import StereoRole
 from ..config import Config
 from ..dicom.header import load_dataset
 from ..errors import InputError
-from ..exam_files import list_files
 from ..inference import Engine
+from ..pipeline import list_files, load_detector
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -44,14 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     datasets: list[tuple[str, Dataset]] = []
-    for path in list_files(args.paths):
+    found = list_files(args.paths)
+    for path, why in found.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    for path in found.files:
         try:
             datasets.append((path.name, load_dataset(path)))
         except InputError as exc:
             print(f"skipped {path}: [{exc.reason}] {exc}", file=sys.stderr)
     overrides = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
-    models = load_models(Engine(config.inference), config.analysis, **overrides)
-    detect = functools.partial(detect_view, models=models, config=config)
+    detector = load_detector(Engine(config.inference), config.analysis, **overrides)
+    detect = functools.partial(detect_view, detector=detector, config=config)
     result, stereo, detections = run_biopsy(datasets, detect, config, at=args.at)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pydicom
 
-from mammoedge.runtime.analysis.view import load_models
 from mammoedge.runtime.biopsy.detect import detect_view
 from mammoedge.runtime.biopsy.geometry import UnitKind
 from mammoedge.runtime.biopsy.stage import run_biopsy
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.inference import Engine
+from mammoedge.runtime.pipeline import load_detector
 
 from ..phantom.stereo import StereoGeometry, make_stereo
 from .seeds import SEEDS, StereoSplit
@@ -31,8 +31,8 @@ from .seeds import SEEDS, StereoSplit
 
 def bench(repeats: int) -> dict[str, object]:
     config = Config()
-    models = load_models(Engine(config.inference), config.analysis)
-    detect = functools.partial(detect_view, models=models, config=config)
+    detector = load_detector(Engine(config.inference), config.analysis)
+    detect = functools.partial(detect_view, detector=detector, config=config)
     out: dict[str, object] = {"cpus": os.cpu_count(), "repeats": repeats,
                               "load": os.getloadavg()[0], "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from mammoedge.runtime.analysis.view import load_models
 from mammoedge.runtime.biopsy.detect import detect_view
 from mammoedge.runtime.biopsy.errors import BiopsyError
 from mammoedge.runtime.biopsy.geometry import UnitKind
@@ -28,6 +27,7 @@ from mammoedge.runtime.biopsy.stage import run_biopsy
 from mammoedge.runtime.biopsy.triangulate import triangulate
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.inference import Engine
+from mammoedge.runtime.pipeline import load_detector
 
 from ..phantom.stereo import StereoGeometry, make_stereo
 from .seeds import SEEDS, StereoSplit
@@ -117,8 +117,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate(root: Path, *, split: StereoSplit, exams: int, config: Config,
              units: tuple[UnitKind, ...] = tuple(UnitKind)) -> dict[str, Any]:
     """Write (once) ``exams`` stereo phantoms per unit geometry under ``root`` and evaluate the stage on them."""
-    models = load_models(Engine(config.inference), config.analysis)
-    detect = functools.partial(detect_view, models=models, config=config)
+    detector = load_detector(Engine(config.inference), config.analysis)
+    detect = functools.partial(detect_view, detector=detector, config=config)
     report: dict[str, Any] = {"split": split.value, "seeds": {u.value: SEEDS[split][u] for u in units},
                               "found_within_mm": FOUND_MM, "units": {}}
     every: list[dict[str, Any]] = []

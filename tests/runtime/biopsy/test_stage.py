@@ -12,7 +12,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from mammoedge.runtime.analysis.view import load_models
 from mammoedge.runtime.biopsy.detect import detect_view
 from mammoedge.runtime.biopsy.geometry import UnitKind
 from mammoedge.runtime.biopsy.result import SCHEMA_PATH, BiopsyResult, ChoiceRule
@@ -20,6 +19,7 @@ from mammoedge.runtime.biopsy.stage import run_biopsy
 from mammoedge.runtime.cli import main
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.inference import Engine
+from mammoedge.runtime.pipeline import load_detector
 from mammoedge.tools.biopsy.seeds import SEEDS, StereoSplit
 from mammoedge.tools.phantom.stereo import StereoGeometry, make_stereo
 
@@ -41,8 +41,8 @@ def exams(tmp_path_factory):
 @pytest.fixture(scope="module")
 def detect():
     config = Config()
-    models = load_models(Engine(config.inference), config.analysis)
-    return functools.partial(detect_view, models=models, config=config)
+    detector = load_detector(Engine(config.inference), config.analysis)
+    return functools.partial(detect_view, detector=detector, config=config)
 
 
 def datasets(folder):
