@@ -35,7 +35,8 @@ class Match:
 
 def ray_pairs(plus: ViewGeometry, minus: ViewGeometry, plus_px: np.ndarray, minus_px: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-    """For every (plus, minus) pair: the rays' closest distance (N, K) and the midpoint of closest approach (N, K, 3)."""
+    """For every (plus, minus) pair: the rays' closest distance (N, K) and their closest approach's midpoint
+    (N, K, 3)."""
     s1, s2 = plus.source, minus.source
     d1, d2 = plus.rays(plus_px), minus.rays(minus_px)  # (N, 3), (K, 3)
     w0 = s1 - s2

@@ -29,7 +29,7 @@ def _panel(image: np.ndarray, detections: np.ndarray, matches: list[tuple[float,
            target: tuple[float, float], origin: tuple[float, float], scale: float, size: int) -> np.ndarray:
     """Draw on the region of ``image`` starting at ``origin`` (column, row) shown ``scale`` times enlarged."""
     x0, y0 = origin
-    src = np.float32([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+    src = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
     canvas = cv2.warpAffine(_window(image), src, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
 
     def at(x: float, y: float) -> tuple[int, int]:
@@ -51,11 +51,12 @@ def _panel(image: np.ndarray, detections: np.ndarray, matches: list[tuple[float,
     return canvas
 
 
-def render(result: BiopsyResult, plus: tuple[np.ndarray, np.ndarray], minus: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def render(result: BiopsyResult, plus: tuple[np.ndarray, np.ndarray],
+           minus: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """BGR picture: the +theta and -theta views (image, (N, 2) detections each), whole and around the target."""
     columns = []
-    views = ((plus, [(m.plus_px[0], m.plus_px[1], m.ambiguous) for m in result.matches], result.target.plus_px, "+"),
-             (minus, [(m.minus_px[0], m.minus_px[1], m.ambiguous) for m in result.matches], result.target.minus_px, "-"))
+    views = ((plus, [(*m.plus_px, m.ambiguous) for m in result.matches], result.target.plus_px, "+"),
+             (minus, [(*m.minus_px, m.ambiguous) for m in result.matches], result.target.minus_px, "-"))
     for (image, detections), matches, target, sign in views:
         rows, cols = image.shape
         scale = PANEL / max(rows, cols)

@@ -69,11 +69,12 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
 
     def views_and_pixels(m: Match) -> tuple[list[ViewGeometry], list[tuple[float, float]]]:
         views = [stereo.plus.geometry, stereo.minus.geometry]
-        pixels = [tuple(plus_px[m.plus]), tuple(minus_px[m.minus])]
+        pixels = [(float(plus_px[m.plus][0]), float(plus_px[m.plus][1])),
+                  (float(minus_px[m.minus][0]), float(minus_px[m.minus][1]))]
         if scout_geo is not None and scout_px is not None and m.scout is not None:
             views.append(scout_geo)
-            pixels.append(tuple(scout_px[m.scout]))
-        return views, pixels  # type: ignore[return-value]
+            pixels.append((float(scout_px[m.scout][0]), float(scout_px[m.scout][1])))
+        return views, pixels
 
     points, gaps = [], []
     for m in found:
@@ -166,7 +167,8 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
 
 
 def run_biopsy(datasets: Sequence[tuple[str, Dataset]], detect: Detector, config: Config,
-               at: tuple[float, float] | None = None) -> tuple[BiopsyResult, StereoSet, dict[StereoRole, ViewDetections]]:
+               at: tuple[float, float] | None = None
+               ) -> tuple[BiopsyResult, StereoSet, dict[StereoRole, ViewDetections]]:
     """Recognise the set, detect in each image with ``detect``, and locate the target.
 
     ``detect`` is ``functools.partial(detect_view, detector=..., config=...)`` (or the exam pipeline's own).

@@ -128,7 +128,7 @@ def recognise(datasets: Sequence[tuple[str, Dataset]], config: BiopsyConfig) -> 
     for field in ("sid_mm", "isocenter_z_mm", "pitch_mm", "rows", "columns"):
         values = {getattr(i.geometry, field) for i in members}
         if field in ("sid_mm", "isocenter_z_mm"):
-            spread = max(values) - min(values)  # type: ignore[operator]
+            spread = max(values) - min(values)
             if spread <= 0.5:
                 continue
         elif len(values) == 1:

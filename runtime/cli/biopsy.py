@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", type=_point, metavar="X,Y",
                         help="target the cluster nearest this (column,row) on the scout (the +view without one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--out", type=Path, help="write biopsy.json, biopsy-overlay.png and biopsy-target-sr.dcm (Comprehensive 3D SR) here")
+    parser.add_argument("--out", type=Path,
+                        help="write biopsy.json, biopsy-overlay.png, biopsy-target-sr.dcm (3D SR) here")
     parser.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), help="override [inference] backend")
     parser.add_argument("--device", help="override [inference] device")
 

@@ -228,7 +228,8 @@ def make_stereo(out_dir: str | Path, *, seed: int, index: int, size: str = "full
         cos_a = np.cos(np.deg2rad(angle))
         gland_path = _project_volume(gland, geometry, angle, voxel, (extent_x, extent_y), dz)
         path = thickness / cos_a
-        line = np.float32(physics.MU_FAT * path) + np.float32((physics.MU_GLAND - physics.MU_FAT) * dz / cos_a) * gland_path
+        line = (np.float32(physics.MU_FAT * path)
+                + np.float32((physics.MU_GLAND - physics.MU_FAT) * dz / cos_a) * gland_path)
         excess = np.zeros(shape, np.float32)
         calcs = _render_calcifications(excess, geometry, angle, calc_xyz, cluster.shapes)
         line += excess

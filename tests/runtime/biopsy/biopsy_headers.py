@@ -21,7 +21,8 @@ def header(angle: float, *, fixed: bool = True, iso: float = 0.0, role: str | No
     ds.DistanceSourceToIsocenter = SID - iso
     ds.ImagerPixelSpacing = [f"{pitch:.4f}"] * 2
     ds.Rows = ds.Columns = size
-    role = role if role is not None else ("STEREO_SCOUT" if angle == 0 else "STEREO_PLUS" if angle > 0 else "STEREO_MINUS")
+    if role is None:
+        role = "STEREO_SCOUT" if angle == 0 else "STEREO_PLUS" if angle > 0 else "STEREO_MINUS"
     ds.ImageType = ["ORIGINAL", "PRIMARY", role]
     return ds
 

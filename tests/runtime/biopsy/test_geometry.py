@@ -16,7 +16,6 @@ from mammoedge.runtime.biopsy.geometry import UnitKind, geometry_from_dataset
 from mammoedge.runtime.biopsy.triangulate import triangulate
 from mammoedge.tools.phantom.stereo import StereoGeometry
 
-from biopsy_headers import SID, header
 
 A = math.radians(15.0)
 PITCH, CENTRE = 0.05, (1024 - 1) / 2
