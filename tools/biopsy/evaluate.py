@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: A target within this of the planted centre is "found" (about a needle's aperture), mm.
 FOUND_MM = 2.0
+#: A matched point within this of a planted calcification is that calcification, mm.
+MATCH_MM = 1.0
 
 
 def geometry_for(unit: UnitKind, seed: int, index: int) -> StereoGeometry:
@@ -81,6 +83,7 @@ def evaluate_exam(folder: Path, detect: Any, config: Config) -> dict[str, Any]:
 
     one_px = float(mean_point(1.0, True)[2] - mean_point(0.0, True)[2])
     one_px_two = float(mean_point(1.0, False)[2] - mean_point(0.0, False)[2])
+    row.update(_recall(truth, stereo, result))
     row.update(found=bool(np.linalg.norm(d) <= FOUND_MM), error_mm=float(np.linalg.norm(d)),
                error_xy_mm=float(np.hypot(d[0], d[1])), error_z_mm=float(d[2]), target_mm=xyz.tolist(),
                sigma_mm=[t.sigma_x_mm, t.sigma_y_mm, t.sigma_z_mm], n_matches=t.n_matches,
@@ -88,6 +91,29 @@ def evaluate_exam(folder: Path, detect: Any, config: Config) -> dict[str, Any]:
                one_px_dz_mm=one_px, one_px_dz_two_views_mm=one_px_two,
                isocenter_z_mm=stereo.plus.geometry.isocenter_z_mm)
     return row
+
+
+def _recall(truth: dict[str, Any], stereo: Any, result: Any) -> dict[str, Any]:
+    """How many planted calcifications were matched, and how well: each planted calcification's 3-D position
+    is triangulated from its rendered centroids in the two stereo images (the truth lists them in the same
+    order in every view); a match belongs to the nearest one within ``MATCH_MM``."""
+    views = {v["file"]: v for v in truth["views"]}
+    plus = views["plus15.dcm"]["clusters"][0]["calcifications"] if views["plus15.dcm"]["clusters"] else []
+    minus = views["minus15.dcm"]["clusters"][0]["calcifications"] if views["minus15.dcm"]["clusters"] else []
+    if not plus or len(plus) != len(minus):
+        return {}
+    geometries = [stereo.plus.geometry, stereo.minus.geometry]
+    planted = np.array([triangulate(geometries, [(a["x"], a["y"]), (b["x"], b["y"])])[0] for a, b in zip(plus, minus)])
+    matched = np.array([(m.x_mm, m.y_mm, m.z_mm) for m in result.matches])
+    distance = np.linalg.norm(matched[:, None] - planted[None], axis=2)
+    nearest = distance.argmin(axis=1)
+    real = distance[np.arange(len(matched)), nearest] <= MATCH_MM
+    hit = sorted(set(nearest[real].tolist()))
+    subset = planted[hit].mean(axis=0) if hit else None
+    target = np.array([result.target.x_mm, result.target.y_mm, result.target.z_mm])
+    return {"planted_matched": len(hit), "false_matches": int((~real).sum()),
+            "calc_error_mm": float(np.median(distance[np.arange(len(matched)), nearest][real])) if real.any() else None,
+            "subset_error_mm": None if subset is None else float(np.linalg.norm(target - subset))}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -109,6 +135,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "one_px_dz_mm": _stats([r["one_px_dz_mm"] for r in targeted]),
         "one_px_dz_two_views_mm": _stats([r["one_px_dz_two_views_mm"] for r in targeted]),
         "seconds": _stats([r["seconds"] for r in targeted]),
+        "planted_matched_fraction": (sum(r.get("planted_matched", 0) for r in targeted)
+                                     / max(1, sum(r["n_planted"] for r in targeted))),
+        "false_matches_per_target": sum(r.get("false_matches", 0) for r in targeted) / max(1, len(targeted)),
+        "calc_error_mm": _stats([r["calc_error_mm"] for r in targeted if r.get("calc_error_mm") is not None]),
+        "subset_error_mm": _stats([r["subset_error_mm"] for r in targeted if r.get("subset_error_mm") is not None]),
         "warnings": {w: sum(w in r.get("warnings", []) for r in rows)
                      for w in sorted({w for r in rows for w in r.get("warnings", [])})},
     }
