@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataset import Dataset
 
-from ..analysis.peaks import measure
-from ..analysis.view import analyze_view
+from ..analysis.clusters import find_clusters
+from ..analysis.peaks import extract_calcifications, measure
+from ..analysis.tiling import detect_map
 from ..config import Config
 from ..dicom import read_mammogram
 from ..inference import CompiledModel
@@ -44,31 +45,38 @@ class ViewDetections:
     pixels: np.ndarray  #: the stored image as brightness (float32), for the overlay
 
 
-def detect_view(ds: Dataset, detector: CompiledModel, config: Config) -> ViewDetections:
-    """Read, normalize and run ``detector`` (the configured detector, compiled once by the caller) and the
-    screening clustering on one image; positions refined on the stored pixels.
+def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, clusters: bool = True) -> ViewDetections:
+    """Read and normalize one image, run ``detector`` (the configured detector, compiled once by the caller) over
+    it in tiles and take its peaks exactly as the screening path does (``detect_map``, ``extract_calcifications``
+    with ``[analysis]``'s threshold and NMS); with ``clusters``, form the screening clusters too (the target
+    choice reads them on the scout only). Positions are refined on the stored pixels.
 
-    A stereo image is a small field inside the breast, so the whole image is breast (the screening mask
-    looks for a skin line that is not there).
+    A stereo image is a small field inside the breast: the whole image is breast, and there is no skin line
+    (the screening path's skin margin is not applied).
     """
     mammogram = read_mammogram(ds, config.reader)
     view = normalize(mammogram, config.preprocess)
     mask = np.ones(view.image.shape, bool)
     rows, cols = view.image.shape
-    analysis = analyze_view(view.image, mask, spacing_mm=view.spacing_mm, laterality=view.laterality,
-                            view=view.view, model=detector, config=config.analysis,
-                            nipple=(float(cols - 1), rows / 2.0), to_original=view.transform.to_original)
+    a = config.analysis
+    pmap = detect_map(view.image, mask, detector, tile_size=a.tile_size, overlap=a.tile_overlap,
+                      batch_size=a.batch_size)
+    found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=a.peak_threshold,
+                                   nms_distance_mm=a.nms_distance_mm, to_original=view.transform.to_original)
+    formed = (find_clusters(found, mask, view.spacing_mm, view.view, a, nipple=(float(cols - 1), rows / 2.0),
+                            to_original=view.transform.to_original) if clusters else [])
     native = mammogram.pixels
     spacing = float(min(mammogram.header.spacing_mm))
     search = max(1.0, config.preprocess.model_spacing_mm / spacing)
     detections = []
-    for c in analysis.calcifications:
+    for c in found:
         ox = float(c.original_x if c.original_x is not None else c.x)
         oy = float(c.original_y if c.original_y is not None else c.y)
         x, y, _, contrast = measure(native, ox, oy, spacing, search_px=search)
         if contrast <= 0 or np.hypot(x - ox, y - oy) > 2 * search:
             x, y = ox, oy
         detections.append(Detection(x=x, y=y, score=c.score, diameter_mm=c.diameter_mm))
-    clusters = tuple(DetectedCluster(members=tuple(k.members), suspicion=float(k.suspicion),
-                                     distribution=str(k.distribution.value)) for k in analysis.clusters)
-    return ViewDetections(detections=tuple(detections), clusters=clusters, pixels=native)
+    return ViewDetections(
+        detections=tuple(detections), pixels=native,
+        clusters=tuple(DetectedCluster(members=tuple(k.members), suspicion=float(k.suspicion),
+                                       distribution=str(k.distribution.value)) for k in formed))

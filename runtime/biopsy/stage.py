@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 #: Floor of the localisation noise used for the uncertainty, px (residuals of a few matches can be ~0).
 MIN_SIGMA_PX = 0.2
 
-Detector = Callable[[Dataset], ViewDetections]
+class Detector(Protocol):
+    """Detection in one image; ``clusters``: also form the screening clusters (for the reference image)."""
+
+    def __call__(self, ds: Dataset, *, clusters: bool) -> ViewDetections: ...
 
 
 def _groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
@@ -175,7 +179,8 @@ def run_biopsy(datasets: Sequence[tuple[str, Dataset]], detect: Detector, config
     """
     started = time.perf_counter()
     stereo = recognise(datasets, config.biopsy)
-    detections = {image.role: detect(image.dataset) for image in stereo.images}
+    reference = StereoRole.SCOUT if stereo.scout is not None else StereoRole.PLUS  # clusters are read there only
+    detections = {image.role: detect(image.dataset, clusters=image.role is reference) for image in stereo.images}
     result = locate(stereo, detections, config.biopsy, at)
     log.info("biopsy target: %d matches, %d candidates, warnings %s", result.target.n_matches, result.candidates,
              [w.value for w in result.warnings])
