@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from ..analysis.clusters import find_clusters
 from ..analysis.peaks import extract_calcifications, measure
 from ..analysis.tiling import detect_map
+from ..analysis.view import away_from_skin
 from ..config import Config
 from ..dicom import read_mammogram
 from ..inference import CompiledModel
@@ -51,8 +52,9 @@ def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, cluster
     with ``[analysis]``'s threshold and NMS); with ``clusters``, form the screening clusters too (the target
     choice reads them on the scout only). Positions are refined on the stored pixels.
 
-    A stereo image is a small field inside the breast: the whole image is breast, and there is no skin line
-    (the screening path's skin margin is not applied).
+    A stereo image is a small field inside the breast: the whole image is breast, so the screening path's
+    skin margin (``[analysis] skin_margin_mm``) drops detections near the image's edges (the chest-wall column 0
+    excepted, as in screening).
     """
     mammogram = read_mammogram(ds, config.reader)
     view = normalize(mammogram, config.preprocess)
@@ -63,6 +65,7 @@ def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, cluster
                       batch_size=a.batch_size)
     found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=a.peak_threshold,
                                    nms_distance_mm=a.nms_distance_mm, to_original=view.transform.to_original)
+    found = away_from_skin(found, mask, view.spacing_mm, a.skin_margin_mm)  # the image edge, as screening does
     formed = (find_clusters(found, mask, view.spacing_mm, view.view, a, nipple=(float(cols - 1), rows / 2.0),
                             to_original=view.transform.to_original) if clusters else [])
     native = mammogram.pixels
