@@ -164,7 +164,7 @@ def evaluate(root: Path, *, split: StereoSplit, exams: int, config: Config,
     return report
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval/biopsy"), help="phantoms and report go here")
     parser.add_argument("--split", choices=[s.value for s in StereoSplit], default=StereoSplit.HELD_OUT.value)
     parser.add_argument("--exams", type=int, default=100, help="stereo phantoms per unit geometry (100)")
@@ -172,7 +172,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this unit geometry (repeatable; default both)")
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def evaluate_command(args: argparse.Namespace, config: Config) -> int:
     units = tuple(UnitKind(u) for u in args.unit) if args.unit else tuple(UnitKind)
     started = time.perf_counter()
     report = evaluate(args.out, split=StereoSplit(args.split), exams=args.exams, config=config, units=units)

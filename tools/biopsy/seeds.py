@@ -1,9 +1,7 @@
-"""The stereo phantoms' seed ranges, in one place until tools/splits.py lands.
+"""The stereo phantoms' seeds, from the lab's splits (tools/splits.py: BIOPSY_TUNE, BIOPSY_TEST).
 
-Other seeds in the lab: training from 0 (+10,000 / +100,000 for validation), calibration 500,000,
-held-out patches 1,000,000, held-out exams 2,000,000, verifier mining 4,000,000, detector view crops
-6,000,000, an observer test 7,000,000. ``make_stereo`` draws from ``[seed, index, 15]``, so each seed
-below is its own stream for any exam index.
+``make_stereo`` draws from ``[seed, index, 15]``; each unit geometry takes its own seed of the split, so
+an exam index names one exam per unit.
 """
 
 from __future__ import annotations
@@ -12,6 +10,8 @@ import enum
 
 from mammoedge.runtime.biopsy.geometry import UnitKind
 
+from ..splits import Split
+
 
 class StereoSplit(enum.StrEnum):
     TUNING = "tuning"  #: for choosing the matching tolerances
@@ -19,6 +19,8 @@ class StereoSplit(enum.StrEnum):
 
 
 SEEDS: dict[StereoSplit, dict[UnitKind, int]] = {
-    StereoSplit.TUNING: {UnitKind.DETECTOR_FIXED: 8_000_000, UnitKind.ISOCENTRIC: 8_000_001},
-    StereoSplit.HELD_OUT: {UnitKind.DETECTOR_FIXED: 9_000_000, UnitKind.ISOCENTRIC: 9_000_001},
+    StereoSplit.TUNING: {UnitKind.DETECTOR_FIXED: Split.BIOPSY_TUNE.offset(0),
+                         UnitKind.ISOCENTRIC: Split.BIOPSY_TUNE.offset(1)},
+    StereoSplit.HELD_OUT: {UnitKind.DETECTOR_FIXED: Split.BIOPSY_TEST.offset(0),
+                           UnitKind.ISOCENTRIC: Split.BIOPSY_TEST.offset(1)},
 }

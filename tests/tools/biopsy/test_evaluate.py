@@ -7,16 +7,12 @@ import json
 from mammoedge.runtime.biopsy.geometry import UnitKind
 from mammoedge.runtime.cli import main
 from mammoedge.tools.biopsy.seeds import SEEDS, StereoSplit
+from mammoedge.tools.splits import Split, split_of
 
-#: Seeds other lab code uses (training 0.., calibration, held-out patches and exams, mining, view crops, a test).
-OTHER_SEEDS = (0, 10_000, 100_000, 500_000, 1_000_000, 2_000_000, 4_000_000, 6_000_000, 7_000_000)
-
-
-def test_seed_ranges_are_their_own():
-    seeds = [s for split in SEEDS.values() for s in split.values()]
-    assert len(set(seeds)) == len(seeds) == 2 * len(UnitKind)
-    assert not set(seeds) & set(OTHER_SEEDS)
-    assert set(SEEDS) == set(StereoSplit)
+def test_seeds_lie_in_the_biopsy_splits():
+    for split, lab in ((StereoSplit.TUNING, Split.BIOPSY_TUNE), (StereoSplit.HELD_OUT, Split.BIOPSY_TEST)):
+        seeds = list(SEEDS[split].values())
+        assert len(set(seeds)) == len(UnitKind) and all(split_of(s) is lab for s in seeds)
 
 
 def test_evaluate_command_reports_both_units(tmp_path, capsys):
