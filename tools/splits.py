@@ -82,6 +82,8 @@ class Split(enum.Enum):
 RETIRED: dict[str, SeedRange] = {
     "verifier mining exams (tools/verifier, removed)": SeedRange(4_000_000, 4_100_000),
     "view-crop training exams (--view-exams, removed)": SeedRange(6_000_000, 6_100_000),
+    "stereo exams the biopsy matching tolerances were first tuned on (before BIOPSY_TUNE)": SeedRange(8_000_000, 8_100_000),
+    "the first held-out stereo exams (before BIOPSY_TEST; docs/biopsy.md)": SeedRange(9_000_000, 9_100_000),
 }
 
 
