@@ -227,6 +227,10 @@ class AnalysisConfig(Section):
     morphology_model: str = option(
         "calc-morphology", "Registry name of the cluster morphology model; empty: morphology is not assessed."
     )
+    risk_model: str = option(
+        "", "Registry name of the four-view risk/asymmetry/density model (e.g. risk-fourview; trained on a "
+        "SIMULATED cohort, docs/risk.md); empty: risk is not assessed."
+    )
     flag_min_birads: BiradsCategory = option(
         BiradsCategory.SUSPICIOUS_LOW,
         "With morphology: a cluster counts toward the flag only if it suggests at least this BI-RADS category ..."

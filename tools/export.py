@@ -1,4 +1,4 @@
-"""``mammoedge export MODEL ...``: ONNX FP32 + INT8 and the manifest (detector, morphology)."""
+"""``mammoedge export MODEL ...``: ONNX FP32 + INT8 and the manifest (detector, morphology, risk)."""
 
 from __future__ import annotations
 

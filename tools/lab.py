@@ -32,15 +32,19 @@ class Subcommand:
 
 _DETECTOR, _MORPHOLOGY = "mammoedge.tools.detector.cli", "mammoedge.tools.morphology.cli"
 _DETECTOR_HELP, _MORPHOLOGY_HELP = "the microcalcification detector", "the cluster morphology model"
+_RISK, _RISK_HELP = "mammoedge.tools.risk.cli", "the four-view risk, asymmetry and density model (simulated cohort)"
 
 SUBCOMMANDS: dict[Step, dict[str, Subcommand]] = {
     Step.TRAIN: {"detector": Subcommand("mammoedge.tools.lab", "train", _DETECTOR_HELP),
-                 "morphology": Subcommand("mammoedge.tools.lab", "train", _MORPHOLOGY_HELP)},
+                 "morphology": Subcommand("mammoedge.tools.lab", "train", _MORPHOLOGY_HELP),
+                 "risk": Subcommand("mammoedge.tools.lab", "train", _RISK_HELP)},
     Step.EXPORT: {"detector": Subcommand(_DETECTOR, "export", _DETECTOR_HELP),
-                  "morphology": Subcommand(_MORPHOLOGY, "export", _MORPHOLOGY_HELP)},
+                  "morphology": Subcommand(_MORPHOLOGY, "export", _MORPHOLOGY_HELP),
+                  "risk": Subcommand(_RISK, "export", _RISK_HELP)},
     Step.EVALUATE: {
         "detector": Subcommand(_DETECTOR, "evaluate", _DETECTOR_HELP, takes_config=True),
         "morphology": Subcommand(_MORPHOLOGY, "evaluate", _MORPHOLOGY_HELP, takes_config=True),
+        "risk": Subcommand(_RISK, "evaluate", _RISK_HELP, takes_config=True),
         "split-levels": Subcommand(_DETECTOR, "split_levels", "the suspicious-cluster FROC with and without the "
                                    "runtime's split_levels (tuning exams)", takes_config=True),
         "observer": Subcommand("mammoedge.tools.phantom.observer", "observer", "what phantom views hold about "

@@ -1,4 +1,4 @@
-"""``mammoedge train MODEL ...``: train a model on phantom data (detector, morphology)."""
+"""``mammoedge train MODEL ...``: train a model on phantom data (detector, morphology, risk)."""
 
 from __future__ import annotations
 

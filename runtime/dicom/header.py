@@ -93,6 +93,7 @@ class MammogramHeader:
     spacing_source: str
     patient_orientation: tuple[str, ...]
     decisions: tuple[str, ...]
+    patient_age_years: int | None = None  #: PatientAge (0010,1010) in whole years, when present and well formed
 
     @property
     def for_processing(self) -> bool:
@@ -193,6 +194,15 @@ def load_dataset(source: str | os.PathLike[str] | Dataset, config: ReaderConfig 
         raise TruncatedError(f"file ({size} bytes) holds no PixelData: truncated, or not an image; "
                              f"rule: a mammogram carries pixel data")
     return ds
+
+
+def _age_years(value: Any) -> int | None:
+    """PatientAge ("nnnD|W|M|Y", DICOM AS) in whole years; None when absent or malformed (never an error)."""
+    text = str(value or "").strip().upper()
+    if len(text) != 4 or not text[:3].isdigit() or text[3] not in "DWMY":
+        return None
+    per_year = {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[text[3]]
+    return int(int(text[:3]) // per_year)
 
 
 def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
@@ -417,5 +427,5 @@ def _read_header(ds: Dataset, config: ReaderConfig) -> MammogramHeader:
         pixel_representation=int(_get(ds, "PixelRepresentation", 0) or 0), photometric=photometric,
         presentation_intent=intent, laterality=laterality, view=view, view_modifiers=modifiers,
         spacing_mm=spacing, spacing_source=spacing_source, patient_orientation=orientation,
-        decisions=tuple(decisions),
+        decisions=tuple(decisions), patient_age_years=_age_years(_get(ds, "PatientAge")),
     )

@@ -90,13 +90,20 @@ class ExamPipeline:
                                    saliency=tuple(saliency), timings=(*analysis.timings, timing))
 
     def exam(self, views: Sequence[ViewAnalysis], *, study_key: str, timings: Sequence[StageTiming] = (),
-             not_analyzed: Sequence[ViewNotAnalyzed] = ()) -> ExamResult:
-        """The exam-level steps over analyzed views: breast assessment, triage, provenance."""
+             not_analyzed: Sequence[ViewNotAnalyzed] = (), normalized: Sequence[NormalizedView] = ()) -> ExamResult:
+        """The exam-level steps over analyzed views: breast assessment, triage, provenance; then, when a risk
+        model is loaded and the ``normalized`` views are given, risk, asymmetry and density."""
         config = self.config.analysis
+        risk, extra = None, list(timings)
+        if self.models.risk is not None and normalized:
+            started = time.perf_counter()
+            ages = [v.header.patient_age_years for v in normalized if v.header.patient_age_years is not None]
+            risk = self.models.risk.assess(normalized, age_years=ages[0] if ages else None)
+            extra.append(StageTiming(stage="risk", seconds=time.perf_counter() - started))
         return build_exam_result(study_key=study_key, views=views, models=self.models.compiled,
-                                 operating_point=config.triage_threshold, timings=timings,
+                                 operating_point=config.triage_threshold, timings=extra,
                                  rule=rule_text(config.flag_min_birads, config.flag_uncertain),
-                                 views_not_analyzed=not_analyzed)
+                                 views_not_analyzed=not_analyzed, risk=risk)
 
     def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None) -> ExamRun:
         """One study's files end to end; a file the reader refuses is listed, the others analyzed. With a
@@ -130,9 +137,26 @@ class ExamPipeline:
                            timings=(StageTiming(stage="read", seconds=read_s),
                                     StageTiming(stage="normalize", seconds=normalize_s)),
                            not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
-                                         for r in rejected])
+                                         for r in rejected],
+                           normalized=self._risk_views(analyzed))
         return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
                        rejected=tuple(rejected))
+
+    def _risk_views(self, analyzed: Sequence[tuple[Path, NormalizedView | None, ViewAnalysis]]
+                    ) -> list[NormalizedView]:
+        """The normalized views the risk stage needs (none without a risk model); a view taken from the store
+        without its pixels is read again."""
+        if self.models.risk is None:
+            return []
+        out = []
+        for path, view, _ in analyzed:
+            if view is None:
+                try:
+                    view = self.read(path)
+                except InputError:
+                    continue
+            out.append(view)
+        return out
 
     def _view_name(self, path: Path) -> str | None:
         """``RCC``, ``LMLO``, ... from the header of a file whose pixels were refused; None if that fails too."""

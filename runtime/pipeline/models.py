@@ -9,6 +9,7 @@ from typing import Any
 from ..config import AnalysisConfig, Config
 from ..inference import CompiledModel, Engine
 from ..morphology import MorphologyClassifier
+from ..risk import RiskModel
 
 
 def load_detector(engine: Engine, config: AnalysisConfig, **overrides: Any) -> CompiledModel:
@@ -23,10 +24,11 @@ def load_detector(engine: Engine, config: AnalysisConfig, **overrides: Any) -> C
 
 @dataclass(frozen=True)
 class ExamModels:
-    """The compiled detector and the optional morphology model."""
+    """The compiled detector and the optional morphology and risk models."""
 
     detector: CompiledModel
     morphology: MorphologyClassifier | None = None
+    risk: RiskModel | None = None
 
     @classmethod
     def load(cls, config: Config, *, engine: Engine | None = None, **overrides: Any) -> ExamModels:
@@ -35,12 +37,14 @@ class ExamModels:
         analysis = config.analysis
         morphology = (MorphologyClassifier(engine.load(analysis.morphology_model, **overrides))
                       if analysis.morphology_model else None)
-        return cls(load_detector(engine, analysis, **overrides), morphology)
+        risk = RiskModel(engine.load(analysis.risk_model, **overrides)) if analysis.risk_model else None
+        return cls(load_detector(engine, analysis, **overrides), morphology, risk)
 
     @property
     def compiled(self) -> list[CompiledModel]:
         """Every compiled model, for provenance."""
-        return [self.detector] + ([self.morphology.model] if self.morphology is not None else [])
+        return ([self.detector] + ([self.morphology.model] if self.morphology is not None else [])
+                + ([self.risk.model] if self.risk is not None else []))
 
 
 _lock = threading.Lock()
@@ -50,7 +54,7 @@ _loaded: dict[tuple[Any, ...], ExamModels] = {}
 def shared_models(config: Config) -> ExamModels:
     """The models for ``config``, compiled once per process (the service's workers share them)."""
     a = config.analysis
-    key = (config.inference, a.detector_model, a.tile_size, a.batch_size, a.morphology_model)
+    key = (config.inference, a.detector_model, a.tile_size, a.batch_size, a.morphology_model, a.risk_model)
     with _lock:
         if key not in _loaded:
             _loaded[key] = ExamModels.load(config)

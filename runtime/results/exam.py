@@ -10,9 +10,10 @@ from .. import __version__
 from ..analysis import BreastAssessment, Triage, ViewAnalysis, assess
 from ..analysis.view import StageTiming
 from ..inference import CompiledModel
+from ..risk import RiskAssessment
 
 #: Bump on any incompatible change of the JSON layout (and of exam_result.schema.json).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,8 @@ class ExamResult:
     timings: tuple[StageTiming, ...]
     models: tuple[ModelProvenance, ...]
     views_not_analyzed: tuple[ViewNotAnalyzed, ...] = ()
+    #: exam-level risk, asymmetry and density when a risk model is configured (simulated-cohort model)
+    risk: RiskAssessment | None = None
 
 
 def provenance(model: CompiledModel) -> ModelProvenance:
@@ -60,7 +63,8 @@ def provenance(model: CompiledModel) -> ModelProvenance:
 def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: Sequence[CompiledModel],
                       operating_point: float, timings: Sequence[StageTiming] = (),
                       created: _dt.datetime | None = None, rule: str | None = None,
-                      views_not_analyzed: Sequence[ViewNotAnalyzed] = ()) -> ExamResult:
+                      views_not_analyzed: Sequence[ViewNotAnalyzed] = (),
+                      risk: RiskAssessment | None = None) -> ExamResult:
     """Assess the breasts and assemble the result; ``timings`` are exam-level stages (read, normalize, ...)."""
     breasts, triage = assess(views, operating_point) if rule is None else assess(views, operating_point, rule)
     per_stage: dict[str, float] = {t.stage: t.seconds for t in timings}
@@ -73,5 +77,5 @@ def build_exam_result(*, study_key: str, views: Sequence[ViewAnalysis], models: 
         created_utc=created.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         triage=triage, breasts=breasts, views=tuple(views),
         timings=tuple(StageTiming(stage=k, seconds=v) for k, v in per_stage.items()),
-        models=tuple(provenance(m) for m in models), views_not_analyzed=tuple(views_not_analyzed),
+        models=tuple(provenance(m) for m in models), views_not_analyzed=tuple(views_not_analyzed), risk=risk,
     )

@@ -2,8 +2,8 @@
 
 from .input import INPUT_SHAPE, VIEW_ORDER, Projection, prepare_view
 from .stage import (AsymmetryFinding, DensityAssessment, DensityCategory, FactorName, FactorSource, RiskAssessment,
-                    RiskFactor, RiskModel, RiskStatus, assessment_dict, calibrate)
+                    RiskFactor, RiskModel, RiskStatus, calibrate)
 
 __all__ = ["INPUT_SHAPE", "VIEW_ORDER", "AsymmetryFinding", "DensityAssessment", "DensityCategory", "FactorName",
-           "FactorSource", "Projection", "RiskAssessment", "RiskFactor", "RiskModel", "RiskStatus", "assessment_dict",
+           "FactorSource", "Projection", "RiskAssessment", "RiskFactor", "RiskModel", "RiskStatus",
            "calibrate", "prepare_view"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,7 @@ class RiskFactor:
     """One risk factor: its value, where it came from and whether the model used it (and why not)."""
 
     name: FactorName
-    value: str | int | None
+    value: str | None  #: density: "a".."d"; age: whole years as text; None when absent
     source: FactorSource
     used: bool
     note: str
@@ -86,8 +86,11 @@ class AsymmetryFinding:
     above_operating_point: bool  #: score above the model's operating point (manifest ``asymmetry_threshold``)
     x: float  #: window centre on the normalized views (px; the same place in the left and the right view)
     y: float
+    left_xy: tuple[float, float]  #: the centre in the left view's stored pixels (column, row)
+    right_xy: tuple[float, float]  #: the centre in the right view's stored pixels (column, row)
     window_mm: float  #: side of the window on the normalized views
-    heatmap: np.ndarray  #: (h, w) float32 in score units, over the input grid
+    #: (h, w) float32 in score units over the input grid (not serialized: outputs draw it as a picture)
+    heatmap: np.ndarray | None = field(default=None, compare=False, metadata={"transient": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,12 +157,12 @@ class RiskModel:
         density = DensityAssessment(category=list(DensityCategory)[int(np.argmax(density_p))],
                                     probabilities={c.value: round(float(p), 4)
                                                    for c, p in zip(DensityCategory, density_p)})
-        findings = tuple(self._finding(projection, maps[k], ordered[1 + 2 * k])
+        findings = tuple(self._finding(projection, maps[k], ordered[1 + 2 * k], ordered[2 * k])
                          for k, projection in enumerate(Projection))
         factors = (
             RiskFactor(name=FactorName.DENSITY, value=density.category.value, source=FactorSource.IMAGE_ESTIMATE,
                        used=True, note="the model's own density probabilities are an input of its hazard head"),
-            RiskFactor(name=FactorName.AGE, value=age_years,
+            RiskFactor(name=FactorName.AGE, value=None if age_years is None else str(age_years),
                        source=FactorSource.DICOM_HEADER if age_years is not None else FactorSource.ABSENT,
                        used=False, note="not used: the model has no age input (its simulated training cohort's "
                                         "hazard does not depend on age)"),
@@ -168,7 +171,8 @@ class RiskModel:
                               risk=tuple(round(float(r), 5) for r in risk), factors=factors, asymmetry=findings,
                               asymmetry_score=max(f.score for f in findings), density=density)
 
-    def _finding(self, projection: Projection, heatmap: np.ndarray, left: NormalizedView) -> AsymmetryFinding:
+    def _finding(self, projection: Projection, heatmap: np.ndarray, left: NormalizedView,
+                 right: NormalizedView) -> AsymmetryFinding:
         """The top window of ``heatmap`` mapped back onto the normalized views' pixels."""
         row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
         rows, cols = INPUT_SHAPE
@@ -177,30 +181,20 @@ class RiskModel:
         centre_r = (row + self.window / 2) * self.stride
         centre_c = (col + self.window / 2) * self.stride
         score = float(heatmap[row, col])
-        return AsymmetryFinding(projection=projection, score=score, above_operating_point=score > self.asymmetry_threshold,
-                                x=centre_c * w / cols, y=centre_r * h / rows,
-                                window_mm=self.window * self.stride * (w / cols) * left.spacing_mm,
+        x, y = centre_c * w / cols, centre_r * h / rows
+
+        def stored(view: NormalizedView) -> tuple[float, float]:
+            vh, vw = view.image.shape
+            point = view.transform.to_original(np.array([[x * vw / w, y * vh / h]]))[0]
+            return round(float(point[0]), 1), round(float(point[1]), 1)
+
+        return AsymmetryFinding(projection=projection, score=round(score, 5),
+                                above_operating_point=score > self.asymmetry_threshold,
+                                x=round(x, 1), y=round(y, 1), left_xy=stored(left), right_xy=stored(right),
+                                window_mm=round(self.window * self.stride * (w / cols) * left.spacing_mm, 1),
                                 heatmap=heatmap.astype(np.float32))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max())
     return np.asarray(e / e.sum())
-
-
-def assessment_dict(assessment: RiskAssessment) -> dict[str, Any]:
-    """A JSON-friendly view of an assessment (heatmaps left out: they go to pictures)."""
-    out: dict[str, Any] = {"status": assessment.status.value, "message": assessment.message,
-                           "years": list(assessment.years), "risk": list(assessment.risk) if assessment.risk else None,
-                           "factors": [{"name": f.name.value, "value": f.value, "source": f.source.value,
-                                        "used": f.used, "note": f.note} for f in assessment.factors],
-                           "asymmetry_score": assessment.asymmetry_score,
-                           "asymmetry": [{"projection": f.projection.value, "score": round(f.score, 4),
-                                          "above_operating_point": f.above_operating_point,
-                                          "x": round(f.x, 1), "y": round(f.y, 1), "window_mm": round(f.window_mm, 1)}
-                                         for f in assessment.asymmetry],
-                           "density": None}
-    if assessment.density is not None:
-        out["density"] = {"category": assessment.density.category.value,
-                          "probabilities": assessment.density.probabilities}
-    return out

@@ -2,7 +2,7 @@
 
 - risk: Harrell's C-index (each pair compared on the risk at the earlier case's year, as Mirai's code does)
   with a bootstrap 95 % CI, AUC per year (cancer by year t vs not; every exam is followed 5 years), and per
-  year the mean predicted vs observed risk and the ECE (10 equal-count bins); the same for a density-only
+  year the mean predicted vs observed risk and the ECE (10 quantile bins); the same for a density-only
   baseline (each year's incidence per true BI-RADS density class of the training cohort).
 - asymmetry: on texture-asymmetry exams, the share of projections whose top window's centre lies on the
   planted region (the blob's projection at >= half its maximum), beside the share of the breast that region
@@ -52,10 +52,11 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
 
 
 def ece(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-count bins of ``predicted``."""
-    order = np.argsort(predicted, kind="stable")
-    return float(sum(len(b) / len(order) * abs(predicted[b].mean() - observed[b].mean())
-                     for b in np.array_split(order, bins) if len(b)))
+    """Expected calibration error over ``bins`` quantile bins of ``predicted`` (tied predictions share a bin)."""
+    edges = np.quantile(predicted, np.linspace(0, 1, bins + 1))
+    index = np.clip(np.searchsorted(edges[1:-1], predicted, side="right"), 0, bins - 1)
+    return float(sum((index == b).mean() * abs(predicted[index == b].mean() - observed[index == b].mean())
+                     for b in range(bins) if (index == b).any()))
 
 
 def weighted_kappa(truth: np.ndarray, predicted: np.ndarray, classes: int = 4) -> float:

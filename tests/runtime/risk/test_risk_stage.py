@@ -1,0 +1,110 @@
+"""The shipped risk model through the runtime stage and the exam pipeline: a four-view phantom exam read by the
+runtime, typed records, the result schema (version 5) read back, partial exams, factors, and no risk values in
+the MQTT event."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from mammoedge.runtime.codes import Laterality, View
+from mammoedge.runtime.config import Config, InferenceConfig, load_config
+from mammoedge.runtime.dicom.header import _age_years
+from mammoedge.runtime.errors import ModelError
+from mammoedge.runtime.inference import Engine
+from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
+from mammoedge.runtime.results import SCHEMA_VERSION
+from mammoedge.runtime.results.serialize import from_dict, to_dict, validate
+from mammoedge.runtime.results.exam import ExamResult
+from mammoedge.runtime.risk import FactorName, FactorSource, Projection, RiskModel, RiskStatus
+from mammoedge.runtime.telemetry import event_payload, exam_event
+from mammoedge.tools.phantom.exam import make_exam
+
+RISK_MODEL = "risk-fourview"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(InferenceConfig())
+
+
+@pytest.fixture(scope="module")
+def pipeline(engine):
+    config = dataclasses.replace(Config(), analysis=dataclasses.replace(Config().analysis, risk_model=RISK_MODEL,
+                                                                        morphology_model=""))
+    return ExamPipeline(ExamModels.load(config, engine=engine), config)
+
+
+@pytest.fixture(scope="module")
+def normalized(pipeline, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exam")
+    make_exam(folder, seed=424242, index=0, profile="ge", size="small", with_cohort=True)
+    return [pipeline.read(folder / f"{name}.dcm") for name in ("RCC", "LCC", "RMLO", "LMLO")]
+
+
+def test_four_views_give_monotone_risks_factors_density_and_asymmetry_on_the_breast(pipeline, normalized):
+    assessment = pipeline.models.risk.assess(list(reversed(normalized)))  # any order
+    assert assessment.status is RiskStatus.ASSESSED
+    risk = np.array(assessment.risk)
+    assert risk.shape == (5,) and (risk >= 0).all() and (risk <= 1).all() and (np.diff(risk) >= 0).all()
+    factors = {f.name: f for f in assessment.factors}
+    assert factors[FactorName.DENSITY].used and factors[FactorName.DENSITY].source is FactorSource.IMAGE_ESTIMATE
+    assert factors[FactorName.DENSITY].value == assessment.density.category.value
+    assert factors[FactorName.AGE].source is FactorSource.ABSENT and not factors[FactorName.AGE].used
+    assert sum(assessment.density.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+    assert [f.projection for f in assessment.asymmetry] == list(Projection)
+    by_key = {(v.laterality, v.view): v for v in normalized}
+    for finding in assessment.asymmetry:
+        left = by_key[(Laterality.LEFT, View(finding.projection.value))]
+        h, w = left.image.shape
+        assert 0 <= finding.x < w and 0 <= finding.y < h and finding.heatmap.shape == (14, 11)
+        assert finding.score == pytest.approx(float(finding.heatmap.max()), rel=1e-3)
+        right = by_key[(Laterality.RIGHT, View(finding.projection.value))]
+        # the same normalized place is mirrored in the stored right view (the phantom stores R chest wall right)
+        assert finding.left_xy[0] == pytest.approx(right.header.columns - 1 - finding.right_xy[0], abs=2.0)
+    assert assessment.asymmetry_score == max(f.score for f in assessment.asymmetry)
+
+
+def test_the_exam_result_carries_risk_validates_against_schema_5_and_reads_back(pipeline, normalized):
+    result = pipeline.exam([], study_key="0" * 32, normalized=normalized)
+    assert result.schema_version == SCHEMA_VERSION == 5 and result.risk.status is RiskStatus.ASSESSED
+    assert "risk" in {t.stage for t in result.timings} and RISK_MODEL in {m.name for m in result.models}
+    document = json.loads(json.dumps(to_dict(result)))
+    validate(document)
+    back = from_dict(ExamResult, document)
+    assert back.risk.risk == result.risk.risk and back.risk.density == result.risk.density
+    assert back.risk.asymmetry[0].heatmap is None and back.risk.asymmetry[0].left_xy == result.risk.asymmetry[0].left_xy
+    # the fleet event carries counts and timings, never a risk value
+    payload = json.loads(event_payload(exam_event({"study_key": "0" * 32, "result": document})))
+    text = json.dumps(payload)
+    assert "risk\"" not in text.replace('"risk": ', "") and "density" not in text and "asymmetry" not in text
+    assert set(payload) >= {"study_key", "flag"} and all(isinstance(v, float) for v in payload["latency_s"].values())
+
+
+def test_a_partial_exam_gets_a_status_and_no_numbers(pipeline, normalized):
+    three = pipeline.models.risk.assess(normalized[:3])
+    assert three.status is RiskStatus.NEEDS_FOUR_VIEWS and "LMLO" in three.message
+    assert three.risk is None and three.density is None and three.asymmetry == ()
+    left = pipeline.models.risk.assess([normalized[1], normalized[3]])
+    assert left.status is RiskStatus.NEEDS_BOTH_SIDES and "RCC" in left.message and left.risk is None
+    result = pipeline.exam([], study_key="0" * 32, normalized=normalized[:2])
+    validate(json.loads(json.dumps(to_dict(result))))
+
+
+def test_age_from_the_header_is_reported_as_a_factor_the_model_does_not_use(pipeline, normalized):
+    aged = [dataclasses.replace(v, header=dataclasses.replace(v.header, patient_age_years=56)) for v in normalized]
+    age = next(f for f in pipeline.models.risk.assess(aged, age_years=56).factors if f.name is FactorName.AGE)
+    assert age.value == "56" and age.source is FactorSource.DICOM_HEADER and not age.used and "no age input" in age.note
+    assert pipeline.exam([], study_key="0" * 32, normalized=aged).risk.factors[1].value == "56"
+    assert [_age_years(v) for v in ("056Y", "018M", "", None, "56Y", "abcY", "030W")] == [56, 1, None, None, None,
+                                                                                          None, 0]
+
+
+def test_the_model_is_off_unless_configured_and_bad_parameters_are_a_model_error(engine):
+    assert load_config(None).analysis.risk_model == ""
+    model = engine.load(RISK_MODEL)
+    broken = dataclasses.replace(model.entry, parameters={"calibration": {"a": [1.0], "b": [0.0]}})
+    model.entry = broken
+    with pytest.raises(ModelError, match="asymmetry_threshold"):
+        RiskModel(model)

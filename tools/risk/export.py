@@ -1,0 +1,98 @@
+"""Export the risk model to ONNX (FP32) and INT8 (QDQ); per-year calibration and the asymmetry operating point
+fitted on the calibration split; manifest entries carrying them (``parameters``).
+
+Each file gets its own fit (on its own outputs), so a model and its calibration are always swapped together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammoedge.runtime.risk import INPUT_SHAPE
+
+from ..modelfiles import conv_nodes, quantize_qdq
+from ..modelfiles import export_onnx as export_model
+from ..modelfiles import manifest_entry as entry
+from .data import YEARS, Cohort, Precursor
+from .model import WINDOW
+
+MODEL_NAME = "risk-fourview"
+INPUT_NAME = "views"
+OUTPUTS = ("risk_logits", "density_logits", "asymmetry")
+ENCODER_STRIDE = 16
+#: share of calibration exams without a texture asymmetry allowed above the asymmetry operating point
+ASYMMETRY_FALSE_POSITIVE_RATE = 0.10
+
+
+def export_onnx(checkpoint: Path, out_path: Path, width: int = 8) -> Path:
+    """FP32 ONNX, dynamic batch: ``views`` (N, 4, 256, 208) -> the three outputs."""
+    import torch
+
+    from .train import load_model
+
+    return export_model(load_model(checkpoint, width), torch.zeros(1, 4, *INPUT_SHAPE), out_path,
+                        inputs=[INPUT_NAME], outputs=list(OUTPUTS),
+                        dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUTS)})
+
+
+def float_nodes(path: Path) -> list[str]:
+    """The stem conv (8-bit input steps), and every MatMul/Gemm (the transformer and the heads: tiny, and the
+    risk logits' small differences rank the exams)."""
+    nodes, convs = conv_nodes(path)
+    return [convs[0].name] + [n.name for n in nodes if n.op_type in ("MatMul", "Gemm")]
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
+    return quantize_qdq(fp32_path, int8_path, INPUT_NAME, calibration, float_nodes)
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """(a, b) of ``P(y) = sigmoid(a * logit + b)`` by Newton's method on the log-likelihood (tiny ridge)."""
+    x = np.stack([logits, np.ones_like(logits)], axis=1).astype(np.float64)
+    w = np.array([1.0, 0.0])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-x @ w))
+        grad = x.T @ (p - labels) + 1e-3 * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(w[0]), float(w[1])
+
+
+def fit_parameters(outputs: dict[str, np.ndarray], cohort: Cohort) -> dict[str, Any]:
+    """Per-year calibration and the asymmetry operating point from one file's outputs on the calibration split."""
+    cumulative = cohort.cumulative()
+    fits = [fit_platt(outputs["risk_logits"][:, t], cumulative[:, t]) for t in range(YEARS)]
+    score = outputs["asymmetry"].max(axis=(2, 3)).max(axis=1)
+    symmetric = score[cohort.precursor != Precursor.TEXTURE_ASYMMETRY]
+    threshold = float(np.quantile(symmetric, 1 - ASYMMETRY_FALSE_POSITIVE_RATE))
+    return {"calibration": {"a": [round(a, 5) for a, _ in fits], "b": [round(b, 5) for _, b in fits],
+                            "fitted_on": f"RISK_CALIBRATION seed {cohort.seed}, {len(cohort)} exams"},
+            "asymmetry_threshold": round(threshold, 5),
+            "asymmetry_operating_point": f"{ASYMMETRY_FALSE_POSITIVE_RATE:.0%} of calibration exams without a "
+                                         f"texture asymmetry above it",
+            "asymmetry_window": WINDOW, "asymmetry_stride": ENCODER_STRIDE,
+            "density_classes": ["a", "b", "c", "d"], "years": list(range(1, YEARS + 1))}
+
+
+def manifest_entry(path: Path, *, name: str, version: str, precision: str, training: dict[str, Any],
+                   parameters: dict[str, Any], metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A manifest entry (format: docs/models.md) for a risk file, with its run-time parameters."""
+    return entry(
+        path, name=name, version=version, precision=precision,
+        description="Four-view 1-5-year risk (additive hazard), left-right asymmetry maps and BI-RADS density; "
+                    "trained on a SIMULATED phantom cohort",
+        inputs=[{"name": INPUT_NAME, "shape": [None, 4, *INPUT_SHAPE], "layout": "NVHW", "dtype": "float32",
+                 "normalization": "standardize_intensity on the normalized view, area-resampled to 256x208, zero "
+                 "outside the breast (runtime/risk/input.py); views RCC, LCC, RMLO, LMLO"}],
+        outputs=[{"name": "risk_logits", "meaning": "cumulative risk logit by year 1..5 (before calibration)",
+                  "dtype": "float32"},
+                 {"name": "density_logits", "meaning": "BI-RADS density a..d logits", "dtype": "float32"},
+                 {"name": "asymmetry", "meaning": "CC and MLO left-right dissimilarity heatmaps (14x11 windows)",
+                  "stride": ENCODER_STRIDE, "dtype": "float32"}],
+        parameters=parameters, training=training, metrics=metrics)
