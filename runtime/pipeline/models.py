@@ -9,7 +9,7 @@ from typing import Any
 from ..config import AnalysisConfig, Config
 from ..inference import CompiledModel, Engine
 from ..morphology import MorphologyClassifier
-from ..risk import RiskModel
+from ..risk import INPUT_SHAPE, RISK_INPUT, RiskModel
 
 
 def load_detector(engine: Engine, config: AnalysisConfig, **overrides: Any) -> CompiledModel:
@@ -37,7 +37,8 @@ class ExamModels:
         analysis = config.analysis
         morphology = (MorphologyClassifier(engine.load(analysis.morphology_model, **overrides))
                       if analysis.morphology_model else None)
-        risk = RiskModel(engine.load(analysis.risk_model, **overrides)) if analysis.risk_model else None
+        risk = (RiskModel(engine.load(analysis.risk_model, static_shapes={RISK_INPUT: (1, 4, *INPUT_SHAPE)}, **overrides))
+                if analysis.risk_model else None)
         return cls(load_detector(engine, analysis, **overrides), morphology, risk)
 
     @property

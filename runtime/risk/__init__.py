@@ -1,9 +1,9 @@
 """Exam-level risk: 1-5-year risk (Mirai's contract), left-right asymmetry (AsymMirai) and breast density."""
 
-from .input import INPUT_SHAPE, VIEW_ORDER, Projection, prepare_view
+from .input import INPUT_SHAPE, RISK_INPUT, VIEW_ORDER, Projection, prepare_view
 from .stage import (AsymmetryFinding, DensityAssessment, DensityCategory, FactorName, FactorSource, RiskAssessment,
                     RiskFactor, RiskModel, RiskStatus, calibrate)
 
-__all__ = ["INPUT_SHAPE", "VIEW_ORDER", "AsymmetryFinding", "DensityAssessment", "DensityCategory", "FactorName",
+__all__ = ["INPUT_SHAPE", "RISK_INPUT", "VIEW_ORDER", "AsymmetryFinding", "DensityAssessment", "DensityCategory", "FactorName",
            "FactorSource", "Projection", "RiskAssessment", "RiskFactor", "RiskModel", "RiskStatus",
            "calibrate", "prepare_view"]

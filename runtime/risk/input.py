@@ -21,6 +21,8 @@ from ..codes import Laterality, View
 
 #: input grid (rows, columns)
 INPUT_SHAPE = (256, 208)
+#: the model's input name (one exam: 1 x 4 x 256 x 208)
+RISK_INPUT = "views"
 #: the four views, in the order of the model input's second axis
 VIEW_ORDER: tuple[tuple[Laterality, View], ...] = ((Laterality.RIGHT, View.CC), (Laterality.LEFT, View.CC),
                                                   (Laterality.RIGHT, View.MLO), (Laterality.LEFT, View.MLO))

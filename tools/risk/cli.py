@@ -72,8 +72,11 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
     registry = ModelRegistry(args.models_dir)
     files = {label: (registry.entry(name).path, registry.entry(name).parameters)
              for label, name in (("FP32", f"{MODEL_NAME}-fp32"), ("INT8", MODEL_NAME))}
-    report = evaluate(files, test, train, args.out, samples=args.bootstrap)
-    rows = [("density-only baseline", report["density_only_baseline"], None)]
+    names = {"FP32": f"{MODEL_NAME}-fp32", "INT8": MODEL_NAME}
+    report = evaluate(files, test, train, args.out, samples=args.bootstrap, models_dir=args.models_dir, names=names)
+    rows = [("density-only baseline", report["density_only_baseline"], None),
+            ("oracle: true hazard", report["oracle_true_hazard"], None),
+            ("oracle: no faint calc.", report["oracle_without_faint_amorphous"], None)]
     rows += [(label, row["risk"], row) for label, row in report["models"].items()]
     print(f"SIMULATED cohort, {report['cohort']['exams']} held-out exams, "
           f"{report['cohort']['events_within_5_years']} cancers within 5 years")
@@ -86,8 +89,9 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
             a, d = row["asymmetry"], row["density"]
             line += (f"\n{'':22s} asymmetry: top window on planted region {a['top_window_on_planted_region']} "
                      f"(region covers {a['region_share_of_breast']} of the breast), symmetric above operating point "
-                     f"{a['symmetric_exams_above_operating_point']}, asymmetric {a['texture_asymmetry_exams_above_operating_point']}"
-                     f"; density accuracy {d['accuracy']} kappa {d['weighted_kappa']}; latency {row['latency_ms']} ms")
+                     f"{a['symmetric_exams_above_operating_point']}, asymmetric "
+                     f"{a['texture_asymmetry_exams_above_operating_point']}"
+                     f"; density accuracy {d['accuracy']} kappa {d['weighted_kappa']}; latency {row.get('latency_ms')} ms")
         print(line)
     print(f"wrote {args.out / 'evaluation.json'}")
     return 0

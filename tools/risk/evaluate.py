@@ -95,6 +95,23 @@ def density_baseline(train: Cohort) -> np.ndarray:
                      else cumulative.mean(axis=0) for k in range(4)])
 
 
+def oracle_risk(cohort: Cohort, faint_amorphous: bool = True) -> np.ndarray:
+    """(N, 5) the simulation's own cumulative risk ``1 - exp(-h t)`` from each exam's true hazard (density and
+    planted precursor; without the faint amorphous factor when ``faint_amorphous`` is False): the ceiling a model
+    of the images can reach, and the ceiling when it cannot see faint calcifications."""
+    from ..phantom.cohort import BASE_HAZARD, DENSITY_FACTOR, PRECURSOR_FACTOR
+
+    from .data import DENSITIES
+
+    density = np.array([DENSITY_FACTOR[DENSITIES[k]] for k in cohort.density])
+    names = {Precursor.NONE: None, Precursor.FAINT_AMORPHOUS: "faint_amorphous",
+             Precursor.TEXTURE_ASYMMETRY: "texture_asymmetry"}
+    precursor = np.array([PRECURSOR_FACTOR[names[Precursor(int(p))] if faint_amorphous or p != Precursor.FAINT_AMORPHOUS
+                                           else None] for p in cohort.precursor])
+    hazard = BASE_HAZARD * density * precursor
+    return 1 - np.exp(-hazard[:, None] * np.arange(1, YEARS + 1)[None])
+
+
 def window_centres(maps: np.ndarray) -> np.ndarray:
     """(N, 2, h, w) heatmaps -> (N, 2, 2) top-window centres (row, col) on the input grid."""
     n, p, h, w = maps.shape
@@ -134,17 +151,34 @@ def run_model(path: Path, views: np.ndarray, backend: Backend = Backend.OPENVINO
             enumerate(("risk_logits", "density_logits", "asymmetry"))}
 
 
-def latency_ms(path: Path, views: np.ndarray, backend: Backend, repeats: int = 30) -> float:
-    """Median milliseconds of one exam through ``path`` on 2 threads."""
-    runner = cpu_runner(path, backend)
+def latency_ms(models_dir: Path, name: str, views: np.ndarray, backend: Backend, repeats: int = 30) -> dict[str, float]:
+    """Median milliseconds of one exam as the runtime stage runs it (``Engine.load`` with the static
+    1 x 4 x 256 x 208 shape, 2 threads): the inference, and ``prepare_view`` of four views of a full-size
+    normalized view (2870 x 2330 at 0.1 mm, the Hologic-like profile)."""
+    import dataclasses
+
+    from mammoedge.runtime.config import InferenceConfig
+    from mammoedge.runtime.inference import Engine
+    from mammoedge.runtime.risk import INPUT_SHAPE, RISK_INPUT, prepare_view
+
+    config = dataclasses.replace(InferenceConfig(), models_dir=models_dir)
+    model = Engine(config).load(name, backend=backend.value, force=True,
+                                static_shapes={RISK_INPUT: (1, 4, *INPUT_SHAPE)})
     x = views[:1].astype(np.float32)
-    runner(x)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        runner(x)
-        times.append(time.perf_counter() - started)
-    return round(1000 * float(np.median(times)), 2)
+    full = np.random.default_rng(0).random((2870, 2330), dtype=np.float32)
+    mask = np.ones(full.shape, bool)
+
+    def median(run: Callable[[], object]) -> float:
+        run()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return round(1000 * float(np.median(times)), 2)
+
+    return {"inference": median(lambda: model.infer(x)),
+            "prepare_four_views": median(lambda: [prepare_view(full, mask) for _ in range(4)])}
 
 
 def model_figures(outputs: dict[str, np.ndarray], parameters: dict[str, Any], cohort: Cohort,
@@ -159,8 +193,10 @@ def model_figures(outputs: dict[str, np.ndarray], parameters: dict[str, Any], co
 
 
 def evaluate(files: dict[str, tuple[Path, dict[str, Any]]], test: Cohort, train: Cohort, out_dir: Path,
-             samples: int = 1000) -> dict[str, Any]:
-    """``files``: label -> (model file, its manifest parameters). Writes ``evaluation.json``."""
+             samples: int = 1000, models_dir: Path | None = None, names: dict[str, str] | None = None
+             ) -> dict[str, Any]:
+    """``files``: label -> (model file, its manifest parameters); ``names``: label -> registry name in
+    ``models_dir`` for the latency (skipped without). Writes ``evaluation.json``."""
     baseline = density_baseline(train)[test.density]
     report: dict[str, Any] = {
         "cohort": {"split": "RISK_TEST", "seed": test.seed, "exams": len(test),
@@ -168,10 +204,14 @@ def evaluate(files: dict[str, tuple[Path, dict[str, Any]]], test: Cohort, train:
                    "texture_asymmetry_exams": int((test.precursor == Precursor.TEXTURE_ASYMMETRY).sum()),
                    "faint_amorphous_exams": int((test.precursor == Precursor.FAINT_AMORPHOUS).sum()),
                    "note": "SIMULATED cohort (tools/phantom/cohort.py), not patient evidence"},
-        "density_only_baseline": risk_figures(baseline, test, samples), "models": {}}
+        "density_only_baseline": risk_figures(baseline, test, samples),
+        "oracle_true_hazard": risk_figures(oracle_risk(test), test, samples),
+        "oracle_without_faint_amorphous": risk_figures(oracle_risk(test, faint_amorphous=False), test, samples),
+        "models": {}}
     for label, (path, parameters) in files.items():
         row = model_figures(run_model(path, test.views), parameters, test, samples)
-        row["latency_ms"] = {b.value: latency_ms(path, test.views, b) for b in Backend}
+        if models_dir is not None and names is not None:
+            row["latency_ms"] = {b.value: latency_ms(models_dir, names[label], test.views, b) for b in Backend}
         report["models"][label] = row
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
