@@ -19,7 +19,7 @@ VERSION = "0.1.0"
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=TrainConfig.out / "risk.pt")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the files and manifest go")
-    parser.add_argument("--calibration-exams", type=int, default=250,
+    parser.add_argument("--calibration-exams", type=int, default=160,
                         help="Split.RISK_CALIBRATION exams: INT8 calibration (the first 32), per-year calibration "
                              "and the asymmetry operating point (cached next to the checkpoint)")
 
@@ -54,7 +54,7 @@ def export_command(args: argparse.Namespace) -> int:
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--out", type=Path, default=TrainConfig.out, help="evaluation.json (and the cached cohorts)")
-    parser.add_argument("--exams", type=int, default=350, help="held-out exams (Split.RISK_TEST, cached)")
+    parser.add_argument("--exams", type=int, default=300, help="held-out exams (Split.RISK_TEST, cached)")
     parser.add_argument("--train-exams", type=int, default=700,
                         help="training exams the density-only baseline's incidences come from (Split.RISK_TRAIN)")
     parser.add_argument("--bootstrap", type=int, default=1000)
