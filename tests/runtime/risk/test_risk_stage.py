@@ -18,7 +18,7 @@ from mammoedge.runtime.results import SCHEMA_VERSION
 from mammoedge.runtime.results.serialize import from_dict, to_dict, validate
 from mammoedge.runtime.results.exam import ExamResult
 from mammoedge.runtime.risk import FactorName, FactorSource, Projection, RiskModel, RiskStatus
-from mammoedge.runtime.telemetry import event_payload, exam_event
+from mammoedge.runtime.telemetry.payloads import event_payload, exam_event
 from mammoedge.tools.phantom.exam import make_exam
 
 RISK_MODEL = "risk-fourview"
