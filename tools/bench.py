@@ -30,6 +30,7 @@ EXAMS = {
 RUNS = [("openvino", "int8"), ("openvino", "fp32"), ("onnxruntime", "int8"), ("onnxruntime", "fp32")]
 MODEL = {"int8": "calc-detector", "fp32": "calc-detector-fp32"}
 MORPHOLOGY_MODEL = {"int8": "calc-morphology", "fp32": "calc-morphology-fp32"}
+RISK_MODEL = {"int8": "risk-fourview", "fp32": "risk-fourview-fp32"}
 #: the morphology budget is stated for this many clusters per exam (issue: <= 150 ms for up to 10)
 BENCH_CLUSTERS = 10
 
@@ -67,7 +68,8 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
 
     config = load_config(None)
     config = dataclasses.replace(config, analysis=dataclasses.replace(
-        config.analysis, detector_model=MODEL[precision], morphology_model=MORPHOLOGY_MODEL[precision]))
+        config.analysis, detector_model=MODEL[precision], morphology_model=MORPHOLOGY_MODEL[precision],
+        risk_model=RISK_MODEL[precision]))
     models = ExamModels.load(config, backend=backend, force=True)
     pipeline = ExamPipeline(models, config)
     files = sorted(exam_dir.glob("*.dcm"))
@@ -79,7 +81,7 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
             t1 = time.perf_counter()
             views = list(pool.map(pipeline.normalize, mammograms))
             t2 = time.perf_counter()
-            result = pipeline.exam([pipeline.view(v) for v in views], study_key="0" * 32)
+            result = pipeline.exam([pipeline.view(v) for v in views], study_key="0" * 32, normalized=views)
             t3 = time.perf_counter()
             ten = morphology_clusters(models.morphology, views[0].image, BENCH_CLUSTERS)
             decode_only = time.perf_counter()
@@ -92,6 +94,7 @@ def worker(exam_dir: Path, backend: str, precision: str, repeats: int) -> dict:
             sample = {"read+decode (parallel)": t1 - t0, "normalize": t2 - t1,
                       "inference": per.get("inference", 0.0), "postprocess": per.get("postprocess", 0.0),
                       "morphology": per.get("morphology", 0.0), f"morphology ({BENCH_CLUSTERS} clusters)": ten,
+                      "risk+asymmetry+density": per.get("risk", 0.0),
                       "total (files to result)": t3 - t0, "decode four files (serial)": decode_only}
             for k, v in sample.items():
                 stages.setdefault(k, []).append(v)
@@ -131,7 +134,8 @@ def machine() -> dict:
 
 def markdown(report: dict) -> str:
     stages = ["read+decode (parallel)", "normalize", "inference", "postprocess", "morphology",
-              "total (files to result)", "decode four files (serial)", f"morphology ({BENCH_CLUSTERS} clusters)"]
+              "total (files to result)", "decode four files (serial)", f"morphology ({BENCH_CLUSTERS} clusters)",
+              "risk+asymmetry+density"]
     lines = [f"Machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} cores, OpenVINO devices "
              f"{report['machine']['openvino_devices']}; medians of {report['repeats']} runs, seconds.", "",
              "| exam (4 views) | backend | precision | " + " | ".join(stages) + " | peak RSS MB |",

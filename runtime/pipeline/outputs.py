@@ -13,6 +13,7 @@ from typing import Any
 from ..analysis import StageTiming, ViewAnalysis, write_overlay
 from ..morphology import write_saliency
 from ..results import ExamResult, write_result
+from ..risk import VIEW_ORDER, write_asymmetry
 
 
 def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
@@ -47,8 +48,28 @@ def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any],
         named = list(pool.map(write_view, overlay_names(result.views, result.study_key), result.views,
                               normalized_views))
     timings = (*result.timings, StageTiming(stage="overlays", seconds=time.perf_counter() - started))
-    result = dataclasses.replace(result, views=tuple(named), timings=timings)
+    result = dataclasses.replace(result, views=tuple(named), timings=timings,
+                                 risk=_write_asymmetry(result, normalized_views, directory))
     return result, write_result(result, directory)
+
+
+def _write_asymmetry(result: ExamResult, normalized_views: Sequence[Any], directory: Path) -> Any:
+    """``<study key>_asymmetry_<CC|MLO>.png`` per projection of an assessed exam; the assessment with the names."""
+    risk = result.risk
+    if risk is None or not risk.asymmetry or any(f.heatmap is None for f in risk.asymmetry):
+        return risk
+    by_key: dict[Any, Any] = {}
+    for view in normalized_views:
+        by_key.setdefault((view.laterality, view.view), view)
+    if any(key not in by_key for key in VIEW_ORDER):
+        return risk
+    findings = []
+    for k, finding in enumerate(risk.asymmetry):
+        name = f"{result.study_key}_asymmetry_{finding.projection.value}.png"
+        right, left = (by_key[VIEW_ORDER[2 * k]], by_key[VIEW_ORDER[2 * k + 1]])
+        write_asymmetry(directory / name, finding, left, right)
+        findings.append(dataclasses.replace(finding, picture=name))
+    return dataclasses.replace(risk, asymmetry=tuple(findings))
 
 
 def _write_saliency(view: ViewAnalysis, directory: Path, overlay_name: str) -> tuple:

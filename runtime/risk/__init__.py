@@ -1,9 +1,10 @@
 """Exam-level risk: 1-5-year risk (Mirai's contract), left-right asymmetry (AsymMirai) and breast density."""
 
 from .input import INPUT_SHAPE, RISK_INPUT, VIEW_ORDER, Projection, prepare_view
+from .picture import render_asymmetry, write_asymmetry
 from .stage import (AsymmetryFinding, DensityAssessment, DensityCategory, FactorName, FactorSource, RiskAssessment,
                     RiskFactor, RiskModel, RiskStatus, calibrate)
 
 __all__ = ["INPUT_SHAPE", "RISK_INPUT", "VIEW_ORDER", "AsymmetryFinding", "DensityAssessment", "DensityCategory", "FactorName",
            "FactorSource", "Projection", "RiskAssessment", "RiskFactor", "RiskModel", "RiskStatus",
-           "calibrate", "prepare_view"]
+           "calibrate", "prepare_view", "render_asymmetry", "write_asymmetry"]

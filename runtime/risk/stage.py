@@ -88,8 +88,12 @@ class AsymmetryFinding:
     left_xy: tuple[float, float]  #: the centre in the left view's stored pixels (column, row)
     right_xy: tuple[float, float]  #: the centre in the right view's stored pixels (column, row)
     window_mm: float  #: side of the window on the normalized views
+    picture: str | None = None  #: asymmetry PNG next to the result (outputs), when written
     #: (h, w) float32 in score units over the input grid (not serialized: outputs draw it as a picture)
     heatmap: np.ndarray | None = field(default=None, compare=False, metadata={"transient": True})
+    #: heatmap geometry: a cell spans ``window`` encoder cells of ``stride`` input pixels (not serialized)
+    window: int = field(default=3, compare=False, metadata={"transient": True})
+    stride: int = field(default=16, compare=False, metadata={"transient": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +195,7 @@ class RiskModel:
                                 above_operating_point=score > self.asymmetry_threshold,
                                 x=round(x, 1), y=round(y, 1), left_xy=stored(left), right_xy=stored(right),
                                 window_mm=round(self.window * self.stride * (w / cols) * left.spacing_mm, 1),
-                                heatmap=heatmap.astype(np.float32))
+                                heatmap=heatmap.astype(np.float32), window=self.window, stride=self.stride)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -58,6 +58,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-exams", type=int, default=700,
                         help="training exams the density-only baseline's incidences come from (Split.RISK_TRAIN)")
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--consistency-exams", type=int, default=0,
+                        help="also compare the lab's input with the runtime's on this many RISK_TEST exams "
+                             "(rendered at the phantom's small size; slow)")
 
 
 def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
@@ -93,5 +96,12 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
                      f"{a['texture_asymmetry_exams_above_operating_point']}"
                      f"; density accuracy {d['accuracy']} kappa {d['weighted_kappa']}; latency {row.get('latency_ms')} ms")
         print(line)
+    if args.consistency_exams > 0:
+        from .consistency import consistency
+
+        figures = consistency(test, args.consistency_exams, args.models_dir)
+        report["lab_vs_runtime_input"] = figures
+        (args.out / "evaluation.json").write_text(json.dumps(report, indent=2))
+        print(f"lab vs runtime input: {figures}")
     print(f"wrote {args.out / 'evaluation.json'}")
     return 0

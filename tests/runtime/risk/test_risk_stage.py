@@ -108,3 +108,19 @@ def test_the_model_is_off_unless_configured_and_bad_parameters_are_a_model_error
     model.entry = broken
     with pytest.raises(ModelError, match="asymmetry_threshold"):
         RiskModel(model)
+
+
+def test_outputs_write_one_asymmetry_picture_per_projection_named_in_the_result(pipeline, normalized, tmp_path):
+    import cv2
+
+    from mammoedge.runtime.pipeline import write_exam_outputs
+    from mammoedge.runtime.results import read_result
+
+    result = pipeline.exam([pipeline.view(v) for v in normalized], study_key="0" * 32, normalized=normalized)
+    written, path = write_exam_outputs(result, normalized, tmp_path)
+    names = [f.picture for f in written.risk.asymmetry]
+    assert names == [f"{'0' * 32}_asymmetry_CC.png", f"{'0' * 32}_asymmetry_MLO.png"]
+    for name in names:
+        picture = cv2.imread(str(tmp_path / name))
+        assert picture is not None and picture.shape[1] == 2 * 2 * 208 and picture.std() > 5
+    assert [f.picture for f in read_result(path).risk.asymmetry] == names
