@@ -7,11 +7,12 @@ from mammoedge.runtime.errors import ConfigError
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ("tile_overlap = 512", "tile_overlap = 512 must be >= 0 and < tile_size"),
-        ("peak_threshold = 1.5", "peak_threshold = 1.5 must be between 0 and 1"),
-        ("min_cluster_count = 0", "min_cluster_count = 0 must be > 0"),
-        ("split_levels = [0.3, 0.2]", r"split_levels = \(0.3, 0.2\) must be strictly ascending scores in \(0, 1\]"),
-        ("split_levels = [0.2, 1.5]", "must be strictly ascending"),
+        ("tile_overlap = 512", r"analysis.tile_overlap = 512 must be < tile_size \(512\)"),
+        ("tile_overlap = -8", "analysis.tile_overlap = -8 must be >= 0"),
+        ("peak_threshold = 1.5", "analysis.peak_threshold = 1.5 must be <= 1"),
+        ("min_cluster_count = 0", "analysis.min_cluster_count = 0 must be > 0"),
+        ("split_levels = [0.3, 0.2]", r"analysis.split_levels = \(0.3, 0.2\) must be strictly ascending"),
+        ("split_levels = [0.2, 1.5]", r"analysis.split_levels = \(0.2, 1.5\) must be <= 1"),
     ],
 )
 def test_bad_analysis_options_name_value_and_rule(tmp_path, text, needle):
