@@ -70,11 +70,8 @@ class Service:
         elif config.telemetry.enabled:  # intake (sends what a worker unit queued) or all
             from ..telemetry import Reporter
             from ..telemetry.inventory import status_fields
-            from ..telemetry.metrics import MetricsCollector
 
-            self._metrics = MetricsCollector(self.queue, started_at=time.time())
-            self.reporter = Reporter(config.telemetry, self.paths.state_dir, health_source=self._health_fields,
-                                     metrics_source=self._metrics.collect,
+            self.reporter = Reporter(config.telemetry, self.paths.state_dir, queue=self.queue,
                                      status_source=lambda: status_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = default_analyzer(config)
@@ -164,12 +161,6 @@ class Service:
         """A new instance is spooled: assemble its exam, and analyze the view now."""
         self._wake_assembler.set()
         self._wake_views.set()
-
-    def _health_fields(self) -> dict:
-        snap = self.health()
-        return {"queue_depth": snap.queue_depth, "oldest_waiting_s": snap.oldest_waiting_s,
-                "last_exam_age_s": None if snap.last_exam_at is None else round(time.time() - snap.last_exam_at, 1),
-                "errors": dict(snap.errors_by_reason), "devices": list(self._metrics.devices_in_use)}
 
     def _report_exam(self, document: dict) -> None:
         from ..telemetry import exam_event

@@ -1,4 +1,11 @@
-"""A durable outbox (SQLite, WAL, synchronous writes): a message leaves it only when the broker acks it."""
+"""A durable outbox (SQLite, WAL, synchronous writes): a message leaves it only when the broker acks it.
+
+The same database keeps the telemetry state that must survive a kill: the
+metrics collector's watermark and totals, the restart counters, and which exam
+results already have their event (so an event is queued once per result, by
+whichever process gets there first). Each of those is written in the same
+transaction as the message it belongs to.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +21,51 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.cap = cap
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, "
                          "payload BLOB, qos INTEGER, retain INTEGER)")
         self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS emitted (study_key TEXT, completed_at REAL, queued_at REAL, "
+                         "PRIMARY KEY (study_key, completed_at))")
 
-    def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+    def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, *,
+            state: dict[str, str] | None = None, emitted: tuple[str, float, float] | None = None) -> int | None:
+        """Queue a message; with it, in one transaction, ``state`` values and the ``emitted`` mark.
+
+        ``emitted`` is (study key, result completed_at, now): when that result already has its
+        event, nothing is written and None is returned.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            cursor = self._db.execute("INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
-                                      (topic, payload, qos, int(retain)))
-            over = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - self.cap
-            if over > 0:
-                self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (over,))
-                self._db.execute("INSERT INTO counters VALUES ('dropped', ?) ON CONFLICT(name) DO UPDATE "
-                                 "SET value = value + excluded.value", (over,))
-            self._db.execute("COMMIT")
-            return int(cursor.lastrowid)
+            try:
+                if emitted is not None:
+                    if self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND completed_at=?",
+                                        emitted[:2]).fetchone():
+                        self._db.execute("COMMIT")
+                        return None
+                    self._db.execute("INSERT INTO emitted VALUES (?, ?, ?)", emitted)
+                cursor = self._db.execute("INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
+                                          (topic, payload, qos, int(retain)))
+                over = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - self.cap
+                if over > 0:
+                    self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                                     (over,))
+                    self._bump("dropped", over)
+                for name, value in (state or {}).items():
+                    self._db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                                     "SET value = excluded.value", (name, value))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return int(cursor.lastrowid or 0)
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                         "SET value = value + excluded.value", (name, by))
 
     def pending(self, after: int = 0, limit: int = 100) -> list[tuple[int, str, bytes, int, bool]]:
         with self._lock:
@@ -46,12 +79,44 @@ class Outbox:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def counter(self, name: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump(self, name: str, by: int = 1) -> int:
+        """Add ``by`` to a durable counter; its new value."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._bump(name, by)
+            (value,) = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            self._db.execute("COMMIT")
+        return int(value)
 
     def dropped(self) -> int:
+        return self.counter("dropped")
+
+    def get_state(self, name: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
-        return int(row[0]) if row else 0
+            row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_state(self, name: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                             (name, value))
+
+    def has_event(self, study_key: str, completed_at: float) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND completed_at=?",
+                                    (study_key, completed_at)).fetchone() is not None
+
+    def forget_events_before(self, cutoff: float) -> int:
+        """Drop the marks of events queued before ``cutoff`` (epoch s)."""
+        with self._lock:
+            return int(self._db.execute("DELETE FROM emitted WHERE queued_at < ?", (cutoff,)).rowcount)
 
     def close(self) -> None:
         with self._lock:

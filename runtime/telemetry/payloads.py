@@ -1,17 +1,21 @@
 """Message payloads built from an allow-list: a field not listed for its type cannot be sent.
 
 Every payload carries ``schema_version``, ``type``, ``ts`` (UTC, seconds) and a
-``message_id`` (unique per message, so receivers drop QoS 1 redeliveries).
+``message_id`` (unique per message, so receivers drop redeliveries; an exam
+event's id is derived from its study key and result time, so the same result
+always carries the same id).
 The allow-lists here and ``schemas/*.schema.json`` say the same thing; a test
 checks that.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import MammoedgeError
 from .metrics import WINDOW_FIELDS
@@ -20,14 +24,19 @@ SCHEMA_VERSION = 1
 
 #: message type -> allowed fields and their JSON types (besides the common ones)
 ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
-    "status": {"state": (str,), "software_version": (str,), "models": (dict,), "devices": (list,)},
-    "health": {"queue_depth": (int,), "oldest_waiting_s": (int, float, type(None)), "cpu_percent": (int, float),
-               "memory_used_percent": (int, float), "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
-               "errors": (dict,), "devices": (list,), "events_dropped": (int,),
-               "update": (dict,)},
+    "status": {"state": (str,), "software_version": (str,), "models": (dict,), "devices": (list,),
+               "last_will": (bool,), "connected_at": (int, float)},
+    "health": {"queue_depth": (int,), "oldest_waiting_s": (int, float, type(None)),
+               "cpu_percent": (int, float, type(None)), "load_1m": (int, float, type(None)),
+               "memory_used_percent": (int, float, type(None)), "memory_source": (str,),
+               "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
+               "exams_failed": (int,), "errors": (dict,), "devices": (list,), "device_fallback": (bool,),
+               "outbox_backlog": (int,), "events_dropped": (int,), "commands_busy": (int,),
+               "uptime_s": (int, float), "restarts": (int,), "unclean_restarts": (int,), "update": (dict,)},
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
-    "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "interval": (dict,), "since_start": (dict,)},
+    "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "counting_since": (int, float),
+                "interval": (dict,), "since_start": (dict,)},
     "command_result": {"accepted": (bool,), "action": (str,), "request_id": (str,), "rule": (str,), "error": (str,)},
 }
 #: (message type, field) -> keys allowed inside that object
@@ -52,9 +61,17 @@ class ExamEvent:
     clusters_by_birads: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
+    completed_at: float | None = None  #: when its result was written; with the key, names the event (not sent)
+
+    @property
+    def message_id(self) -> str | None:
+        """The same id for the same result, whoever queues it (receivers drop repeats by it)."""
+        if self.completed_at is None:
+            return None
+        return hashlib.sha256(f"{self.study_key}:{self.completed_at!r}".encode()).hexdigest()[:32]
 
 
-def build(kind: str, **fields) -> bytes:
+def build(kind: str, *, message_id: str | None = None, **fields: Any) -> bytes:
     """A JSON payload of ``kind`` holding exactly the allowed ``fields``."""
     allowed = ALLOWED.get(kind)
     if allowed is None:
@@ -71,13 +88,14 @@ def build(kind: str, **fields) -> bytes:
                             or any(ch not in "0123456789abcdef" for ch in fields.get("study_key", ""))):
         raise PayloadError("event study_key must be the 32-hex opaque study key")
     document = {"schema_version": SCHEMA_VERSION, "type": kind, "ts": round(time.time(), 3),
-                "message_id": uuid.uuid4().hex, **fields}
+                "message_id": message_id or uuid.uuid4().hex, **fields}
     return json.dumps(document, sort_keys=True).encode()
 
 
 def event_payload(event: ExamEvent) -> bytes:
-    return build("event", study_key=event.study_key, flag=event.flag, clusters_by_birads=dict(event.clusters_by_birads),
-                 models=dict(event.models), latency_s=dict(event.latency_s))
+    return build("event", message_id=event.message_id, study_key=event.study_key, flag=event.flag,
+                 clusters_by_birads=dict(event.clusters_by_birads), models=dict(event.models),
+                 latency_s=dict(event.latency_s))
 
 
 def exam_event(document: dict) -> ExamEvent:
@@ -92,4 +110,6 @@ def exam_event(document: dict) -> ExamEvent:
     return ExamEvent(study_key=document["study_key"], flag=bool(result.get("triage", {}).get("flagged", False)),
                      clusters_by_birads=by_category if clusters else {},
                      models={m["name"]: m["version"] for m in result.get("models", [])},
-                     latency_s={t["stage"]: round(float(t["seconds"]), 3) for t in result.get("timings", [])})
+                     latency_s={t["stage"]: round(float(t["seconds"]), 3) for t in result.get("timings", [])},
+                     completed_at=float(completed) if isinstance(completed := document.get("completed_at"),
+                                                                 (int, float)) else None)

@@ -3,7 +3,8 @@
 Under systemd the worker runs with ``PrivateNetwork=yes``: it never opens MQTT.
 Its events go into the durable outbox in the shared state directory, and the
 intake process's :class:`~.reporter.Reporter` sends them (it polls the outbox
-for rows written by other processes).
+for rows written by other processes). An event this sink could not write is
+derived later from the queue by the reporter's :class:`~.events.EventReconciler`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from ..config import TelemetryConfig
 from .outbox import Outbox
-from .payloads import ExamEvent, event_payload
+from .events import queue_event
+from .payloads import ExamEvent
 from .topics import device_id, outbox_path, topic
 
 
@@ -27,7 +29,7 @@ class OutboxSink:
         """Nothing to connect."""
 
     def exam_analyzed(self, event: ExamEvent) -> None:
-        self.outbox.put(topic(self.config, self.device, "event"), event_payload(event), qos=1)
+        queue_event(self.outbox, topic(self.config, self.device, "event"), event)
 
     def stop(self, timeout: float = 0.0) -> None:
         self.outbox.close()
