@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from mammoedge.runtime.jobs.queue import JobQueue
-from mammoedge.runtime.telemetry.metrics import MetricsCollector, percentile
+from mammoedge.runtime.telemetry.health import service_health
+from mammoedge.runtime.telemetry.metrics import CollectorState, MetricsCollector, percentile
 from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
 from mqtt_helpers import phi_scan_fixture
 
@@ -53,7 +54,9 @@ def test_collector_counts_each_exam_once_per_window(tmp_path):
     assert window["latency_s"]["read"] == {"p50": 1.0, "p90": 3.0, "p99": 3.0, "n": 2}
     assert window["latency_s"]["total"]["p50"] == 2.0
     assert window["rejects"] == {"analysis:no-pixel-data": 1, "quarantine:no-laterality": 2}
-    assert collector.devices_in_use == ("openvino:GPU.0",)
+    health = service_health(queue, now=1030.0)  # the device comes from the newest result, not from a collector
+    assert (health["devices"], health["device_fallback"], health["exams_failed"]) == (["openvino:GPU.0"], False, 1)
+    assert health["last_exam_age_s"] == 10.0 and health["errors"]["quarantine:no-laterality"] == 2
     # an exam whose finish is committed late (finished_at before the last collection) is still counted, once
     analyzed(queue, tmp_path, "d" * 32, at=1028.0, flagged=True, read_s=5.0)
     second = collector.collect(1060.0)
@@ -90,6 +93,29 @@ def test_metrics_window_refuses_unlisted_keys():
               "patient_id": "123"}
     with pytest.raises(PayloadError, match="metrics.interval may only hold"):
         build("metrics", interval_s=1.0, uptime_s=1.0, interval=window, since_start=window)
+
+
+def test_collector_state_survives_a_restart_every_exam_in_one_interval(tmp_path):
+    """The stored state resumes counting where the last queued message ended: nothing lost, nothing twice."""
+    queue = JobQueue(tmp_path / "queue.sqlite")
+    first = MetricsCollector(queue, started_at=1000.0)
+    analyzed(queue, tmp_path, "a" * 32, at=1010.0, flagged=True, read_s=1.0)
+    fields, state = first.prepare(1020.0)
+    assert fields["interval"]["exams_analyzed"] == 1
+    first.adopt(state)
+    stored = state.dumps()  # what the reporter commits with the metrics message
+    analyzed(queue, tmp_path, "b" * 32, at=1030.0, flagged=False, read_s=2.0)
+    unsent, _ = first.prepare(1040.0)  # prepared but never stored: the process is killed here
+    assert unsent["interval"]["exams_analyzed"] == 1
+    analyzed(queue, tmp_path, "c" * 32, at=1050.0, flagged=True, read_s=3.0)
+    second = MetricsCollector(queue, started_at=1060.0, state=CollectorState.loads(stored))
+    resumed = second.collect(1070.0)
+    assert resumed["interval"]["exams_analyzed"] == 2 and resumed["interval"]["flags_raised"] == 1  # b and c
+    assert resumed["since_start"]["exams_analyzed"] == 3 and resumed["since_start"]["latency_s"]["read"]["n"] == 3
+    assert resumed["counting_since"] == 1000.0 and resumed["uptime_s"] == 10.0 and resumed["interval_s"] == 50.0
+    assert second.collect(1080.0)["interval"]["exams_analyzed"] == 0
+    check_schema(json.loads(build("metrics", **resumed)))
+    queue.close()
 
 
 def test_leak_scan_finds_planted_identifiers():
