@@ -104,6 +104,8 @@ class Reporter:
                 except (ValueError, KeyError, TypeError):
                     log.error("stored metrics state unreadable: counting starts again")
             self.collector = MetricsCollector(queue, started_at=self.started_at, state=state)
+            if state is None:  # counting starts now, also for a process killed before its first metrics message
+                self.outbox.set_state(STATE_NAME, self.collector.state.dumps())
             self.reconciler = EventReconciler(queue, self.outbox, topic(config, self.device, "event"))
         self.metrics_source = metrics_source
         self._cpu = CpuSampler()
