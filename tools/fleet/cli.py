@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 
 from mammoedge.runtime.errors import MammoedgeError
 
-from .monitor import TOPIC_FILTER, FleetState, as_json, as_table
+from .monitor import SILENT_AFTER_S, TOPIC_FILTER, FleetState, as_json, as_table, matches
 from .simulate import SimulationSettings, simulate
 
 
@@ -33,12 +33,16 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
-    monitor = sub.add_parser("monitor", help="show every device: state, last seen, versions, queue, latency, flags")
+    monitor = sub.add_parser("monitor", help="every device, problems first: state, last seen, health, latency, flags "
+                                             "(a terminal UI; --once for a one-shot table or JSON)")
     _broker_options(monitor)
-    monitor.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    monitor.add_argument("--json", action="store_true", help="print a JSON document (implies --once)")
     monitor.add_argument("--once", action="store_true", help="listen for --timeout seconds, print once, exit")
     monitor.add_argument("--timeout", type=float, default=5.0, help="seconds to listen with --once (default 5)")
     monitor.add_argument("--refresh", type=float, default=2.0, help="seconds between live refreshes (default 2)")
+    monitor.add_argument("--silent-after", type=float, default=SILENT_AFTER_S,
+                         help=f"an online device with no health for this long is 'silent' (default {SILENT_AFTER_S:g} s)")
+    monitor.add_argument("--filter", default="", help="show only devices matching these words (table and JSON)")
     simulate_parser = sub.add_parser("simulate", help="run N synthetic devices against a broker (load test)")
     _broker_options(simulate_parser)
     simulate_parser.add_argument("--devices", type=int, default=10, help="number of devices (default 10)")
@@ -61,7 +65,9 @@ def _tls(args: argparse.Namespace) -> tuple[str, str, str] | None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    state = FleetState()
+    if args.silent_after <= 0 or args.timeout < 0 or args.refresh <= 0:
+        raise FleetError("--silent-after and --refresh must be > 0 and --timeout >= 0")
+    state = FleetState(silent_after_s=args.silent_after)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mammoedge-monitor-{os.getpid()}",
                          protocol=mqtt.MQTTv5)
     if args.ca_file:
@@ -69,7 +75,8 @@ def _monitor(args: argparse.Namespace) -> int:
     subscribed = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: None if rc.is_failure else c.subscribe(TOPIC_FILTER, qos=1)
     client.on_subscribe = lambda *a: subscribed.set()
-    client.on_message = lambda c, u, message: state.apply(message.topic, message.payload)
+    client.on_message = lambda c, u, message: state.apply(message.topic, message.payload, retained=message.retain,
+                                                          received_at=time.time())
     try:
         client.connect(args.host, args.port, keepalive=30)
     except OSError as exc:
@@ -78,23 +85,19 @@ def _monitor(args: argparse.Namespace) -> int:
     try:
         if not subscribed.wait(10):
             raise FleetError(f"broker {args.host}:{args.port} did not accept the subscription to {TOPIC_FILTER}")
-        if args.once:
+        if args.once or args.json or not sys.stdout.isatty():
             time.sleep(max(0.0, args.timeout))
-            _show(state, args.json, clear=False)
+            now = time.time()
+            rows = [r for r in state.rows(now) if matches(r, args.filter)]
+            print(as_json(rows, now, state) if args.json else as_table(rows, now, state), flush=True)
             return 0
-        while True:
-            _show(state, args.json, clear=sys.stdout.isatty() and not args.json)
-            time.sleep(max(0.2, args.refresh))
+        from .tui import run_tui
+
+        run_tui(state, broker=f"{args.host}:{args.port}", refresh_s=max(0.2, args.refresh), filter_text=args.filter)
+        return 0
     finally:
         client.loop_stop()
         client.disconnect()
-
-
-def _show(state: FleetState, as_document: bool, *, clear: bool) -> None:
-    now = time.time()
-    rows = state.rows(now)
-    text = as_json(rows, now) if as_document else as_table(rows, now)
-    print(("\x1b[H\x1b[2J" if clear else "") + text, flush=True)
 
 
 def _simulate(args: argparse.Namespace) -> int:

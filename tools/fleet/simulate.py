@@ -72,6 +72,7 @@ class _Device:
         self.rng = random.Random(index)
         self.queue_depth = 0
         self.exams = self.flags = 0
+        self.started_at = time.time()
         self.connected = False
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.name, protocol=mqtt.MQTTv5)
         self.client.will_set(f"{self.base}/status", self._status("offline"), qos=1, retain=True)
@@ -105,7 +106,9 @@ class _Device:
                                      memory_used_percent=round(self.rng.uniform(20, 70), 1),
                                      disk_free_mb=round(self.rng.uniform(2e4, 9e4), 1), queue_depth=self.queue_depth,
                                      oldest_waiting_s=None, last_exam_age_s=None, errors={}, devices=["openvino:CPU"],
-                                     events_dropped=0))
+                                     events_dropped=0, outbox_backlog=0, exams_failed=0, device_fallback=False,
+                                     uptime_s=round(time.time() - self.started_at, 1), restarts=0,
+                                     unclean_restarts=0), retain=True)
 
     def metrics(self, uptime_s: float, interval_s: float) -> None:
         p50 = round(self.rng.uniform(2.0, 4.0), 3)
@@ -113,7 +116,8 @@ class _Device:
                   "latency_s": {"total": {"p50": p50, "p90": round(p50 * 1.4, 3), "p99": round(p50 * 2, 3),
                                           "n": self.exams}} if self.exams else {}}
         self.publish("metrics", build("metrics", interval_s=round(interval_s, 3), uptime_s=round(uptime_s, 3),
-                                      interval=window, since_start=window))
+                                      counting_since=round(self.started_at, 3), interval=window, since_start=window),
+                     retain=True)
 
     def event(self) -> None:
         flag = self.rng.random() < 0.1

@@ -33,10 +33,13 @@ def test_fleet_state_folds_each_message_kind():
                                         models={"calc-detector": "1.0.0"}, devices=["CPU"]))
     state.apply(f"{base}/health", build("health", cpu_percent=1.0, memory_used_percent=2.0, disk_free_mb=3.0,
                                         queue_depth=4, errors={"quarantine:no-laterality": 2, "analysis:x": 1},
-                                        events_dropped=5))
+                                        events_dropped=5, exams_failed=2, outbox_backlog=7, uptime_s=60.0,
+                                        restarts=3, unclean_restarts=1, devices=["openvino:CPU"],
+                                        device_fallback=True, last_exam_age_s=30.0, oldest_waiting_s=900.0))
     window = {"exams_analyzed": 1, "flags_raised": 1, "exams_failed": 0, "rejects": {},
-              "latency_s": {"total": {"p50": 2.5, "p90": 3.0, "p99": 3.0, "n": 1}}}
-    state.apply(f"{base}/metrics", build("metrics", interval_s=60, uptime_s=60, interval=window, since_start=window))
+              "latency_s": {"total": {"p50": 2.5, "p90": 3.0, "p99": 4.0, "n": 1}}}
+    state.apply(f"{base}/metrics", build("metrics", interval_s=60, uptime_s=60, counting_since=1.0, interval=window,
+                                         since_start=window))
     flagged = event_payload(ExamEvent(study_key="a" * 32, flag=True))
     state.apply(f"{base}/event", flagged)
     state.apply(f"{base}/event", flagged)  # a QoS 1 repeat: same message id, counted once
@@ -45,12 +48,60 @@ def test_fleet_state_folds_each_message_kind():
     state.apply("mammoedge/v1/short", b"{}")
     (row,) = state.rows()
     assert (row.state, row.software_version, row.queue_depth, row.errors) == (DeviceState.ONLINE, "1.2.3", 4, 3)
-    assert (row.latency_p50_s, row.flags_today, row.models) == (2.5, 1, {"calc-detector": "1.0.0"})
-    assert row.events_dropped == 5
+    assert (row.latency_p50_s, row.latency_p90_s, row.latency_p99_s) == (2.5, 3.0, 4.0)
+    assert (row.flags_today, row.models) == (1, {"calc-detector": "1.0.0"})
+    assert (row.events_dropped, row.exams_failed, row.outbox_backlog, row.restarts, row.unclean_restarts) == (
+        5, 2, 7, 3, 1)
+    assert row.rejects == {"quarantine:no-laterality": 2, "analysis:x": 1} and row.devices == ["openvino:CPU"]
+    assert row.problems == ["queue-stuck", "disk-low", "failed-exams", "events-dropped", "outbox-backlog",
+                            "device-fallback"]
     assert state.ignored == 2
     state.apply(f"{base}/status", build("status", state="offline", software_version="1.2.3"))
-    assert state.rows()[0].state is DeviceState.OFFLINE
+    assert state.rows()[0].state is DeviceState.OFFLINE and state.rows()[0].problems[0] == "offline"
     assert "site-1/box-1  offline" in as_table(state.rows(), time.time())
+
+
+def test_malformed_messages_make_no_ghost_devices():
+    """Garbage, a wrong type, a schema violation, a bad device name or an operator's command: no device."""
+    state = FleetState()
+    bad = [
+        ("mammoedge/v1/site-1/ghost-1/status", b"{not json"),
+        ("mammoedge/v1/site-1/ghost-2/health", build("status", state="online", software_version="1")),  # wrong kind
+        ("mammoedge/v1/site-1/ghost-3/status", b'{"type": "status", "state": "online"}'),  # fields missing
+        ("mammoedge/v1/site-1/ghost-4/event", json.dumps({**json.loads(event_payload(
+            ExamEvent(study_key="a" * 32, flag=True))), "patient_name": "X"}).encode()),  # field not allowed
+        ("mammoedge/v1/site-1/ghost 5/status", build("status", state="online", software_version="1")),
+        ("mammoedge/v1/site-1/ghost-6/command", b'{"action": "report_health"}'),
+        ("mammoedge/v1/site-1/ghost-7/whatever", build("status", state="online", software_version="1")),
+    ]
+    for topic, payload in bad:
+        assert state.apply(topic, payload) is False, topic
+    assert state.rows() == [] and state.ignored == len(bad)
+
+
+def test_times_are_the_monitors_own():
+    """A box 1 h fast that went offline: last seen is when its message arrived, and its clock is flagged.
+    A retained message's time is the box's word, and never in the future."""
+    state = FleetState(silent_after_s=100)
+    now = time.time()
+    fast = json.loads(build("status", state="offline", software_version="1"))
+    fast["ts"] = now + 3600
+    state.apply("mammoedge/v1/s/fast/status", json.dumps(fast).encode(), received_at=now - 50)
+    (row,) = state.rows(now)
+    assert row.last_seen == now - 50 and not row.last_seen_retained
+    assert row.clock_skew_s == 3650.0 and "clock-skew" in row.problems
+    assert "50s" in as_table([row], now)
+    old = json.loads(build("status", state="online", software_version="1"))
+    old["ts"] = now - 500
+    state.apply("mammoedge/v1/s/quiet/status", json.dumps(old).encode(), retained=True, received_at=now)
+    quiet = next(r for r in state.rows(now) if r.device == "quiet")
+    assert quiet.last_seen == now - 500 and quiet.last_seen_retained
+    assert quiet.problems == ["silent"]  # says online, no health for longer than silent_after_s
+    state.apply("mammoedge/v1/s/quiet/health", build("health", cpu_percent=1.0, memory_used_percent=1.0,
+                                                     disk_free_mb=1e5), received_at=now)
+    assert next(r for r in state.rows(now + 10) if r.device == "quiet").problems == []
+    assert next(r for r in state.rows(now + 200) if r.device == "quiet").problems == ["silent"]
+    assert [r.device for r in state.rows(now)] == ["fast", "quiet"]  # problem-first: offline before ok
 
 
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed (apt mosquitto)")
