@@ -276,7 +276,8 @@ def summary(rows: list[DeviceRow], state: FleetState | None = None) -> dict[str,
     return out
 
 
-def summary_line(rows: list[DeviceRow], state: FleetState | None, now: float) -> str:
+def summary_line(rows: list[DeviceRow], state: FleetState | None, now: float | None = None) -> str:
+    """One line: devices by state, problems, messages; the UTC time when ``now`` is given."""
     s = summary(rows, state)
     problems = ", ".join(f"{k} {v}" for k, v in s["devices_by_problem"].items()) or "none"
     text = (f"{s['devices_total']} devices: {s['devices_by_state']['online']} online, "
@@ -284,7 +285,7 @@ def summary_line(rows: list[DeviceRow], state: FleetState | None, now: float) ->
             f"problems: {problems}")
     if state is not None:
         text += f" | {state.messages} msgs, {state.ignored} ignored"
-    return text + f" | {time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
+    return text if now is None else text + f" | {time.strftime('%H:%M:%S', time.gmtime(now))} UTC"
 
 
 def as_json(rows: list[DeviceRow], now: float, state: FleetState | None = None) -> str:

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from .monitor import COLUMNS, DeviceRow, FleetState, cells, matches, summary_line
 
@@ -22,8 +23,7 @@ class MonitorApp(App[None]):
 
     TITLE = "mammoedge fleet"
     CSS = """
-    #title { dock: top; height: 1; background: $primary; color: $text; text-style: bold; }
-    #summary { dock: top; height: 1; background: $panel; }
+    #top { dock: top; height: 2; background: $panel; }
     #filter { dock: bottom; height: 3; display: none; }
     #filter.shown { display: block; }
     DataTable { height: 1fr; }
@@ -40,10 +40,11 @@ class MonitorApp(App[None]):
         self.state, self.broker, self.refresh_s = state, broker, refresh_s
         self.filter_text = ""
         self.problem_first = True
+        self._columns: list[ColumnKey] = []
+        self._drawn: dict[str, list[Text]] = {}  # row key -> cells as drawn
 
     def compose(self) -> ComposeResult:
-        yield Static(f"mammoedge fleet monitor  {self.broker}", id="title")
-        yield Static("", id="summary")
+        yield Static("", id="top")  # title line and summary line: fixed, the table scrolls under them
         yield DataTable(id="devices", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="filter: words in device, site, state, problem, version (Enter; Esc clears)",
                     id="filter")
@@ -51,7 +52,7 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*(title for title, _ in COLUMNS))
+        self._columns = table.add_columns(*(title for title, _ in COLUMNS))
         table.fixed_columns = 1
         self.redraw()
         self.set_interval(self.refresh_s, self.redraw)
@@ -69,17 +70,32 @@ class MonitorApp(App[None]):
         rows = self._visible(now)
         shown = f" | filter '{self.filter_text}': {len(rows)} shown" if self.filter_text else ""
         order = "problem-first" if self.problem_first else "by name"
-        self.query_one("#summary", Static).update(summary_line(all_rows, self.state, now) + f" | {order}{shown}")
-        cursor, scroll = table.cursor_row, table.scroll_y
-        table.clear()
-        for row in rows:
-            style = "bold red" if row.problems and row.problems[0] in ("offline", "silent") else (
-                "yellow" if row.problems else "")
-            table.add_row(*(Text(c, style=style, no_wrap=True) for c in cells(row, now)),
-                          key=f"{row.site}/{row.device}")
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
-            table.scroll_to(y=scroll, animate=False)
+        clock = time.strftime("%H:%M:%S", time.gmtime(now))
+        title = Text(f"mammoedge fleet monitor  {self.broker}  {clock} UTC  ({order}{shown})", style="bold",
+                     no_wrap=True)
+        line = Text(summary_line(all_rows, self.state), no_wrap=True, overflow="ellipsis")
+        self.query_one("#top", Static).update(Text("\n").join([title, line]))
+        drawn = {f"{r.site}/{r.device}": [self._cell(c, r) for c in cells(r, now)] for r in rows}
+        if list(drawn) == list(self._drawn):  # same rows in the same order: change cells in place (page kept)
+            for key, new in drawn.items():
+                for column, old_cell, new_cell in zip(self._columns, self._drawn[key], new):
+                    if old_cell != new_cell:
+                        table.update_cell(key, column, new_cell)
+        else:
+            cursor, scroll = table.cursor_row, table.scroll_y
+            table.clear()
+            for key, row_cells in drawn.items():
+                table.add_row(*row_cells, key=key)
+            if rows:
+                table.move_cursor(row=min(cursor, len(rows) - 1), animate=False, scroll=False)
+                self.call_after_refresh(table.scroll_to, y=scroll, animate=False)
+        self._drawn = drawn
+
+    @staticmethod
+    def _cell(text: str, row: DeviceRow) -> Text:
+        problems = row.problems
+        style = "bold red" if problems and problems[0] in ("offline", "silent") else ("yellow" if problems else "")
+        return Text(text, style=style, no_wrap=True)
 
     def action_filter(self) -> None:
         box = self.query_one(Input)
