@@ -75,7 +75,7 @@ class CpuSampler:
 
 
 def memory_used(proc: Path = PROC) -> tuple[float | None, str]:
-    """(memory used %, source): ``meminfo`` (MemAvailable) or ``sysinfo`` (free + buffers; page cache counts as used)."""
+    """(memory used %, source): ``meminfo`` (MemAvailable), or ``sysinfo`` (free + buffers: page cache is "used")."""
     try:
         fields = {}
         for line in (proc / "meminfo").read_text().splitlines():

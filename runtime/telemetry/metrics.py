@@ -18,7 +18,8 @@ import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from ..jobs.queue import JobQueue, JobState
 

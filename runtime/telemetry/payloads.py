@@ -82,7 +82,7 @@ def build(kind: str, *, message_id: str | None = None, **fields: Any) -> bytes:
         if not isinstance(value, allowed[name]) or (isinstance(value, bool) and bool not in allowed[name]):
             raise PayloadError(f"field {name!r} of a {kind} message has type {type(value).__name__}")
         inner = NESTED.get((kind, name))
-        if inner is not None and any(key not in inner for key in value):
+        if inner is not None and isinstance(value, dict) and any(key not in inner for key in value):
             raise PayloadError(f"{kind}.{name} may only hold {', '.join(inner)}; got {', '.join(map(str, value))}")
     if kind == "event" and (len(fields.get("study_key", "")) != 32
                             or any(ch not in "0123456789abcdef" for ch in fields.get("study_key", ""))):

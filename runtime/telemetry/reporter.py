@@ -23,7 +23,8 @@ import queue as queue_module
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -129,8 +130,9 @@ class Reporter:
         if config.username:
             self.client.username_pw_set(config.username, config.password)
         if config.ca_file:
-            self.client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file or None,
-                                keyfile=config.key_file or None)
+            self.client.tls_set(ca_certs=str(config.ca_file),
+                                certfile=str(config.cert_file) if config.cert_file else None,
+                                keyfile=str(config.key_file) if config.key_file else None)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_pre_connect = self._on_pre_connect
         self.client.on_connect = self._on_connect

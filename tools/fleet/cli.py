@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     monitor.add_argument("--timeout", type=float, default=5.0, help="seconds to listen with --once (default 5)")
     monitor.add_argument("--refresh", type=float, default=2.0, help="seconds between live refreshes (default 2)")
     monitor.add_argument("--silent-after", type=float, default=SILENT_AFTER_S,
-                         help=f"an online device with no health for this long is 'silent' (default {SILENT_AFTER_S:g} s)")
+                         help=f"an online device without health for this long is 'silent' (default {SILENT_AFTER_S:g})")
     monitor.add_argument("--filter", default="", help="show only devices matching these words (table and JSON)")
     simulate_parser = sub.add_parser("simulate", help="run N synthetic devices against a broker (load test)")
     _broker_options(simulate_parser)

@@ -18,7 +18,7 @@ import selectors
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 

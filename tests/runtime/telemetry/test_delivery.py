@@ -3,6 +3,7 @@ events derived from the queue's done state after a kill -9, health figures under
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -188,7 +189,7 @@ def test_failed_outbox_write_is_retried_from_the_done_state(tmp_path):
     from mammoedge.runtime.telemetry.events import queue_event
     from mammoedge.runtime.telemetry import exam_event
 
-    with pytest.raises(Exception):  # the hook's write fails; the worker logs it and goes on
+    with pytest.raises(sqlite3.OperationalError):  # the hook's write fails; the worker logs it and goes on
         queue_event(readonly, "mammoedge/v1/test/dev-r/event", exam_event(json.loads(result.read_text())))
     assert len(outbox) == 0
     assert reconciler.run(now=1006.0) == 1

@@ -9,7 +9,6 @@ Real peers: ``mammoedge serve`` as a subprocess, storescu (dcmtk), mosquitto. Th
 import importlib.util
 import json
 import os
-import signal
 import time
 from pathlib import Path
 

@@ -4,18 +4,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from mammoedge.runtime.telemetry.payloads import ALLOWED, COMMON, PayloadError, build
+from mammoedge.runtime.telemetry.payloads import PayloadError, build
 from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture
 
 phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
@@ -28,7 +24,8 @@ DEVICE_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from mammoedge.runtime.config import TelemetryConfig
     from mammoedge.runtime.telemetry import ExamEvent, Reporter
-    port, state, start, count, mode = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    port, state, mode = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[5]
+    start, count = int(sys.argv[3]), int(sys.argv[4])
     config = TelemetryConfig(enabled=True, host="127.0.0.1", port=port, site="test", device_id="dev-a",
                              keepalive_s=2,
                              health_interval_s=float(os.environ.get("HEALTH_S", "0.5")))
@@ -152,7 +149,7 @@ def test_command_topic_runs_safe_actions_and_refuses_the_rest(tmp_path):
         for name, (payload, rule, text) in refused.items():
             before = len([m for m in sub.messages if m[0] == results])
             sub.publish(command, payload)
-            replies = sub.wait_for(lambda m: m[0] == results and m[1]["rule"] == rule if "rule" in m[1] else False)
+            replies = sub.wait_for(lambda m, rule=rule: m[0] == results and m[1].get("rule") == rule)
             assert replies, name
             assert replies[-1][1]["accepted"] is False and text in replies[-1][1]["error"], replies[-1][1]
             assert len([m for m in sub.messages if m[0] == results]) == before + 1

@@ -4,7 +4,6 @@ import datetime
 import ipaddress
 import json
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ class Pki:
 
     @staticmethod
     def _builder(subject, issuer, public_key):
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                 .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
                 .not_valid_after(now + datetime.timedelta(days=1)))

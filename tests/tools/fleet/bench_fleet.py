@@ -25,9 +25,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
-from mqtt_helpers import Broker  # noqa: E402
+from mqtt_helpers import Broker
 
-from mammoedge.tools.fleet.monitor import DeviceState, FleetState  # noqa: E402
+from mammoedge.tools.fleet.monitor import DeviceState, FleetState
 
 MAMMOEDGE = Path(sys.executable).parent / "mammoedge"
 

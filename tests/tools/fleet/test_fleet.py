@@ -112,7 +112,8 @@ def test_simulate_20_devices_and_monitor_sees_them_all(tmp_path):
                             "--health-interval", "1", "--metrics-interval", "1", "--rate", "60", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        online = lambda: {m[0] for m in sub.messages if m[0].endswith("/status") and m[1]["state"] == "online"}
+        def online():
+            return {m[0] for m in sub.messages if m[0].endswith("/status") and m[1]["state"] == "online"}
         deadline = time.monotonic() + 20
         while len(online()) < 20 and time.monotonic() < deadline:
             time.sleep(0.1)

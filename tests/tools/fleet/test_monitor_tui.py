@@ -51,7 +51,8 @@ def publish_fleet(port: int) -> None:
 
 
 def screen(session: str) -> list[str]:
-    out = subprocess.run(["tmux", "-L", session, "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True)
+    out = subprocess.run(["tmux", "-L", session, "capture-pane", "-p", "-t", session], capture_output=True,
+                         text=True, check=True)
     return out.stdout.splitlines()
 
 
@@ -121,7 +122,8 @@ def test_tui_fixed_header_problem_first_filter_paging_under_tmux(tmp_path):
         while time.monotonic() < deadline and subprocess.run(["tmux", "-L", session, "has-session", "-t", session],
                                                              capture_output=True).returncode == 0:
             time.sleep(0.2)
-        assert subprocess.run(["tmux", "-L", session, "has-session", "-t", session], capture_output=True).returncode != 0
+        gone = subprocess.run(["tmux", "-L", session, "has-session", "-t", session], capture_output=True)
+        assert gone.returncode != 0  # q quits
     finally:
         subprocess.run(["tmux", "-L", session, "kill-server"], capture_output=True)
         broker.stop()
