@@ -118,13 +118,14 @@ KILLED_WORKER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from mammoedge.runtime.jobs.queue import JobQueue
+    from mammoedge.runtime.service.exam_job import AnalyzerOutput
     from mammoedge.runtime.service.worker import run_job
     db, results = Path(sys.argv[1]), Path(sys.argv[2])
     queue = JobQueue(db)
     job = queue.claim()
     # the hook runs after the exam is marked done; the process is killed there, before the event is queued
-    run_job(job, queue=queue, analyzer=lambda paths, missing: {"triage": {"flagged": True}},
-            analyzer_name="test", results_dir=results, max_attempts=3,
+    run_job(job, queue=queue, analyzer=lambda paths, missing: AnalyzerOutput(result={"triage": {"flagged": True}}),
+            results_dir=results, max_attempts=3,
             on_done=lambda document: os.kill(os.getpid(), signal.SIGKILL))
 """)
 
