@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import logging
 import os
 import shutil
@@ -127,11 +126,3 @@ def service_health(queue: JobQueue, now: float | None = None) -> dict[str, Any]:
             fields["devices"], fields["device_fallback"] = list(used), fallback
     return fields
 
-
-def state_counts(text: str | None) -> dict[str, int]:
-    """Decode a JSON object of counters (the restart counters kept in the outbox state)."""
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
