@@ -9,27 +9,49 @@ transaction as the message it belongs to.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
     """FIFO of (topic, payload, qos, retain); ``cap`` rows at most, the oldest dropped and counted."""
 
     def __init__(self, path: Path, cap: int = 10_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.cap = cap
+        self.path, self.cap = path, cap
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, "
-                         "payload BLOB, qos INTEGER, retain INTEGER)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS emitted (study_key TEXT, completed_at REAL, queued_at REAL, "
-                         "PRIMARY KEY (study_key, completed_at))")
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open()
+        except sqlite3.Error as exc:  # e.g. a full disk: opened by the first use that can
+            log.error("outbox %s not opened yet (%s)", path.name, type(exc).__name__)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, "
+                           "payload BLOB, qos INTEGER, retain INTEGER)")
+                db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+                db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT)")
+                db.execute("CREATE TABLE IF NOT EXISTS emitted (study_key TEXT, completed_at REAL, queued_at REAL, "
+                           "PRIMARY KEY (study_key, completed_at))")
+            except BaseException:
+                db.close()
+                raise
+            self._conn = db
+        return self._conn
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (raises ``sqlite3.Error`` while it cannot be)."""
+        return self._open()
 
     def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, *,
             state: dict[str, str] | None = None, emitted: tuple[str, float, float] | None = None) -> int | None:
@@ -120,4 +142,6 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import queue as queue_module
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -96,19 +97,11 @@ class Reporter:
         self.started_at = time.time()
         self.collector: MetricsCollector | None = None
         self.reconciler: EventReconciler | None = None
-        if queue is not None:
-            stored = self.outbox.get_state(STATE_NAME)
-            state = None
-            if stored is not None:
-                try:
-                    state = CollectorState.loads(stored)
-                except (ValueError, KeyError, TypeError):
-                    log.error("stored metrics state unreadable: counting starts again")
-            self.collector = MetricsCollector(queue, started_at=self.started_at, state=state)
-            if state is None:  # counting starts now, also for a process killed before its first metrics message
-                self.outbox.set_state(STATE_NAME, self.collector.state.dumps())
-            self.reconciler = EventReconciler(queue, self.outbox, topic(config, self.device, "event"))
         self.metrics_source = metrics_source
+        try:
+            self._resume()
+        except sqlite3.Error as exc:  # e.g. a full disk: the service starts anyway; retried by the loop
+            log.error("telemetry state not readable yet (%s)", type(exc).__name__)
         self._cpu = CpuSampler()
         self._status_fields: dict[str, Any] = {}  # models and devices, read once at start
         self._connected_at = 0.0
@@ -140,6 +133,24 @@ class Reporter:
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
 
+    def _resume(self) -> None:
+        """With a queue: the metrics collector from its stored state, and the event reconciler."""
+        if self.queue is None or (self.collector is not None and self.reconciler is not None):
+            return
+        if self.collector is None:
+            stored = self.outbox.get_state(STATE_NAME)
+            state = None
+            if stored is not None:
+                try:
+                    state = CollectorState.loads(stored)
+                except (ValueError, KeyError, TypeError):
+                    log.error("stored metrics state unreadable: counting starts again")
+            collector = MetricsCollector(self.queue, started_at=self.started_at, state=state)
+            if state is None:  # counting starts now, also for a process killed before its first message
+                self.outbox.set_state(STATE_NAME, collector.state.dumps())
+            self.collector = collector
+        self.reconciler = EventReconciler(self.queue, self.outbox, topic(self.config, self.device, "event"))
+
     def _status(self, state: str, *, will: bool = False) -> bytes:
         return build("status", state=state, software_version=__version__, models=self._status_fields.get("models", {}),
                      devices=self._status_fields.get("devices", []), last_will=will,
@@ -151,7 +162,10 @@ class Reporter:
                 self._status_fields = self.status_source()
             except Exception as exc:  # the status still goes out, without models and devices
                 log.warning("status details unavailable: %s", type(exc).__name__)
-        self._count_start()
+        try:
+            self._count_start()
+        except sqlite3.Error as exc:  # e.g. a full disk: report anyway
+            log.error("restart counters not written (%s)", type(exc).__name__)
         self._on_pre_connect(self.client, None)  # the first connect_async does not call it
         if self.v5:
             properties = Properties(PacketTypes.CONNECT)
@@ -183,7 +197,10 @@ class Reporter:
         self.client.disconnect()
         self.client.loop_stop()
         self._thread.join(timeout)
-        self.outbox.set_state("running", "0")
+        try:
+            self.outbox.set_state("running", "0")
+        except sqlite3.Error as exc:
+            log.error("clean stop not recorded (%s)", type(exc).__name__)
         self.outbox.close()
 
     def exam_analyzed(self, event: ExamEvent) -> None:
@@ -273,7 +290,7 @@ class Reporter:
         reply: dict[str, Any] = {"action": command.action.value}
         if command.request_id is not None:
             reply["request_id"] = command.request_id
-        if command.action is Action.REPORT_METRICS and self.collector is None and self.metrics_source is None:
+        if command.action is Action.REPORT_METRICS and self.queue is None and self.metrics_source is None:
             return reply | {"accepted": False, "rule": "unavailable", "error": "this process keeps no metrics"}
         {Action.REPORT_HEALTH: self._publish_health, Action.REPORT_METRICS: self._publish_metrics,
          Action.REPORT_STATUS: self._publish_status}[command.action]()
@@ -314,10 +331,13 @@ class Reporter:
         if self.health_source is not None:
             extra = self.health_source()
             fields.update({k: v for k, v in extra.items() if k in HEALTH_FIELDS})
-        starts = self.outbox.counter("starts")
-        fields.update(outbox_backlog=len(self.outbox), events_dropped=self.outbox.dropped(),
-                      commands_busy=self.commands_busy, uptime_s=round(time.time() - self.started_at, 1),
-                      restarts=max(0, starts - 1), unclean_restarts=self.outbox.counter("unclean_restarts"))
+        fields.update(commands_busy=self.commands_busy, uptime_s=round(time.time() - self.started_at, 1))
+        try:
+            starts = self.outbox.counter("starts")
+            fields.update(outbox_backlog=len(self.outbox), events_dropped=self.outbox.dropped(),
+                          restarts=max(0, starts - 1), unclean_restarts=self.outbox.counter("unclean_restarts"))
+        except sqlite3.Error as exc:  # the outbox cannot be opened (full disk): health without its figures
+            log.warning("outbox figures unavailable: %s", type(exc).__name__)
         return fields
 
     def _publish_health(self) -> None:
@@ -341,9 +361,11 @@ class Reporter:
             self._wake.wait(timeout=0.5)
             self._wake.clear()
             try:
-                if self.reconciler is not None and time.monotonic() >= next_reconcile:
+                if self.queue is not None and time.monotonic() >= next_reconcile:
                     next_reconcile = time.monotonic() + RECONCILE_EVERY_S
-                    self.reconciler.run()
+                    self._resume()  # when the state could not be read or written at start
+                    if self.reconciler is not None:
+                        self.reconciler.run()
                 self._flush()
                 self._handle_commands()
                 if self.client.is_connected() and time.monotonic() >= next_health:

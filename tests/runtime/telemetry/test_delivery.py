@@ -265,3 +265,53 @@ def test_commands_over_the_rate_limit_are_answered_busy(tmp_path):
         reporter.stop()
         sub.close()
         broker.stop()
+
+
+FULL_DISK = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from mammoedge.runtime.config import TelemetryConfig
+    from mammoedge.runtime.jobs.queue import JobQueue
+    from mammoedge.runtime.telemetry import ExamEvent, Reporter
+    state = Path(sys.argv[1])
+    config = TelemetryConfig(enabled=True, host="127.0.0.1", port=1, site="test", device_id="dev-full")
+    queue = JobQueue(state / "queue.sqlite")
+    first = Reporter(config, state, queue=queue)
+    first.start()
+    first.stop(timeout=0.5)
+    fd = os.open(state / "filler", os.O_WRONLY | os.O_CREAT)  # fill the file system to the last byte
+    for size in (65536, 1):
+        try:
+            while True:
+                os.write(fd, b"x" * size)
+        except OSError:
+            pass
+    os.close(fd)
+    second = Reporter(config, state, queue=queue)
+    second.start()  # must not raise: the outbox cannot even be opened
+    full = second.health_fields()
+    (state / "filler").unlink()  # space returns
+    second.exam_analyzed(ExamEvent(study_key="e" * 32, flag=True, completed_at=5.0))
+    freed = second.health_fields()
+    second.stop(timeout=0.5)
+    print(json.dumps({"full": full, "freed": freed}))
+""")
+
+
+def test_reporter_starts_on_a_full_disk(tmp_path):
+    """A full state file system (a 32 MB tmpfs filled up): the reporter still starts and reports health."""
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK)
+    state = tmp_path / "state"
+    state.mkdir()
+    run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          f"mount -t tmpfs -o size=32m tmpfs {state} && {sys.executable} {script} {state}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]  # needs root (CAP_SYS_ADMIN) for the tmpfs
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    full, freed = figures["full"], figures["freed"]
+    assert full["disk_free_mb"] == 0.0 and full["queue_depth"] == 0  # health without the outbox's figures
+    assert "outbox_backlog" not in full and "outbox figures unavailable" in run.stderr
+    assert freed["disk_free_mb"] > 0 and freed["outbox_backlog"] == 1  # the outbox opened once space returned
+    assert freed["restarts"] == 0  # the start on the full disk could not be counted (logged)
+    assert "restart counters not written" in run.stderr
