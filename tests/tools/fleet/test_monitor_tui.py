@@ -67,10 +67,21 @@ def wait_screen(session: str, predicate, timeout: float = 30.0) -> list[str]:
     raise AssertionError("screen never matched:\n" + "\n".join(lines))
 
 
+def press_until(session: str, key: str, predicate, tries: int = 5) -> list[str]:
+    """Press ``key`` until the screen matches (a key sent while the app is busy starting can be lost)."""
+    for _ in range(tries - 1):
+        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, key], check=True)
+        try:
+            return wait_screen(session, predicate, timeout=3.0)
+        except AssertionError:
+            continue
+    subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, key], check=True)
+    return wait_screen(session, predicate, timeout=10.0)
+
+
 def type_filter(session: str, text: str) -> None:
     """``/``, wait for the filter box to open, type ``text``, wait for it to show, Enter."""
-    subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "/"], check=True)
-    wait_screen(session, lambda lines: any("filter: words" in line for line in lines))
+    press_until(session, "/", lambda lines: any("filter: words" in line for line in lines))
     subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "-l", text], check=True)
     wait_screen(session, lambda lines: any(line.strip(" ▊▎").strip() == text for line in lines))
     subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "Enter"], check=True)
@@ -102,8 +113,7 @@ def test_tui_fixed_header_problem_first_filter_paging_under_tmux(tmp_path):
         assert all(len(line) <= WIDTH for line in first) and len(first) <= HEIGHT
         assert len(rows) < DEVICES and len(set(rows)) == len(rows)  # one line per device, more than one screen
         top = rows
-        subprocess.run(["tmux", "-L", session, "send-keys", "-t", session, "PageDown"], check=True)
-        paged = wait_screen(session, lambda lines: device_rows(lines) and device_rows(lines)[0] != top[0])
+        paged = press_until(session, "PageDown", lambda lines: device_rows(lines) and device_rows(lines)[0] != top[0])
         assert paged[0].startswith("mammoedge fleet monitor") and paged[1].startswith(f"{DEVICES} devices")
         assert paged[2].split()[0] == "SITE/DEVICE"  # the header stays while the rows page
         assert set(device_rows(paged)) - set(top)  # devices that were below the first screen
