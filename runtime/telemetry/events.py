@@ -5,7 +5,7 @@ hook; a kill between the two, or an outbox write that fails (full disk), would
 lose that event. :class:`EventReconciler` closes the window: at start-up and
 every few seconds it lists the exams the queue says are done since its
 watermark and queues the event of any whose result has none yet. Whoever
-queues an event marks (study key, result ``completed_at``) in the same outbox
+queues an event marks (study key, the run's ``started_at``) in the same outbox
 transaction, so the hook and the reconciler, in one process or two, queue it
 once between them.
 """
@@ -31,7 +31,7 @@ KEEP_MARKS_S = 7 * 86400.0  #: marks of queued events are kept this long
 def queue_event(outbox: Outbox, topic_name: str, event: ExamEvent, now: float | None = None) -> bool:
     """Queue ``event`` unless its result already has one; True when it was queued now."""
     now = time.time() if now is None else now
-    mark = None if event.completed_at is None else (event.study_key, event.completed_at, now)
+    mark = None if event.started_at is None else (event.study_key, event.started_at, now)
     return outbox.put(topic_name, event_payload(event), qos=EVENT_QOS, emitted=mark) is not None
 
 
@@ -55,7 +55,7 @@ class EventReconciler:
             try:
                 document = json.loads(Path(path).read_text())
                 event = exam_event(document)
-                if event.completed_at is None or self.outbox.has_event(event.study_key, event.completed_at):
+                if event.started_at is None or self.outbox.has_event(event.study_key, event.started_at):
                     continue
                 if queue_event(self.outbox, self.topic, event, now):
                     queued += 1

@@ -40,8 +40,8 @@ class Outbox:
                            "payload BLOB, qos INTEGER, retain INTEGER)")
                 db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
                 db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT)")
-                db.execute("CREATE TABLE IF NOT EXISTS emitted (study_key TEXT, completed_at REAL, queued_at REAL, "
-                           "PRIMARY KEY (study_key, completed_at))")
+                db.execute("CREATE TABLE IF NOT EXISTS emitted (study_key TEXT, started_at REAL, queued_at REAL, "
+                           "PRIMARY KEY (study_key, started_at))")
             except BaseException:
                 db.close()
                 raise
@@ -57,14 +57,14 @@ class Outbox:
             state: dict[str, str] | None = None, emitted: tuple[str, float, float] | None = None) -> int | None:
         """Queue a message; with it, in one transaction, ``state`` values and the ``emitted`` mark.
 
-        ``emitted`` is (study key, result completed_at, now): when that result already has its
+        ``emitted`` is (study key, the analysis run's started_at, now): when that result already has its
         event, nothing is written and None is returned.
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if emitted is not None:
-                    if self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND completed_at=?",
+                    if self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND started_at=?",
                                         emitted[:2]).fetchone():
                         self._db.execute("COMMIT")
                         return None
@@ -130,10 +130,10 @@ class Outbox:
             self._db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                              (name, value))
 
-    def has_event(self, study_key: str, completed_at: float) -> bool:
+    def has_event(self, study_key: str, started_at: float) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND completed_at=?",
-                                    (study_key, completed_at)).fetchone() is not None
+            return self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND started_at=?",
+                                    (study_key, started_at)).fetchone() is not None
 
     def forget_events_before(self, cutoff: float) -> int:
         """Drop the marks of events queued before ``cutoff`` (epoch s)."""

@@ -61,14 +61,14 @@ class ExamEvent:
     clusters_by_birads: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
-    completed_at: float | None = None  #: when its result was written; with the key, names the event (not sent)
+    started_at: float | None = None  #: when the analysis run behind it began; with the key, names it (not sent)
 
     @property
     def message_id(self) -> str | None:
         """The same id for the same result, whoever queues it (receivers drop repeats by it)."""
-        if self.completed_at is None:
+        if self.started_at is None:
             return None
-        return hashlib.sha256(f"{self.study_key}:{self.completed_at!r}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{self.study_key}:{self.started_at!r}".encode()).hexdigest()[:32]
 
 
 def build(kind: str, *, message_id: str | None = None, **fields: Any) -> bytes:
@@ -111,5 +111,5 @@ def exam_event(document: dict) -> ExamEvent:
                      clusters_by_birads=by_category if clusters else {},
                      models={m["name"]: m["version"] for m in result.get("models", [])},
                      latency_s={t["stage"]: round(float(t["seconds"]), 3) for t in result.get("timings", [])},
-                     completed_at=float(completed) if isinstance(completed := document.get("completed_at"),
-                                                                 (int, float)) else None)
+                     started_at=float(started) if isinstance(started := document.get("started_at"),
+                                                             (int, float)) else None)

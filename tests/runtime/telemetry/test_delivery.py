@@ -39,7 +39,7 @@ def test_frozen_broker_each_event_delivered_once(tmp_path):
         assert sub.wait_for(lambda m: m[0].endswith("dev-f/status") and m[1]["state"] == "online")
         broker.proc.send_signal(signal.SIGSTOP)
         for i in range(3):
-            reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=False, completed_at=100.0 + i))
+            reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=False, started_at=100.0 + i))
         time.sleep(4)  # > 1.5 keep-alives: paho gives the connection up and tries again
         broker.proc.send_signal(signal.SIGCONT)
         assert sub.wait_for(lambda m: m[0].endswith("dev-f/event") and m[1]["study_key"] == f"{2:032x}")
@@ -183,7 +183,7 @@ def test_failed_outbox_write_is_retried_from_the_done_state(tmp_path):
     queue.assemble(settle_s=0, now=1002.0)
     job = queue.claim(now=1003.0)
     result = state / f"{key}.json"
-    result.write_text(json.dumps({"study_key": key, "completed_at": 1004.0, "result": {}}))
+    result.write_text(json.dumps({"study_key": key, "started_at": 1003.5, "completed_at": 1004.0, "result": {}}))
     queue.finish(job, result, now=1005.0)
     readonly = Outbox(state / "outbox.sqlite")
     readonly._db.execute("PRAGMA query_only=ON")
@@ -291,7 +291,7 @@ FULL_DISK = textwrap.dedent("""
     second.start()  # must not raise: the outbox cannot even be opened
     full = second.health_fields()
     (state / "filler").unlink()  # space returns
-    second.exam_analyzed(ExamEvent(study_key="e" * 32, flag=True, completed_at=5.0))
+    second.exam_analyzed(ExamEvent(study_key="e" * 32, flag=True, started_at=5.0))
     freed = second.health_fields()
     second.stop(timeout=0.5)
     print(json.dumps({"full": full, "freed": freed}))
