@@ -69,10 +69,11 @@ class Service:
             self.reporter = OutboxSink(config.telemetry, self.paths.state_dir)
         elif config.telemetry.enabled:  # intake (sends what a worker unit queued) or all
             from ..telemetry import Reporter
-            from ..telemetry.inventory import status_fields
+            from ..telemetry.inventory import status_fields, update_fields
 
             self.reporter = Reporter(config.telemetry, self.paths.state_dir, queue=self.queue,
-                                     status_source=lambda: status_fields(config))
+                                     status_source=lambda: status_fields(config),
+                                     health_source=lambda: update_fields(config))
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = default_analyzer(config)
             view_analyzer = view_analyzer or default_view_analyzer(config)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 from ..config import Config
 
@@ -23,3 +25,23 @@ def status_fields(config: Config) -> dict:
     fields["devices"] = [f"{backend}:{device}" for backend, devices in sorted(inventory().items())
                          for device in devices]
     return fields
+
+
+def update_fields(config: Config) -> dict[str, Any]:
+    """``update`` for the health message: the update state machine's state, last outcome and rule, the good
+    slot's bundle version and the one on its way in (``{}`` where the box has no update root)."""
+    from ...firmware.slots import Link, SlotStore
+    from ...firmware.state import StateFile, telemetry_fields
+
+    root = Path(config.update.root)
+    if not root.is_dir():
+        return {}
+    try:
+        record = StateFile(root / "update-state.json").load()
+        store = SlotStore(root)
+        good = store.link(Link.GOOD)
+        info = None if good is None else store.info(good)
+        return {"update": telemetry_fields(record, None if info is None else info.version)}
+    except Exception as exc:  # a health report must not fail on a broken update state
+        log.warning("update state unavailable for health: %s", type(exc).__name__)
+        return {}

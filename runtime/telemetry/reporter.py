@@ -55,7 +55,7 @@ HANDED_MAX = 100  #: outbox rows handed to paho and not yet complete, at most
 RECONCILE_EVERY_S = 5.0
 METRICS_QOS = 2
 HEALTH_FIELDS = ("queue_depth", "oldest_waiting_s", "last_exam_age_s", "exams_failed", "errors", "devices",
-                 "device_fallback")
+                 "device_fallback", "update")
 
 
 class _Bucket:

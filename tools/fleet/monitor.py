@@ -64,6 +64,7 @@ class Problem(enum.StrEnum):
     DROPPED = "events-dropped"
     BACKLOG = "outbox-backlog"
     FALLBACK = "device-fallback"
+    UPDATE = "update-failed"
     CLOCK = "clock-skew"
 
 
@@ -93,7 +94,7 @@ class DeviceRow:
     models: dict[str, str]
     devices: list[str]  #: inference devices in use (backend:device of the newest exam)
     device_fallback: bool | None
-    update_state: str | None  #: not reported by the box yet (no updater): always None
+    update_state: str | None  #: the update state machine's state and, after a slash, its last outcome
     uptime_s: float | None
     restarts: int | None
     unclean_restarts: int | None
@@ -225,6 +226,9 @@ class FleetState:
             found.append(Problem.BACKLOG)
         if h.get("device_fallback"):
             found.append(Problem.FALLBACK)
+        update = h.get("update") or {}
+        if update.get("state") == "failed" or update.get("last_outcome") in ("rolled-back", "interrupted"):
+            found.append(Problem.UPDATE)
         if d.clock_skew_s is not None and abs(d.clock_skew_s) > CLOCK_SKEW_S:
             found.append(Problem.CLOCK)
         return [p.value for p in found]
@@ -247,7 +251,8 @@ class FleetState:
             last_seen_retained=d.last_seen_retained, clock_skew_s=d.clock_skew_s,
             health_age_s=None if d.health_at is None else round(max(0.0, now - d.health_at), 1),
             software_version=d.software_version, models=dict(d.models), devices=list(h.get("devices") or []),
-            device_fallback=h.get("device_fallback"), update_state=None, uptime_s=h.get("uptime_s"),
+            device_fallback=h.get("device_fallback"), update_state=_update_text(h.get("update")),
+            uptime_s=h.get("uptime_s"),
             restarts=h.get("restarts"), unclean_restarts=h.get("unclean_restarts"), queue_depth=h.get("queue_depth"),
             oldest_waiting_s=h.get("oldest_waiting_s"),
             last_exam_age_s=None if last_exam is None or since_health is None else round(last_exam + since_health, 1),
@@ -257,6 +262,13 @@ class FleetState:
             events_dropped=h.get("events_dropped"), exams_analyzed=d.exams_analyzed,
             latency_p50_s=d.latency.get("p50"), latency_p90_s=d.latency.get("p90"),
             latency_p99_s=d.latency.get("p99"), flags_today=sum(day == today for day in d.flags.values()))
+
+
+def _update_text(update: dict[str, Any] | None) -> str | None:
+    if not update:
+        return None
+    outcome = update.get("last_outcome")
+    return str(update["state"]) + (f"/{outcome}" if outcome and outcome != "none" else "")
 
 
 def sort_key(row: DeviceRow) -> tuple[int, int, str, str]:

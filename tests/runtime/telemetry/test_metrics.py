@@ -126,3 +126,28 @@ def test_leak_scan_finds_planted_identifiers():
                ("t/ok", b'{"study_key": "00ff"}')]
     assert sorted(find_leaks(records, planted)) == [("t/event", "PLANTEDSURNAME"),
                                                     ("t/health", "1.2.826.0.1.3680043.8.498.1")]
+
+
+def test_health_carries_the_update_state_from_the_update_root(tmp_path):
+    """``update_fields``: the state machine's record and the good slot's version, valid in a health message."""
+    from dataclasses import replace
+
+    from mammoedge.firmware.slots import Link, Slot, SlotStore
+    from mammoedge.firmware.state import Outcome, StateFile, UpdateRecord, UpdateState
+    from mammoedge.runtime.config import Config
+    from mammoedge.runtime.telemetry.inventory import update_fields
+
+    config = Config()
+    config = replace(config, update=replace(config.update, root=tmp_path / "nowhere"))
+    assert update_fields(config) == {}  # a box without an update root says nothing about updates
+    root = tmp_path / "update"
+    (root / "slots" / "a").mkdir(parents=True)
+    store = SlotStore(root)
+    store.seal(Slot.A, version="1.4.0", software_version="0.1.0", kind="full", manifest={})
+    store.switch(Link.GOOD, Slot.A)
+    StateFile(root / "update-state.json").save(UpdateRecord(state=UpdateState.IDLE, last_outcome=Outcome.ROLLED_BACK,
+                                                            last_rule="health-check-failed", target_version="1.5.0"))
+    fields = update_fields(replace(config, update=replace(config.update, root=root)))
+    assert fields["update"] == {"state": "idle", "last_outcome": "rolled-back", "last_rule": "health-check-failed",
+                                "version": "1.4.0", "target_version": "1.5.0"}
+    check_schema(json.loads(build("health", cpu_percent=1.0, memory_used_percent=1.0, disk_free_mb=1.0, **fields)))

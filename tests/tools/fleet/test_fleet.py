@@ -35,7 +35,10 @@ def test_fleet_state_folds_each_message_kind():
                                         queue_depth=4, errors={"quarantine:no-laterality": 2, "analysis:x": 1},
                                         events_dropped=5, exams_failed=2, outbox_backlog=7, uptime_s=60.0,
                                         restarts=3, unclean_restarts=1, devices=["openvino:CPU"],
-                                        device_fallback=True, last_exam_age_s=30.0, oldest_waiting_s=900.0))
+                                        device_fallback=True, last_exam_age_s=30.0, oldest_waiting_s=900.0,
+                                        update={"state": "idle", "last_outcome": "rolled-back",
+                                                "last_rule": "health-check-failed", "version": "1.4.0",
+                                                "target_version": "1.5.0"}))
     window = {"exams_analyzed": 1, "flags_raised": 1, "exams_failed": 0, "rejects": {},
               "latency_s": {"total": {"p50": 2.5, "p90": 3.0, "p99": 4.0, "n": 1}}}
     state.apply(f"{base}/metrics", build("metrics", interval_s=60, uptime_s=60, counting_since=1.0, interval=window,
@@ -54,7 +57,8 @@ def test_fleet_state_folds_each_message_kind():
         5, 2, 7, 3, 1)
     assert row.rejects == {"quarantine:no-laterality": 2, "analysis:x": 1} and row.devices == ["openvino:CPU"]
     assert row.problems == ["queue-stuck", "disk-low", "failed-exams", "events-dropped", "outbox-backlog",
-                            "device-fallback"]
+                            "device-fallback", "update-failed"]
+    assert row.update_state == "idle/rolled-back"
     assert state.ignored == 2
     state.apply(f"{base}/status", build("status", state="offline", software_version="1.2.3"))
     assert state.rows()[0].state is DeviceState.OFFLINE and state.rows()[0].problems[0] == "offline"
