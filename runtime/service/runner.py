@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import StateError
@@ -28,6 +29,9 @@ from .health import HealthSnapshot, snapshot_from_queue
 from .paths import ServicePaths
 from .retention import prune
 from .worker import ViewWorker, Worker
+
+if TYPE_CHECKING:
+    from ..telemetry import OutboxSink, Reporter
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
@@ -62,7 +66,7 @@ class Service:
         self.hot_folder: HotFolder | None = None
         self.intake: Intake | None = None
         self._analyzer = analyzer
-        self.reporter = None
+        self.reporter: Reporter | OutboxSink | None = None
         if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
             from ..telemetry import OutboxSink
 
@@ -163,10 +167,11 @@ class Service:
         self._wake_assembler.set()
         self._wake_views.set()
 
-    def _report_exam(self, document: dict) -> None:
+    def _report_exam(self, document: dict[str, Any]) -> None:
         from ..telemetry import exam_event
 
-        self.reporter.exam_analyzed(exam_event(document))
+        if self.reporter is not None:
+            self.reporter.exam_analyzed(exam_event(document))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
