@@ -16,7 +16,7 @@ from mgfactory import make_dataset
 from pydicom.uid import generate_uid
 
 _spec = importlib.util.spec_from_file_location(
-    "service_conftest", Path(__file__).resolve().parent.parent / "runtime" / "service" / "conftest.py")
+    "service_conftest", Path(__file__).resolve().parent.parent / "runtime" / "service" / "service_helpers.py")
 assert _spec is not None and _spec.loader is not None
 service = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(service)

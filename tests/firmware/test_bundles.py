@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Lab, fake_manager, repo_with, source_for, start_current
+from firmware_helpers import Lab, fake_manager, repo_with, source_for, start_current
 from mammoedge.firmware.bundle import BundleKind, BundleManifest, HostInfo, open_bundle
 from mammoedge.firmware.errors import BundleError, Rule
 from mammoedge.firmware.slots import Link, SlotStore

@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Lab
+from firmware_helpers import Lab
 from mammoedge.firmware.bundle import BundleKind
 from mammoedge.firmware.errors import Rule, VerificationError
 from mammoedge.firmware.fetch import RepositorySource

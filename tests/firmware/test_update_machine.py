@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DRIVER, Lab, fake_manager, repo_with, start_current
+from firmware_helpers import DRIVER, Lab, fake_manager, repo_with, start_current
 from mammoedge.firmware.slots import Link, Slot, SlotStore
 from mammoedge.firmware.state import RESTING, Outcome, StateFile, UpdateState
 
@@ -100,7 +100,7 @@ def test_fault_ends_in_a_consistent_startable_slot(box: Path, repos: dict[str, P
 def test_good_update_commits_and_a_second_update_uses_the_other_slot(box: Path, lab: Lab, tmp_path: Path) -> None:
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     manager = fake_manager(box)
-    from conftest import source_for
+    from firmware_helpers import source_for
     record = manager.apply(source_for(box, repo))
     assert record.state is S.COMMITTED and record.good_slot == "b" and record.previous_good_slot == "a"
     assert start_current(box) == NEW
@@ -111,7 +111,7 @@ def test_good_update_commits_and_a_second_update_uses_the_other_slot(box: Path, 
 
 @pytest.mark.parametrize("bundle", ["v2-unhealthy", "v2-crash"])
 def test_bad_update_rolls_back_by_itself(box: Path, lab: Lab, tmp_path: Path, bundle: str) -> None:
-    from conftest import source_for
+    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", bundle).repo_dir
     record = fake_manager(box).apply(source_for(box, repo))
     assert record.state is S.FAILED and record.last_outcome is Outcome.ROLLED_BACK
@@ -120,7 +120,7 @@ def test_bad_update_rolls_back_by_itself(box: Path, lab: Lab, tmp_path: Path, bu
 
 
 def test_crash_loop_after_commit_rolls_back(box: Path, lab: Lab, tmp_path: Path) -> None:
-    from conftest import source_for
+    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     now = [1000.0]
     manager = fake_manager(box)
@@ -151,7 +151,7 @@ def test_trial_start_limit_rolls_back(box: Path, lab: Lab, tmp_path: Path) -> No
 
 
 def test_operator_rollback_and_fresh_status(box: Path, lab: Lab, tmp_path: Path) -> None:
-    from conftest import source_for
+    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     manager = fake_manager(box)
     manager.apply(source_for(box, repo))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import fake_manager, source_for, start_current
+from firmware_helpers import fake_manager, source_for, start_current
 from mammoedge.firmware.state import UpdateRecord, UpdateState
 
 #: states whose hang is inside a step the manager bounds itself (service start, health check)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import clone_exams, dataset_bytes
+from service_helpers import clone_exams, dataset_bytes
 
 from mammoedge.runtime.privacy import instance_key, study_key
 

@@ -10,7 +10,7 @@ import time
 
 import pydicom
 import pytest
-from conftest import clone_exams, dataset_bytes, storescu
+from service_helpers import clone_exams, dataset_bytes, storescu
 
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "storescu"], capture_output=True).returncode != 0,

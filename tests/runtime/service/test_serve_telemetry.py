@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import Served, clone_exams, storescu
+from service_helpers import Served, clone_exams, storescu
 from mqtt_helpers import (PLANTED, RECORDED, Broker, Subscriber, check_schema, find_leaks, phi_scan_fixture,
                           plant_identifiers)
 

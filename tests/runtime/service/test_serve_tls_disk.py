@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clone_exams, storescu
+from service_helpers import clone_exams, storescu
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

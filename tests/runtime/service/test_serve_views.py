@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pydicom
-from conftest import storescu
+from service_helpers import storescu
 from pydicom.encaps import encapsulate, generate_fragments
 
 from mammoedge.runtime.results import validate
@@ -49,7 +49,7 @@ def test_pixel_corrupt_view_gets_a_result_that_names_it(serve, tmp_path):
 
 
 def test_views_are_analyzed_as_they_arrive(serve, phantom_exam, tmp_path):
-    from conftest import clone_exams
+    from service_helpers import clone_exams
 
     (exam,) = clone_exams(phantom_exam, tmp_path / "src", 1)
     served = serve(options={"settle_s": 60.0}).start()

@@ -19,7 +19,7 @@ from mqtt_helpers import Broker, Subscriber, check_schema, phi_scan_fixture, pla
 phi_scan = phi_scan_fixture()  # session end: nothing received may contain a planted identifier
 
 _spec = importlib.util.spec_from_file_location("service_conftest",
-                                               Path(__file__).parents[1] / "service" / "conftest.py")
+                                               Path(__file__).parents[1] / "service" / "service_helpers.py")
 service = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(service)
 
