@@ -8,6 +8,7 @@ from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
 
 from ..analysis.geometry import Quadrant
+from ..config import ForwardObject
 from ..codes import Distribution, Laterality, Morphology, MorphologyClass, VIEW_SCT, View
 
 #: Our coding scheme for the exam-level concepts DICOM has no code for (declared in each SR).
@@ -15,13 +16,8 @@ SCHEME = "99MAMMOEDGE"
 SCHEME_NAME = "mammoedge exam-level results"
 
 
-class ResultKind(enum.StrEnum):
-    """The DICOM objects one analysis produces; forward destinations choose among these."""
-
-    CAD_SR = "cad_sr"
-    SUMMARY_SR = "summary_sr"
-    GSPS = "gsps"
-    SC = "sc"
+#: The DICOM objects one analysis produces; forward destinations choose among these (config: ``objects``).
+ResultKind = ForwardObject
 
 
 class ResultSeries(enum.IntEnum):
