@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 #: Instance numbers: analysis n of a study numbers its objects n*100 + 1, n*100 + 2, ...
 INSTANCES_PER_ANALYSIS = 100
 DESCRIPTION = {
-    ResultKind.CAD_SR: "mammoedge CAD SR (calcifications)",
-    ResultKind.SUMMARY_SR: "mammoedge exam results (triage flag, case scores)",
+    ResultKind.CAD_SR: "mammoedge CAD SR, calcifications",
+    ResultKind.SUMMARY_SR: "mammoedge triage flag and case scores",
     ResultKind.GSPS: "mammoedge CAD marks (presentation state)",
-    ResultKind.SC: "mammoedge CAD marks - DERIVED, NOT FOR PRIMARY DIAGNOSIS",
+    ResultKind.SC: "derived CAD marks: NOT FOR PRIMARY DIAGNOSIS",
 }
 SERIES = {ResultKind.CAD_SR: ResultSeries.CAD_SR, ResultKind.SUMMARY_SR: ResultSeries.SUMMARY_SR,
           ResultKind.GSPS: ResultSeries.GSPS, ResultKind.SC: ResultSeries.SC}
@@ -113,7 +113,7 @@ def build_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: 
             earlier.setdefault(kind, []).append(d)
 
     def placement(kind: ResultKind, k: int = 1) -> SeriesPlacement:
-        supersedes = "" if n == 1 else f" (analysis {n}, supersedes {n - 1})"
+        supersedes = "" if n == 1 else f" (v{n} supersedes v{n - 1})"
         latest = [d for d in earlier.get(kind, []) if int(d.InstanceNumber) // INSTANCES_PER_ANALYSIS == n - 1]
         return SeriesPlacement(series_instance_uid=series_uid(study_uid, kind), series_number=SERIES[kind],
                                sop_instance_uid=str(generate_uid()), instance_number=n * INSTANCES_PER_ANALYSIS + k,

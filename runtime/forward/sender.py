@@ -28,6 +28,7 @@ from .queue import Delivery, SendQueue
 log = logging.getLogger(__name__)
 _config.LOG_REQUEST_IDENTIFIERS = False  # pynetdicom would log identifiers (patient data)
 _config.LOG_RESPONSE_IDENTIFIERS = False
+_config.LOG_HANDLER_LEVEL = "none"  # its standard DIMSE handlers log Affected SOP Instance UIDs
 #: C-STORE warning statuses that still store the object (PS3.4 B.2.3)
 STORED_WITH_WARNING = frozenset({0xB000, 0xB006, 0xB007})
 

@@ -1,0 +1,137 @@
+"""A real Orthanc (Debian's package) on 127.0.0.1 and an analysed phantom exam, for the DICOM results tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Orthanc:
+    """``Orthanc CONFIG.json`` in the foreground: DICOM and HTTP on free loopback ports, only ``allowed`` may store."""
+
+    def __init__(self, root: Path, *, aet: str = "ORTHANC", allowed: dict[str, str] | None = None) -> None:
+        if shutil.which("Orthanc") is None:
+            raise RuntimeError("Orthanc is not installed (apt-get install -y orthanc; .ci/setup does it)")
+        self.root, self.aet = root, aet
+        self.dicom_port, self.http_port = free_port(), free_port()
+        self.storage = root / "storage"
+        self.config = root / "orthanc.json"
+        self.log = root / "orthanc.log"
+        modalities = {name: [ae, "127.0.0.1", 0] for name, ae in (allowed or {"edge": "MAMMOEDGE"}).items()}
+        self.config.write_text(json.dumps({
+            "Name": "mammoedge-test", "StorageDirectory": str(self.storage), "IndexDirectory": str(self.storage),
+            "DicomAet": aet, "DicomPort": self.dicom_port, "HttpPort": self.http_port, "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": False,
+            "DicomAlwaysAllowEcho": False, "DicomCheckModalityHost": True, "DicomModalities": modalities,
+            "Plugins": [], "StorageCompression": False, "HttpServerEnabled": True, "DicomServerEnabled": True,
+            "OverwriteInstances": False, "ConcurrentJobs": 1, "DicomThreadsCount": 2,
+        }))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Orthanc:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(["Orthanc", str(self.config)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Orthanc exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                self.get("/system")
+                socket.create_connection(("127.0.0.1", self.dicom_port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("Orthanc did not come up within 20 s")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as response:
+            return response.read()
+
+    def get_json(self, path: str) -> object:
+        return json.loads(self.get(path))
+
+    def instances(self) -> list[str]:
+        return list(self.get_json("/instances"))  # type: ignore[arg-type]
+
+    def new_instance_events(self) -> int:
+        """How many instances Orthanc stored as new (a duplicate C-STORE of the same UID adds none)."""
+        changes = self.get_json("/changes?limit=10000")
+        return sum(1 for c in changes["Changes"] if c["ChangeType"] == "NewInstance")  # type: ignore[index]
+
+    def dataset(self, orthanc_id: str) -> pydicom.Dataset:
+        from io import BytesIO
+
+        return pydicom.dcmread(BytesIO(self.get(f"/instances/{orthanc_id}/file")))
+
+    def by_sop_uid(self) -> dict[str, pydicom.Dataset]:
+        out = {}
+        for i in self.instances():
+            ds = self.dataset(i)
+            out[str(ds.SOPInstanceUID)] = ds
+        return out
+
+
+@dataclass
+class AnalysedExam:
+    result: object
+    sources: list[pydicom.Dataset]
+    images: list[object]
+    paths: list[Path]
+
+
+def phantom_exam(out: Path, seed: int = 5) -> list[Path]:
+    """A small four-view phantom exam with planted clusters (``mammoedge phantom``)."""
+    exe = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin/mammoedge"
+    command = [str(exe) if exe.exists() else "mammoedge", "phantom", "--out", str(out), "--exams", "1",
+               "--seed", str(seed), "--size", "small", "--normal-fraction", "0"]
+    if not Path(command[0]).exists():
+        import sys
+
+        command[0] = str(Path(sys.executable).with_name("mammoedge"))
+    subprocess.run(command, check=True, capture_output=True)
+    return sorted((out / "exam_00000").glob("*.dcm"))
+
+
+def analyse(paths: list[Path]) -> AnalysedExam:
+    """The real pipeline on ``paths``: read, normalize, detect, cluster, morphology, triage."""
+    from mammoedge.runtime.config import Config
+    from mammoedge.runtime.dicom import read_mammogram
+    from mammoedge.runtime.dicom_results import align_sources
+    from mammoedge.runtime.exam_files import cached_models
+    from mammoedge.runtime.preprocess import normalize
+    from mammoedge.runtime.results.outputs import analyze_exam
+
+    config = Config()
+    images = [normalize(read_mammogram(p, config.reader), config.preprocess) for p in paths]
+    result = analyze_exam(images, cached_models(config), config.analysis, study_key="ab" * 16)
+    sources = align_sources(images, [pydicom.dcmread(p, stop_before_pixels=True) for p in paths])
+    return AnalysedExam(result=result, sources=sources, images=images, paths=paths)
