@@ -33,7 +33,7 @@ class Orthanc:
         self.storage = root / "storage"
         self.config = root / "orthanc.json"
         self.log = root / "orthanc.log"
-        modalities = {name: [ae, "127.0.0.1", 0] for name, ae in (allowed or {"edge": "MAMMOEDGE"}).items()}
+        modalities = {name: [ae, "127.0.0.1", 104] for name, ae in (allowed or {"edge": "MAMMOEDGE"}).items()}
         self.config.write_text(json.dumps({
             "Name": "mammoedge-test", "StorageDirectory": str(self.storage), "IndexDirectory": str(self.storage),
             "DicomAet": aet, "DicomPort": self.dicom_port, "HttpPort": self.http_port, "RemoteAccessAllowed": False,
