@@ -122,16 +122,12 @@ def phantom_exam(out: Path, seed: int = 5) -> list[Path]:
 
 
 def analyse(paths: list[Path]) -> AnalysedExam:
-    """The real pipeline on ``paths``: read, normalize, detect, cluster, morphology, triage."""
+    """The real exam pipeline on ``paths``: read, normalize, detect, cluster, morphology, triage."""
     from mammoedge.runtime.config import Config
-    from mammoedge.runtime.dicom import read_mammogram
     from mammoedge.runtime.dicom_results import align_sources
-    from mammoedge.runtime.exam_files import cached_models
-    from mammoedge.runtime.preprocess import normalize
-    from mammoedge.runtime.results.outputs import analyze_exam
+    from mammoedge.runtime.pipeline import ExamPipeline, shared_models
 
     config = Config()
-    images = [normalize(read_mammogram(p, config.reader), config.preprocess) for p in paths]
-    result = analyze_exam(images, cached_models(config), config.analysis, study_key="ab" * 16)
-    sources = align_sources(images, [pydicom.dcmread(p, stop_before_pixels=True) for p in paths])
-    return AnalysedExam(result=result, sources=sources, images=images, paths=paths)
+    run = ExamPipeline(shared_models(config), config).analyze_files(paths, study_key="ab" * 16)
+    sources = align_sources(run.views, [pydicom.dcmread(p, stop_before_pixels=True) for p in paths])
+    return AnalysedExam(result=run.result, sources=sources, images=list(run.views), paths=paths)

@@ -173,4 +173,25 @@ def write_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: 
     return written
 
 
-__all__ = ["DicomResult", "MAMMOGRAPHY_CAD_SR", "align_sources", "build_dicom_results", "write_dicom_results"]
+def read_sources(paths: Iterable[Path]) -> list[Dataset]:
+    """The headers of an exam's original files (``stop_before_pixels``); unreadable files are left out."""
+    found = []
+    for path in paths:
+        try:
+            found.append(pydicom.dcmread(path, stop_before_pixels=True))
+        except Exception as exc:  # the reader already refused it: it is no analysed view
+            log.debug("source %s not read (%s)", Path(path).name, type(exc).__name__)
+    return found
+
+
+def write_exam_dicom(result: ExamResult, images: Sequence[Any], paths: Iterable[Path],
+                     out_dir: str | os.PathLike[str], *, analysis: AnalysisConfig | None = None,
+                     kinds: Iterable[ResultKind] = tuple(ResultKind)) -> list[tuple[DicomResult, Path]]:
+    """:func:`write_dicom_results` for a pipeline run: ``images`` are its normalized views, ``paths`` the
+    exam's original files (matched to the views by SOP Instance UID)."""
+    sources = align_sources(images, read_sources(paths))
+    return write_dicom_results(result, sources, images, out_dir, analysis=analysis, kinds=kinds)
+
+
+__all__ = ["DicomResult", "MAMMOGRAPHY_CAD_SR", "align_sources", "build_dicom_results", "read_sources",
+           "write_dicom_results", "write_exam_dicom"]
