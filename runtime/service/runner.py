@@ -63,6 +63,7 @@ class Service:
         self.intake: Intake | None = None
         self._analyzer = analyzer
         self.reporter = None
+        self.sender = None  # forward.SenderThread, when [forward] has destinations
         if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
             from ..telemetry import OutboxSink
 
@@ -157,6 +158,12 @@ class Service:
                                                stop=self.stopping)
                 self._view_worker.start()
                 self._threads.append(self._view_worker)
+        if self.runs_intake and self.config.forward.destinations:
+            from ..forward import SendQueue, SenderThread, forward_paths
+
+            where = forward_paths(self.config.forward, self.config.service)
+            self.sender = SenderThread(self.config.forward, SendQueue(where.queue))
+            self.sender.start()
         if self.reporter is not None:
             self.reporter.start()
 
@@ -169,7 +176,8 @@ class Service:
         snap = self.health()
         return {"queue_depth": snap.queue_depth, "oldest_waiting_s": snap.oldest_waiting_s,
                 "last_exam_age_s": None if snap.last_exam_at is None else round(time.time() - snap.last_exam_at, 1),
-                "errors": dict(snap.errors_by_reason), "devices": list(self._metrics.devices_in_use)}
+                "errors": dict(snap.errors_by_reason), "devices": list(self._metrics.devices_in_use),
+                "forward": {d: dict(states) for d, states in snap.forward.items()}}
 
     def _report_exam(self, document: dict) -> None:
         from ..telemetry import exam_event
@@ -273,6 +281,8 @@ class Service:
             log.warning("%d analysis(es) still running at shutdown: resumed at the next start", unfinished)
         for thread in self._threads:
             thread.join(1.0)
+        if self.sender is not None:
+            self.sender.stop(5.0)
         if self.reporter is not None:
             self.reporter.stop()
         if not unfinished:
