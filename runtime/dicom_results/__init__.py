@@ -8,8 +8,16 @@ if _logging.getLogger("highdicom").level == _logging.NOTSET:
     _logging.getLogger("highdicom").setLevel(_logging.WARNING)
 
 from .build import (
-    DicomResult, align_sources, analysis_number, build_dicom_results, kind_of, previous_results, read_sources,
-    series_uid, write_dicom_results, write_exam_dicom,
+    DicomResult,
+    align_sources,
+    analysis_number,
+    build_dicom_results,
+    kind_of,
+    previous_results,
+    read_sources,
+    series_uid,
+    write_dicom_results,
+    write_exam_dicom,
 )
 from .codes import ResultKind, ResultSeries
 from .errors import DicomResultsError

@@ -146,7 +146,7 @@ def file_name(result: ExamResult, item: DicomResult) -> str:
 
 def previous_results(out_dir: Path, study_key: str) -> list[Dataset]:
     """Headers of the objects earlier analyses of this study wrote to ``out_dir``."""
-    found = []
+    found: list[Dataset] = []
     for path in sorted(out_dir.glob(f"{study_key}_*.dcm")):
         try:
             found.append(pydicom.dcmread(path, stop_before_pixels=True))
@@ -175,7 +175,7 @@ def write_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: 
 
 def read_sources(paths: Iterable[Path]) -> list[Dataset]:
     """The headers of an exam's original files (``stop_before_pixels``); unreadable files are left out."""
-    found = []
+    found: list[Dataset] = []
     for path in paths:
         try:
             found.append(pydicom.dcmread(path, stop_before_pixels=True))
@@ -193,5 +193,12 @@ def write_exam_dicom(result: ExamResult, images: Sequence[Any], paths: Iterable[
     return write_dicom_results(result, sources, images, out_dir, analysis=analysis, kinds=kinds)
 
 
-__all__ = ["DicomResult", "MAMMOGRAPHY_CAD_SR", "align_sources", "build_dicom_results", "read_sources",
-           "write_dicom_results", "write_exam_dicom"]
+__all__ = [
+    "MAMMOGRAPHY_CAD_SR",
+    "DicomResult",
+    "align_sources",
+    "build_dicom_results",
+    "read_sources",
+    "write_dicom_results",
+    "write_exam_dicom",
+]

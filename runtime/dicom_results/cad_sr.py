@@ -30,13 +30,23 @@ from dataclasses import dataclass
 import numpy as np
 from highdicom.base import SOPClass
 from highdicom.sr import (
-    CodeContentItem, CodedConcept, ContainerContentItem, ContentItem, DateContentItem, GraphicTypeValues,
-    ImageContentItem, NumContentItem, PixelOriginInterpretationValues, ScoordContentItem, TextContentItem,
+    CodeContentItem,
+    CodedConcept,
+    ContainerContentItem,
+    ContentItem,
+    DateContentItem,
+    GraphicTypeValues,
+    ImageContentItem,
+    NumContentItem,
+    PixelOriginInterpretationValues,
+    ScoordContentItem,
+    TextContentItem,
     TimeContentItem,
 )
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import DA, TM
 
 from ..analysis import Cluster, ClusterLocation, ViewAnalysis, counts_toward_flag
 from ..codes import Distribution, View
@@ -146,9 +156,9 @@ def single_image_finding(cluster: Cluster, source: Dataset, required: bool) -> C
         children.append(CodeContentItem(name=DCM.CalcificationDistribution, value=C.DISTRIBUTION[cluster.distribution],
                                         relationship_type=prop))
     children.append(_num(DCM.NumberOfCalcifications, cluster.count, C.NO_UNITS, prop))
-    for name, kind, data in ((DCM.Center, GraphicTypeValues.POINT, centre),
-                             (DCM.Outline, GraphicTypeValues.POLYLINE, outline)):
-        scoord = ScoordContentItem(name=name, graphic_type=kind, graphic_data=data.astype(np.float32),
+    for name, graphic, data in ((DCM.Center, GraphicTypeValues.POINT, centre),
+                                (DCM.Outline, GraphicTypeValues.POLYLINE, outline)):
+        scoord = ScoordContentItem(name=name, graphic_type=graphic, graphic_data=data.astype(np.float32),
                                    pixel_origin_interpretation=PixelOriginInterpretationValues.VOLUME,
                                    relationship_type=prop)
         children.append(attach(scoord, [_image_item(source, "SELECTED FROM")]))
@@ -184,7 +194,8 @@ def _birads_text(*clusters: Cluster) -> str | None:
 def composite_feature(pair: ClusterLocation, cc: tuple[Cluster, Dataset], mlo: tuple[Cluster, Dataset],
                       required: bool) -> CodeContentItem:
     """TID 4004: the same cluster seen in CC and MLO (spatially related), with its quadrant."""
-    feature = CodeContentItem(name=DCM.CompositeFeature, value=CodedConcept("129769006", "SCT", "Calcification Cluster"),
+    feature = CodeContentItem(name=DCM.CompositeFeature,
+                              value=CodedConcept("129769006", "SCT", "Calcification Cluster"),
                               relationship_type="CONTAINS")
     children: list[ContentItem] = [
         CodeContentItem(name=DCM.RenderingIntent, value=RENDER_REQUIRED if required else RENDER_OPTIONAL,
@@ -307,7 +318,7 @@ def build_cad_sr(result: ExamResult, sources: Sequence[Dataset], placement: Seri
                  min_birads: str, flag_uncertain: bool, manufacturer: str = "mammoedge",
                  now: _dt.datetime | None = None) -> Dataset:
     """The exam's Mammography CAD SR; ``sources`` are the analysed images' headers, in ``result.views`` order."""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     first = sources[0]
     sr = SOPClass(study_instance_uid=first.StudyInstanceUID, series_instance_uid=placement.series_instance_uid,
                   series_number=placement.series_number, sop_instance_uid=placement.sop_instance_uid,
@@ -316,8 +327,8 @@ def build_cad_sr(result: ExamResult, sources: Sequence[Dataset], placement: Seri
                   series_description=placement.series_description, software_versions=result.software_version,
                   manufacturer_model_name="mammoedge")
     sr.copy_patient_and_study_information(first)
-    sr.InstanceCreationDate, sr.InstanceCreationTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
-    sr.ContentDate, sr.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    sr.InstanceCreationDate, sr.InstanceCreationTime = DA(now.strftime("%Y%m%d")), TM(now.strftime("%H%M%S"))
+    sr.ContentDate, sr.ContentTime = DA(now.strftime("%Y%m%d")), TM(now.strftime("%H%M%S"))
     sr.CompletionFlag, sr.VerificationFlag = "COMPLETE", "UNVERIFIED"
     sr.PerformedProcedureCodeSequence = DicomSequence()
     sr.ReferencedPerformedProcedureStepSequence = DicomSequence()

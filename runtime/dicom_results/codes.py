@@ -8,8 +8,8 @@ from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
 
 from ..analysis.geometry import Quadrant
+from ..codes import VIEW_SCT, Distribution, Laterality, Morphology, MorphologyClass, View
 from ..config import ForwardObject
-from ..codes import Distribution, Laterality, Morphology, MorphologyClass, VIEW_SCT, View
 
 #: Our coding scheme for the exam-level concepts DICOM has no code for (declared in each SR).
 SCHEME = "99MAMMOEDGE"

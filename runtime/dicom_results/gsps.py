@@ -30,7 +30,7 @@ def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: Series
     by_series: dict[str, list[int]] = {}
     for i, source in enumerate(sources):
         by_series.setdefault(source.SeriesInstanceUID, []).append(i)
-    out = []
+    out: list[Dataset] = []
     for n, indices in enumerate(by_series.values()):
         annotations = []
         for i in indices:

@@ -32,7 +32,8 @@ def build_summary_sr(result: ExamResult, sources: Sequence[Dataset], placement: 
     """Measurement groups: "exam" (the triage flag and score) and one per breast (its flag and case score)."""
     detector = result.models[0] if result.models else None
     algorithm = hd.sr.AlgorithmIdentification(
-        name=detector.name if detector else "mammoedge", version=detector.version if detector else result.software_version,
+        name=detector.name if detector else "mammoedge",
+        version=detector.version if detector else result.software_version,
         parameters=[f"software mammoedge {result.software_version}"])
     triage = result.triage
     groups = [_group("exam", triage.flagged, triage.score, triage.operating_point, algorithm, None)]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from highdicom.sr import ContentItem, ContentSequence
 
+Item = TypeVar("Item", bound=ContentItem)
 
-def attach(parent: ContentItem, children: Iterable[ContentItem]) -> ContentItem:
+
+def attach(parent: Item, children: Iterable[ContentItem]) -> Item:
     """Append ``children`` to ``parent``'s content sequence (each child carries its relationship type)."""
     items = list(children)
     if items:

@@ -132,9 +132,10 @@ class SendQueue:
     def resend(self, destination: str, now: float | None = None) -> int:
         """Put a destination's refused objects back to pending (after its configuration was fixed)."""
         with self._lock:
-            cursor = self._db.execute("UPDATE deliveries SET state = ?, attempts = 0, next_at = ? WHERE destination = ? "
-                                      "AND state = ?", (DeliveryState.PENDING.value, time.time() if now is None else now,
-                                                        destination, DeliveryState.REFUSED.value))
+            cursor = self._db.execute(
+                "UPDATE deliveries SET state = ?, attempts = 0, next_at = ? WHERE destination = ? AND state = ?",
+                (DeliveryState.PENDING.value, time.time() if now is None else now, destination,
+                 DeliveryState.REFUSED.value))
             return cursor.rowcount
 
     def requeue_interrupted(self) -> int:

@@ -48,7 +48,8 @@ def snapshot_from_queue(queue: JobQueue, config: Config, now: float | None = Non
     now = time.time() if now is None else now
     stats = queue.stats(now)
     forward, reasons = forward_counts(config)
-    return HealthSnapshot(forward=forward, forward_reasons=reasons, at=now, queue_depth=stats.queue_depth, oldest_waiting_s=stats.oldest_waiting_s,
+    return HealthSnapshot(at=now, queue_depth=stats.queue_depth, oldest_waiting_s=stats.oldest_waiting_s,
+                          forward=forward, forward_reasons=reasons,
                           last_exam_at=stats.last_exam_at, exams_by_state=stats.exams_by_state,
                           instances=stats.instances, errors_by_reason=stats.errors_by_reason,
                           versions=versions(config))

@@ -1,5 +1,4 @@
 import pytest
-
 from pacs_helpers import analyse, phantom_exam
 
 

@@ -10,9 +10,12 @@ from io import BytesIO
 import numpy as np
 import pydicom
 import pytest
-
 from mammoedge.runtime.dicom_results import (
-    DicomResultsError, ResultKind, ResultSeries, build_dicom_results, write_dicom_results,
+    DicomResultsError,
+    ResultKind,
+    ResultSeries,
+    build_dicom_results,
+    write_dicom_results,
 )
 from mammoedge.runtime.dicom_results.cad_sr import counts
 

@@ -1,5 +1,4 @@
 import pytest
-
 from pacs_helpers import Orthanc, analyse, phantom_exam
 
 

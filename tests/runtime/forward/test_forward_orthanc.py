@@ -9,10 +9,9 @@ from io import BytesIO
 
 import pydicom
 import pytest
-
 from mammoedge.runtime.config import ConfigError, DestinationConfig, ForwardConfig, load_config
 from mammoedge.runtime.dicom_results import ResultKind, write_dicom_results
-from mammoedge.runtime.forward import DeliveryState, Outcome, SendQueue, Sender, backoff_s, enqueue_results
+from mammoedge.runtime.forward import DeliveryState, Outcome, Sender, SendQueue, backoff_s, enqueue_results
 
 
 def destination(orthanc, **overrides) -> DestinationConfig:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pydicom
-
 from pacs_helpers import free_port
 
 MAMMOEDGE = Path(sys.executable).parent / "mammoedge"
