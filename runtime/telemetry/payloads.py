@@ -24,7 +24,8 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "health": {"queue_depth": (int,), "oldest_waiting_s": (int, float, type(None)), "cpu_percent": (int, float),
                "memory_used_percent": (int, float), "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
                "errors": (dict,), "devices": (list,), "events_dropped": (int,),
-               "update": (dict,)},
+               "update": (dict,),
+               "forward": (dict,)},  # DICOM results send queue: destination -> state -> count
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "interval": (dict,), "since_start": (dict,)},
