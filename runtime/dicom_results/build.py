@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ DESCRIPTION = {
 }
 SERIES = {ResultKind.CAD_SR: ResultSeries.CAD_SR, ResultKind.SUMMARY_SR: ResultSeries.SUMMARY_SR,
           ResultKind.GSPS: ResultSeries.GSPS, ResultKind.SC: ResultSeries.SC}
+#: Threads drawing the secondary captures beside the SR building.
+SC_THREADS = 2
 #: Our own implementation's device (observer) UID, the same on every box running this software.
 DEVICE_UID = generate_uid(entropy_srcs=["mammoedge", "device observer"])
 
@@ -85,7 +88,17 @@ def build_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: 
                         analysis: AnalysisConfig | None = None, previous: Sequence[Dataset] = (),
                         kinds: Iterable[ResultKind] = tuple(ResultKind), now: _dt.datetime | None = None
                         ) -> list[DicomResult]:
-    """Every DICOM result of one exam.
+    """Every DICOM result of one exam (see :func:`iter_dicom_results`)."""
+    return list(iter_dicom_results(result, sources, images, analysis=analysis, previous=previous, kinds=kinds,
+                                   now=now))
+
+
+def iter_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: Sequence[Any] | None, *,
+                       analysis: AnalysisConfig | None = None, previous: Sequence[Dataset] = (),
+                       kinds: Iterable[ResultKind] = tuple(ResultKind), now: _dt.datetime | None = None
+                       ) -> Iterator[DicomResult]:
+    """Every DICOM result of one exam, each as soon as it is built: the SRs and GSPS first, while the
+    secondary captures are drawn on other threads (OpenCV releases the GIL).
 
     ``sources``: the analysed images' headers (``pydicom.dcmread(path, stop_before_pixels=True)``), in
     ``result.views`` order; ``images``: the normalized views in the same order (needed for SC only);
@@ -119,24 +132,28 @@ def build_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: 
                                sop_instance_uid=str(generate_uid()), instance_number=n * INSTANCES_PER_ANALYSIS + k,
                                series_description=(DESCRIPTION[kind] + supersedes)[:64], predecessors=tuple(latest))
 
-    out: list[DicomResult] = []
-    if ResultKind.CAD_SR in wanted:
-        out.append(DicomResult(kind=ResultKind.CAD_SR, dataset=build_cad_sr(
-            result, sources, placement(ResultKind.CAD_SR), min_birads=analysis.flag_min_birads,
-            flag_uncertain=analysis.flag_uncertain, now=now)))
-    if ResultKind.SUMMARY_SR in wanted:
-        out.append(DicomResult(kind=ResultKind.SUMMARY_SR, dataset=build_summary_sr(
-            result, sources, placement(ResultKind.SUMMARY_SR), device_uid=DEVICE_UID)))
-    if ResultKind.GSPS in wanted:
-        out += [DicomResult(kind=ResultKind.GSPS, dataset=d)
-                for d in build_gsps(result, sources, placement(ResultKind.GSPS))]
-    if ResultKind.SC in wanted:
-        if images is None or len(images) != len(result.views):
-            raise DicomResultsError("secondary captures need the normalized view images, one per analysed view")
-        for k, (view, image, source) in enumerate(zip(result.views, images, sources), start=1):
-            out.append(DicomResult(kind=ResultKind.SC, dataset=build_sc(view, image, source,
-                                                                        placement(ResultKind.SC, k))))
-    return out
+    if ResultKind.SC in wanted and (images is None or len(images) != len(result.views)):
+        raise DicomResultsError("secondary captures need the normalized view images, one per analysed view")
+    with ThreadPoolExecutor(max_workers=SC_THREADS) as pool:
+        captures = [pool.submit(build_sc, view, image, source, placement(ResultKind.SC, k))
+                    for k, (view, image, source) in enumerate(zip(result.views, images or (), sources), start=1)
+                    ] if ResultKind.SC in wanted else []
+        try:
+            if ResultKind.CAD_SR in wanted:
+                yield DicomResult(kind=ResultKind.CAD_SR, dataset=build_cad_sr(
+                    result, sources, placement(ResultKind.CAD_SR), min_birads=analysis.flag_min_birads,
+                    flag_uncertain=analysis.flag_uncertain, now=now))
+            if ResultKind.GSPS in wanted:
+                for d in build_gsps(result, sources, placement(ResultKind.GSPS)):
+                    yield DicomResult(kind=ResultKind.GSPS, dataset=d)
+            if ResultKind.SUMMARY_SR in wanted:
+                yield DicomResult(kind=ResultKind.SUMMARY_SR, dataset=build_summary_sr(
+                    result, sources, placement(ResultKind.SUMMARY_SR), device_uid=DEVICE_UID))
+            for capture in captures:
+                yield DicomResult(kind=ResultKind.SC, dataset=capture.result())
+        finally:
+            for capture in captures:
+                capture.cancel()
 
 
 def file_name(result: ExamResult, item: DicomResult) -> str:
@@ -157,19 +174,23 @@ def previous_results(out_dir: Path, study_key: str) -> list[Dataset]:
 
 def write_dicom_results(result: ExamResult, sources: Sequence[Dataset], images: Sequence[Any] | None,
                         out_dir: str | os.PathLike[str], *, analysis: AnalysisConfig | None = None,
-                        kinds: Iterable[ResultKind] = tuple(ResultKind)) -> list[tuple[DicomResult, Path]]:
-    """Build and write the objects to ``out_dir`` (temporary file + rename each), after earlier analyses'."""
+                        kinds: Iterable[ResultKind] = tuple(ResultKind),
+                        on_written: Callable[[DicomResult, Path], object] | None = None
+                        ) -> list[tuple[DicomResult, Path]]:
+    """Build and write the objects to ``out_dir`` (temporary file + rename each), numbered after earlier
+    analyses'; ``on_written`` is called as each file is in place (to queue it while the rest are built)."""
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    built = build_dicom_results(result, sources, images, analysis=analysis,
-                                previous=previous_results(directory, result.study_key), kinds=kinds)
     written = []
-    for item in built:
+    for item in iter_dicom_results(result, sources, images, analysis=analysis,
+                                   previous=previous_results(directory, result.study_key), kinds=kinds):
         path = directory / file_name(result, item)
         temporary = path.with_suffix(".tmp")
         item.dataset.save_as(temporary, enforce_file_format=True)
         os.replace(temporary, path)
         written.append((item, path))
+        if on_written is not None:
+            on_written(item, path)
     return written
 
 
@@ -186,11 +207,14 @@ def read_sources(paths: Iterable[Path]) -> list[Dataset]:
 
 def write_exam_dicom(result: ExamResult, images: Sequence[Any], paths: Iterable[Path],
                      out_dir: str | os.PathLike[str], *, analysis: AnalysisConfig | None = None,
-                     kinds: Iterable[ResultKind] = tuple(ResultKind)) -> list[tuple[DicomResult, Path]]:
+                     kinds: Iterable[ResultKind] = tuple(ResultKind),
+                     on_written: Callable[[DicomResult, Path], object] | None = None
+                     ) -> list[tuple[DicomResult, Path]]:
     """:func:`write_dicom_results` for a pipeline run: ``images`` are its normalized views, ``paths`` the
     exam's original files (matched to the views by SOP Instance UID)."""
     sources = align_sources(images, read_sources(paths))
-    return write_dicom_results(result, sources, images, out_dir, analysis=analysis, kinds=kinds)
+    return write_dicom_results(result, sources, images, out_dir, analysis=analysis, kinds=kinds,
+                               on_written=on_written)
 
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import highdicom as hd
-import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
@@ -27,7 +27,7 @@ def build_sc(view: ViewAnalysis, normalized: Any, source: Dataset, placement: Se
              manufacturer: str = "mammoedge") -> Dataset:
     """The normalized view (chest wall left) with clusters and calcifications drawn, as an RGB SC image."""
     canvas = render_overlay(normalized.image, view, getattr(normalized, "mask", None))
-    rgb = np.ascontiguousarray(canvas[..., ::-1])
+    rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
     spacing = float(view.spacing_mm) * normalized.image.shape[0] / rgb.shape[0]
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,

@@ -37,6 +37,10 @@ CREATE INDEX IF NOT EXISTS deliveries_study ON deliveries(study_key);
 """
 
 
+#: Set whenever an object is queued in this process: an in-process sender wakes at once instead of polling.
+DUE = threading.Event()
+
+
 class DeliveryState(enum.StrEnum):
     """Where one object stands toward one destination."""
 
@@ -94,7 +98,10 @@ class SendQueue:
                 "INSERT OR IGNORE INTO deliveries (destination, object, path, study_key, kind, state, next_at, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (destination, path.name, str(path), study_key, kind, DeliveryState.PENDING.value, now, now))
-            return cursor.rowcount == 1
+            added = cursor.rowcount == 1
+        if added:
+            DUE.set()
+        return added
 
     def claim(self, destination: str, now: float | None = None, limit: int = 64) -> list[Delivery]:
         """Due pending objects of ``destination``, marked sending (one association sends them together)."""

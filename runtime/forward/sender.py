@@ -23,7 +23,7 @@ from pynetdicom import AE, _config
 from pynetdicom.association import Association
 
 from ..config import DestinationConfig, ForwardConfig
-from .queue import Delivery, SendQueue
+from .queue import DUE, Delivery, SendQueue
 
 log = logging.getLogger(__name__)
 _config.LOG_REQUEST_IDENTIFIERS = False  # pynetdicom would log identifiers (patient data)
@@ -168,6 +168,8 @@ class Sender:
         """Send until ``stop``; after a restart, objects cut mid-transfer are sent again first."""
         self.queue.requeue_interrupted()
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # before the pass: an object queued during it wakes the next one at once
             busy = False
             for destination in self.config.destinations:
                 try:
@@ -181,7 +183,6 @@ class Sender:
             if not busy:
                 if wake is not None:
                     wake.wait(self.config.poll_s)
-                    wake.clear()
                 else:
                     stop.wait(self.config.poll_s)
 
@@ -192,7 +193,7 @@ class SenderThread(threading.Thread):
     def __init__(self, config: ForwardConfig, queue: SendQueue) -> None:
         super().__init__(name="forward-sender", daemon=True)
         self.sender = Sender(config, queue)
-        self.stop_event, self.wake = threading.Event(), threading.Event()
+        self.stop_event, self.wake = threading.Event(), DUE  # set when this process queues an object
 
     def run(self) -> None:
         self.sender.run(self.stop_event, self.wake)

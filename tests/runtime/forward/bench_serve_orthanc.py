@@ -35,8 +35,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         subprocess.run([str(MAMMOEDGE), "phantom", "--out", str(root / "exams"), "--exams", str(args.exams),
-                        "--seed", "11", "--size", args.size, "--normal-fraction", "0", "--vendor", "hologic"], check=True,
-                       capture_output=True)
+                        "--seed", "11", "--size", args.size, "--normal-fraction", "0", "--vendor", "hologic"],
+                       check=True, capture_output=True)
         (root / "orthanc").mkdir()
         orthanc = Orthanc(root / "orthanc").start()
         port = free_port()
