@@ -25,7 +25,8 @@ def free_port() -> int:
 class Orthanc:
     """``Orthanc CONFIG.json`` in the foreground: DICOM and HTTP on free loopback ports, only ``allowed`` may store."""
 
-    def __init__(self, root: Path, *, aet: str = "ORTHANC", allowed: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *, aet: str = "ORTHANC", allowed: dict[str, str] | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
         if shutil.which("Orthanc") is None:
             raise RuntimeError("Orthanc is not installed (apt-get install -y orthanc; .ci/setup does it)")
         self.root, self.aet = root, aet
@@ -41,6 +42,9 @@ class Orthanc:
             "DicomAlwaysAllowEcho": False, "DicomCheckModalityHost": True, "DicomModalities": modalities,
             "Plugins": [], "StorageCompression": False, "HttpServerEnabled": True, "DicomServerEnabled": True,
             "OverwriteInstances": False, "ConcurrentJobs": 1, "DicomThreadsCount": 2,
+            **({} if tls is None else {  # (server certificate, key, CA bundle): DICOM port TLS-only
+                "DicomTlsEnabled": True, "DicomTlsCertificate": str(tls[0]), "DicomTlsPrivateKey": str(tls[1]),
+                "DicomTlsTrustedCertificates": str(tls[2]), "DicomTlsRemoteCertificateRequired": False}),
         }))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -131,3 +135,34 @@ def analyse(paths: list[Path]) -> AnalysedExam:
     run = ExamPipeline(shared_models(config), config).analyze_files(paths, study_key="ab" * 16)
     sources = align_sources(run.views, [pydicom.dcmread(p, stop_before_pixels=True) for p in paths])
     return AnalysedExam(result=run.result, sources=sources, images=list(run.views), paths=paths)
+
+
+def make_tls(directory: Path, name: str = "ca") -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 it signed: (server cert, server key, CA cert) PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {name}")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False).sign(ca_key, hashes.SHA256()))
+    paths = (directory / f"{name}-server.pem", directory / f"{name}-server.key", directory / f"{name}.pem")
+    paths[0].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    paths[2].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return paths

@@ -12,6 +12,7 @@ import pytest
 from mammoedge.runtime.config import ConfigError, DestinationConfig, ForwardConfig, load_config
 from mammoedge.runtime.dicom_results import ResultKind, write_dicom_results
 from mammoedge.runtime.forward import DeliveryState, Outcome, Sender, SendQueue, backoff_s, enqueue_results
+from pacs_helpers import Orthanc, make_tls
 
 
 def destination(orthanc, **overrides) -> DestinationConfig:
@@ -189,6 +190,29 @@ def test_no_patient_data_in_forward_logs(exam, orthanc, tmp_path, caplog):
     uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for _, p in objects}
     for value in (str(source.PatientName), str(source.PatientID), source.StudyInstanceUID, *uids):
         assert value not in caplog.text
+
+
+def test_tls_destination_verified_and_delivered(exam, tmp_path):
+    server_cert, server_key, ca = make_tls(tmp_path / "pki")
+    _, _, other_ca = make_tls(tmp_path / "pki", name="other")
+    (tmp_path / "orthanc").mkdir()
+    orthanc = Orthanc(tmp_path / "orthanc", tls=(server_cert, server_key, ca)).start()
+    try:
+        objects = written(exam, tmp_path / "out")[:2]
+        untrusted = forward(orthanc, dest=destination(orthanc, name="untrusted", tls=True, tls_ca_file=other_ca))
+        queue = SendQueue(tmp_path / "forward.sqlite")
+        enqueue_results(queue, untrusted, exam.result.study_key, objects)
+        assert Sender(untrusted, queue).send_due(untrusted.destinations[0])[Outcome.DELIVERED] == 0
+        assert queue.counts()["untrusted"] == {"pending": 2} and queue.reasons()["untrusted"]
+        plain = forward(orthanc, dest=destination(orthanc, name="plain"))  # the port speaks TLS only
+        enqueue_results(queue, plain, exam.result.study_key, objects)
+        assert Sender(plain, queue).send_due(plain.destinations[0])[Outcome.DELIVERED] == 0
+        trusted = forward(orthanc, dest=destination(orthanc, name="tls", tls=True, tls_ca_file=ca))
+        enqueue_results(queue, trusted, exam.result.study_key, objects)
+        assert Sender(trusted, queue).send_due(trusted.destinations[0])[Outcome.DELIVERED] == 2
+        assert len(orthanc.instances()) == 2
+    finally:
+        orthanc.stop()
 
 
 @pytest.mark.parametrize("attempts, expected", [(1, 2.0), (2, 4.0), (3, 8.0), (8, 256.0), (9, 300.0), (30, 300.0)])
