@@ -25,11 +25,12 @@ def label(cluster: Cluster) -> str:
 
 def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: SeriesPlacement, *,
                manufacturer: str = "mammoedge", device_serial: str = "0") -> list[Dataset]:
-    """One presentation state per source series (highdicom's GSPS references images of one series)."""
+    """One presentation state per source series and breast (highdicom's GSPS references images of one series;
+    its General Series Laterality names one breast)."""
     layer = hd.pr.GraphicLayer(layer_name=LAYER, order=1, description="mammoedge calcification clusters")
-    by_series: dict[str, list[int]] = {}
+    by_series: dict[tuple[str, str], list[int]] = {}
     for i, source in enumerate(sources):
-        by_series.setdefault(source.SeriesInstanceUID, []).append(i)
+        by_series.setdefault((source.SeriesInstanceUID, result.views[i].laterality.value), []).append(i)
     out: list[Dataset] = []
     for n, indices in enumerate(by_series.values()):
         annotations = []
@@ -61,6 +62,5 @@ def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: Series
             graphic_annotations=annotations or None, graphic_layers=[layer] if annotations else None,
             institution_name=first.get("InstitutionName") or None))
         out[-1].SeriesDescription = placement.series_description
-        sides = {str(sources[i].get("ImageLaterality") or sources[i].get("Laterality") or "") for i in indices}
-        out[-1].Laterality = sides.pop() if len(sides) == 1 else ""  # General Series, Type 2C (paired organ)
+        out[-1].Laterality = result.views[indices[0]].laterality.value  # General Series, Type 2C (paired organ)
     return out

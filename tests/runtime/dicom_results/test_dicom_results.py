@@ -66,7 +66,8 @@ def test_one_of_each_and_one_sc_per_view(exam, built):
     kinds = [b.kind for b in built]
     assert kinds.count(ResultKind.CAD_SR) == 1 and kinds.count(ResultKind.SUMMARY_SR) == 1
     assert kinds.count(ResultKind.SC) == len(exam.result.views)
-    assert kinds.count(ResultKind.GSPS) == len({s.SeriesInstanceUID for s in exam.sources})
+    assert kinds.count(ResultKind.GSPS) == len({(s.SeriesInstanceUID, v.laterality) for s, v in
+                                                zip(exam.sources, exam.result.views)})
     assert len({b.sop_instance_uid for b in built}) == len(built)
 
 
@@ -157,7 +158,7 @@ def test_gsps_outlines_every_cluster_on_its_image(exam, built):
     seen = 0
     for item in (b for b in built if b.kind is ResultKind.GSPS):
         ds = reread(item.dataset)
-        for annotation in ds.GraphicAnnotationSequence:
+        for annotation in ds.get("GraphicAnnotationSequence", []):
             view = by_uid[annotation.ReferencedImageSequence[0].ReferencedSOPInstanceUID]
             assert len(annotation.GraphicObjectSequence) == len(view.clusters)
             for obj, cluster in zip(annotation.GraphicObjectSequence, view.clusters):

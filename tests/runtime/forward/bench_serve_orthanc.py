@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pydicom
+
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from pacs_helpers import Orthanc, free_port  # noqa: E402
 
@@ -60,7 +62,8 @@ def main() -> int:
                                       check=False, capture_output=True, text=True)
                 if sent.returncode != 0:
                     raise SystemExit(f"storescu failed: {sent.stderr[-1500:]}")
-                expected += 3 + len(files)
+                headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+                expected += 2 + len({(h.SeriesInstanceUID, h.ImageLaterality) for h in headers}) + len(files)
                 deadline = time.monotonic() + 300
                 while len(orthanc.instances()) < expected:
                     if time.monotonic() > deadline:
