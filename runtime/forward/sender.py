@@ -17,8 +17,10 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pydicom
+from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, _config
 from pynetdicom.association import Association
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 _config.LOG_REQUEST_IDENTIFIERS = False  # pynetdicom would log identifiers (patient data)
 _config.LOG_RESPONSE_IDENTIFIERS = False
 _config.LOG_HANDLER_LEVEL = "none"  # its standard DIMSE handlers log Affected SOP Instance UIDs
+_config.STORE_SEND_CHUNKED_DATASET = True  # send a file's bytes in PDU-sized chunks instead of decoding it
 #: C-STORE warning statuses that still store the object (PS3.4 B.2.3)
 STORED_WITH_WARNING = frozenset({0xB000, 0xB006, 0xB007})
 
@@ -92,17 +95,18 @@ class Sender:
         tally = {o: 0 for o in Outcome}
         if not batch:
             return tally
-        datasets: dict[int, pydicom.Dataset] = {}
+        metas: dict[int, tuple[str, str]] = {}  # (SOP class, transfer syntax) from each file's meta header
         for d in batch:
             try:
-                datasets[d.id] = pydicom.dcmread(d.path)
-            except (OSError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+                meta = read_file_meta_info(d.path)
+                metas[d.id] = (str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID))
+            except (OSError, ValueError, AttributeError, pydicom.errors.InvalidDicomError) as exc:
                 self.queue.refuse(d, f"object file unreadable ({type(exc).__name__})")
                 tally[Outcome.REFUSED] += 1
-        todo = [d for d in batch if d.id in datasets]
+        todo = [d for d in batch if d.id in metas]
         if not todo:
             return tally
-        contexts = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets.values()}
+        contexts = set(metas.values())
         ae = self._ae(contexts)
         tls = (tls_context(destination), destination.host) if destination.tls else None
         try:
@@ -119,7 +123,7 @@ class Sender:
                 self._fail_all(todo, False, "no association (connection failed or aborted)", tally)
                 return tally
             for i, d in enumerate(todo):
-                attempt = self._store(assoc, datasets[d.id])
+                attempt = self._store(assoc, d.path)
                 self._record(d, attempt, tally)
                 if attempt.outcome is Outcome.RETRY and not assoc.is_established:  # lost: the rest next time
                     self._fail_all(todo[i + 1:], False, attempt.reason or "association lost", tally, claimed=True)
@@ -129,9 +133,9 @@ class Sender:
                 assoc.release()
         return tally
 
-    def _store(self, assoc: Association, dataset: pydicom.Dataset) -> Attempt:
+    def _store(self, assoc: Association, path: Path) -> Attempt:
         try:
-            status = assoc.send_c_store(dataset)
+            status = assoc.send_c_store(path)  # the file's encoded data set, sent as stored (no decode)
         except (OSError, RuntimeError, ValueError) as exc:
             return Attempt(outcome=Outcome.RETRY, reason=f"C-STORE not sent: {type(exc).__name__}")
         if not status or "Status" not in status:  # no response: aborted, timed out or connection lost

@@ -71,6 +71,11 @@ def main() -> int:
                     time.sleep(0.05)
             queue = sqlite3.connect(root / "state" / "queue.sqlite")
             forward = sqlite3.connect(root / "state" / "forward.sqlite")
+            deadline = time.monotonic() + 30  # Orthanc has them all: wait for the last rows to be marked
+            while forward.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0] < expected:
+                if time.monotonic() > deadline:
+                    raise SystemExit("deliveries not all marked delivered")
+                time.sleep(0.05)
             rows = []
             for study_key, finished in queue.execute("SELECT study_key, finished_at FROM exams ORDER BY finished_at"):
                 queued, stored, n = forward.execute("SELECT MAX(created_at), MAX(delivered_at), COUNT(*) FROM "
