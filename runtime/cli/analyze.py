@@ -76,6 +76,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if args.dicom_out is not None:
             from ..dicom_results import write_exam_dicom
 
-            written = write_exam_dicom(exam.result, exam.views, paths, args.dicom_out, analysis=config.analysis)
+            written = write_exam_dicom(exam.result, exam.views, exam.paths, args.dicom_out, analysis=config.analysis)
             print(f"  {len(written)} DICOM object(s) -> {args.dicom_out}")
     return 1 if failed else 0

@@ -205,14 +205,17 @@ def read_sources(paths: Iterable[Path]) -> list[Dataset]:
     return found
 
 
-def write_exam_dicom(result: ExamResult, images: Sequence[Any], paths: Iterable[Path],
+def write_exam_dicom(result: ExamResult, images: Sequence[Any], paths: Sequence[Path],
                      out_dir: str | os.PathLike[str], *, analysis: AnalysisConfig | None = None,
                      kinds: Iterable[ResultKind] = tuple(ResultKind),
                      on_written: Callable[[DicomResult, Path], object] | None = None
                      ) -> list[tuple[DicomResult, Path]]:
-    """:func:`write_dicom_results` for a pipeline run: ``images`` are its normalized views, ``paths`` the
-    exam's original files (matched to the views by SOP Instance UID)."""
-    sources = align_sources(images, read_sources(paths))
+    """:func:`write_dicom_results` for a pipeline run (``ExamRun``): ``images`` its normalized views and
+    ``paths`` their original files, both in ``result.views`` order (``ExamRun.views``, ``ExamRun.paths``)."""
+    if len(paths) != len(result.views):
+        raise DicomResultsError(f"{len(paths)} source files for {len(result.views)} analysed views; rule: one "
+                                "original per view, in result.views order")
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
     return write_dicom_results(result, sources, images, out_dir, analysis=analysis, kinds=kinds,
                                on_written=on_written)
 

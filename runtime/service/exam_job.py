@@ -108,9 +108,7 @@ def forward_results(result: Any, images: Any, paths: list[Path], config: Config)
         return None
     from dataclasses import asdict
 
-    import pydicom
-
-    from ..dicom_results import write_dicom_results
+    from ..dicom_results import write_exam_dicom
     from ..forward import SendQueue, enqueue_results, forward_paths
 
     where = forward_paths(forward, config.service)
@@ -118,10 +116,9 @@ def forward_results(result: Any, images: Any, paths: list[Path], config: Config)
     queue = SendQueue(where.queue)
     try:
         try:
-            sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
-            written = write_dicom_results(result, sources, images, where.objects, analysis=config.analysis,
-                                          kinds=kinds, on_written=lambda item, path: enqueue_results(
-                                              queue, forward, result.study_key, [(item.kind, path)]))
+            written = write_exam_dicom(result, images, paths, where.objects, analysis=config.analysis,
+                                       kinds=kinds, on_written=lambda item, path: enqueue_results(
+                                           queue, forward, result.study_key, [(item.kind, path)]))
         except (MammoedgeError, OSError) as exc:
             log.error("exam %s: DICOM results not written: %s", result.study_key[:8], type(exc).__name__)
             return {"objects": 0, "deliveries": [], "error": f"{type(exc).__name__}: {exc}"}
