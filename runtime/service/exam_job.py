@@ -33,8 +33,8 @@ class AnalyzerOutput:
     result: dict[str, Any]
     rejected: tuple[dict[str, str], ...] = field(default=())
     outputs: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
-    #: run after the pictures: the DICOM results written and queued for [forward]; what it returns is the
-    #: result document's "forwarding" record
+    #: run after the flag, before the pictures: the DICOM results written and queued for [forward]; what it
+    #: returns is the result document's "forwarding" record
     after: Callable[[], dict[str, Any] | None] | None = field(default=None, compare=False)
 
 
