@@ -7,6 +7,8 @@ assembler, retention), ``worker`` (analysis), ``all`` (both, one process).
 
 from __future__ import annotations
 
+import typing
+
 import enum
 import logging
 import sqlite3
@@ -28,6 +30,9 @@ from .health import HealthSnapshot, snapshot_from_queue
 from .paths import ServicePaths
 from .retention import prune
 from .worker import ViewWorker, Worker
+
+if typing.TYPE_CHECKING:
+    from ..forward import SenderThread
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
@@ -63,7 +68,7 @@ class Service:
         self.intake: Intake | None = None
         self._analyzer = analyzer
         self.reporter = None
-        self.sender = None  # forward.SenderThread, when [forward] has destinations
+        self.sender: SenderThread | None = None  # when [forward] has destinations
         if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
             from ..telemetry import OutboxSink
 

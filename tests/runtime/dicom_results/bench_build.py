@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
-from pacs_helpers import analyse  # noqa: E402
+from pacs_helpers import analyse
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pydicom
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
-from pacs_helpers import Orthanc, free_port  # noqa: E402
+from pacs_helpers import Orthanc, free_port
 
 MAMMOEDGE = Path(sys.executable).parent / "mammoedge"
 

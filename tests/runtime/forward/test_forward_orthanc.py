@@ -238,7 +238,7 @@ def test_bad_forward_configuration_is_a_config_error(tmp_path, table, message):
 
 def test_reread_is_the_stored_object(exam, tmp_path):
     """A queued object's file is what goes out: a full DICOM file (meta + body) per object."""
-    for kind, path in written(exam, tmp_path):
+    for _kind, path in written(exam, tmp_path):
         ds = pydicom.dcmread(path)
         buffer = BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
