@@ -93,13 +93,27 @@ def spacing_of(source: Dataset) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+def view_modifiers(source: Dataset) -> list[ContentItem]:
+    """The source's view modifiers (ViewCodeSequence > ViewModifierCodeSequence, CID 4015) as Image View
+    Modifier items."""
+    items: list[ContentItem] = []
+    for view_code in source.get("ViewCodeSequence", []):
+        for code in view_code.get("ViewModifierCodeSequence", []):
+            if code.get("CodeValue") and code.get("CodingSchemeDesignator") and code.get("CodeMeaning"):
+                items.append(CodeContentItem(
+                    name=DCM.ImageViewModifier, relationship_type="HAS CONCEPT MOD",
+                    value=CodedConcept(str(code.CodeValue), str(code.CodingSchemeDesignator), str(code.CodeMeaning))))
+    return items
+
+
 def library_entry(view: ViewAnalysis, source: Dataset) -> ImageContentItem:
     """TID 4020: one analysed image with its acquisition context."""
     item = _image_item(source, "CONTAINS")
     acq = "HAS ACQ CONTEXT"
     context: list[ContentItem] = [
         CodeContentItem(name=DCM.ImageLaterality, value=C.LATERALITY[view.laterality], relationship_type=acq),
-        CodeContentItem(name=DCM.ImageView, value=C.view_code(view.view), relationship_type=acq),
+        attach(CodeContentItem(name=DCM.ImageView, value=C.view_code(view.view), relationship_type=acq),
+               view_modifiers(source)),
     ]
     orientation = source.get("PatientOrientation")
     if orientation and len(orientation) == 2:

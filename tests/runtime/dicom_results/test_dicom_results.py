@@ -123,6 +123,24 @@ def test_cad_sr_content_tree_equals_the_exam_result(exam, built):
     assert names == {m.name for m in result.models}
 
 
+def test_image_library_carries_view_modifiers(exam):
+    """A spot-compression view keeps its view modifier (CID 4015) under Image View."""
+    import copy
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    sources = [copy.deepcopy(s) for s in exam.sources]
+    modifier = Dataset()
+    modifier.CodeValue, modifier.CodingSchemeDesignator, modifier.CodeMeaning = "399055006", "SCT", "spot compression"
+    sources[0].ViewCodeSequence[0].ViewModifierCodeSequence = DicomSequence([modifier])
+    sr = reread(build_dicom_results(exam.result, sources, exam.images, kinds=[ResultKind.CAD_SR])[0].dataset)
+    first, second = children(one(sr, "Image Library"), "Source")[:2]
+    item = one(one(first, "Image View"), "Image View Modifier")
+    assert (item.RelationshipType, item.ConceptCodeSequence[0].CodeValue) == ("HAS CONCEPT MOD", "399055006")
+    assert children(one(second, "Image View"), "Image View Modifier") == []
+
+
 def test_summary_sr_holds_flag_and_case_scores(exam, built):
     sr = reread(next(b.dataset for b in built if b.kind is ResultKind.SUMMARY_SR))
     groups = [i for p, i in walk(sr) if p[-1] == "Measurement Group"]
