@@ -126,7 +126,7 @@ class Sender:
                 attempt = self._store(assoc, d.path)
                 self._record(d, attempt, tally)
                 if attempt.outcome is Outcome.RETRY and not assoc.is_established:  # lost: the rest next time
-                    self._fail_all(todo[i + 1:], False, attempt.reason or "association lost", tally, claimed=True)
+                    self._fail_all(todo[i + 1:], False, attempt.reason or "association lost", tally)
                     break
         finally:
             if assoc.is_established:
@@ -161,8 +161,8 @@ class Sender:
             self.last_error[d.destination] = attempt.reason or "retry"
         tally[attempt.outcome] += 1
 
-    def _fail_all(self, batch: list[Delivery], permanent: bool, reason: str, tally: dict[Outcome, int],
-                  claimed: bool = True) -> None:
+    def _fail_all(self, batch: list[Delivery], permanent: bool, reason: str, tally: dict[Outcome, int]) -> None:
+        """One outcome for every object of a batch (no association, a rejection, a lost connection)."""
         log.warning("forward %s: %s (%d object(s))", batch[0].destination if batch else "-", reason, len(batch))
         for d in batch:
             self._record(d, Attempt(outcome=Outcome.REFUSED if permanent else Outcome.RETRY, reason=reason), tally)
