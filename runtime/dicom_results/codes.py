@@ -98,6 +98,8 @@ ENGLISH = CodedConcept("en-US", "RFC5646", "English (United States)")
 TRIAGE_FLAG = CodedConcept("flag", SCHEME, "Triage flag")
 CASE_SCORE = CodedConcept("case-score", SCHEME, "Case score")
 OPERATING_POINT = CodedConcept("operating-point", SCHEME, "Triage operating point")
+ASYMMETRY_SCORE = CodedConcept("asymmetry-score", SCHEME, "Left-right asymmetry score")
+DENSITY = CodedConcept("density", SCHEME, "Breast composition (BI-RADS density)")
 
 #: pydicom's meanings of these two hold a zero-width space (not in the SR's character set)
 INDIVIDUAL_IMPRESSION = CodedConcept("111034", "DCM", "Individual Impression/Recommendation")
