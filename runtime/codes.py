@@ -87,7 +87,7 @@ class Morphology(enum.StrEnum):
         return self in SUSPICIOUS_MORPHOLOGIES
 
     @property
-    def group(self) -> "MorphologyClass":
+    def group(self) -> MorphologyClass:
         """The reported class: the suspicious type itself, or typically benign."""
         return MorphologyClass(self.value) if self.suspicious else MorphologyClass.TYPICALLY_BENIGN
 

@@ -446,6 +446,77 @@ class UpdateConfig(Section):
             raise self.invalid("start_command", "must not be empty")
 
 
+class ForwardObject(enum.StrEnum):
+    """DICOM result objects a destination can receive (runtime/dicom_results)."""
+
+    CAD_SR = "cad_sr"
+    SUMMARY_SR = "summary_sr"
+    GSPS = "gsps"
+    SC = "sc"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestinationConfig:
+    """One C-STORE destination (a PACS or workstation): a ``[[forward.destinations]]`` table."""
+
+    name: str = option("", "Short name shown in status and the exam result (1-32 letters, digits, - and _).")
+    ae_title: str = option("", "Called AE title of the destination.")
+    host: str = option("", "Host name or address of the destination.")
+    port: int = option(104, "TCP port of the destination.")
+    objects: tuple[ForwardObject, ...] = option(
+        (ForwardObject.CAD_SR, ForwardObject.SUMMARY_SR, ForwardObject.GSPS, ForwardObject.SC),
+        "Which objects it gets: cad_sr, summary_sr, gsps, sc.")
+    tls: bool = option(False, "Associate over TLS (>= 1.2), verifying the destination's certificate.")
+    tls_ca_file: Path | None = option(None, "PEM CA bundle that signed the destination's certificate; empty: "
+                                            "the system's.")
+    tls_cert_file: Path | None = option(None, "PEM client certificate, when the destination requires one.")
+    tls_key_file: Path | None = option(None, "PEM private key of the client certificate.")
+
+    def __post_init__(self) -> None:
+        import re
+
+        where = f"forward.destinations[{self.name!r}]"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", self.name):
+            raise ConfigError(f"{where}.name must be 1-32 letters, digits, - or _")
+        objects = tuple(ForwardObject(o) for o in self.objects)  # a kind given as its string in code
+        object.__setattr__(self, "objects", objects)
+        for option_name, why in (("ae_title", ae_title_rule(self.ae_title)),
+                                 ("host", None if self.host else "must be set"),
+                                 ("port", None if 1 <= self.port <= 65535 else "is not a TCP port (1-65535)"),
+                                 ("objects", None if objects else "must name at least one object"),
+                                 ("tls_key_file", None if (self.tls_cert_file is None) == (self.tls_key_file is None)
+                                  else "must be set together with tls_cert_file")):
+            if why:
+                raise ConfigError(f"{where}.{option_name} = {getattr(self, option_name)!r} {why}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForwardConfig(Section):
+    """Sending the DICOM results to PACS destinations by C-STORE from a durable queue (docs/outputs.md)."""
+
+    name = "forward"
+    destinations: tuple[DestinationConfig, ...] = option(
+        (), "Destinations, one [[forward.destinations]] table each (name, ae_title, host, port, objects, tls, "
+            "tls_ca_file, tls_cert_file, tls_key_file; docs/outputs.md); none: nothing is sent.")
+    calling_ae_title: str = option("MAMMOEDGE", "Our calling AE title toward the destinations.", rule=ae_title_rule)
+    queue_path: Path | None = option(None, "Send queue database; empty: <service.state_dir>/forward.sqlite.")
+    objects_dir: Path | None = option(None, "Where objects wait (and stay) until sent; empty: "
+                                            "<service.state_dir>/dicom-out.")
+    retry_initial_s: float = option(2.0, "First retry after a failed attempt, seconds; doubled each time.", gt=0)
+    retry_max_s: float = option(300.0, "Longest wait between retries, seconds.", gt=0)
+    max_attempts: int = option(20, "Attempts per object and destination before it is marked refused (kept, "
+                                   "reason shown).", ge=1)
+    timeout_s: float = option(10.0, "ACSE, DIMSE and network timeout of each association, seconds.", gt=0)
+    poll_s: float = option(0.5, "How often the sender looks for due objects when idle, seconds.", gt=0)
+
+    def check(self) -> None:
+        names = [d.name for d in self.destinations]
+        if len(set(names)) != len(names):
+            raise self.invalid("destinations", f"names {names} must be unique")
+        if self.retry_max_s < self.retry_initial_s:
+            raise self.invalid("retry_max_s", "must be at least retry_initial_s")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
@@ -458,6 +529,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
+    forward: ForwardConfig = field(default_factory=ForwardConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
@@ -475,6 +547,10 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(items, (list, tuple)):
             raise ConfigError(f"{where}: {value!r} is not a list")
         item_type = args[0] if args else str
+        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):  # an array of tables
+            if not all(isinstance(v, Mapping) for v in items):
+                raise ConfigError(f"{where}: every entry must be a table")
+            return tuple(_build(item_type, v, {}, f"{where}[{i}]") for i, v in enumerate(items))
         return tuple(_convert(v.strip() if isinstance(v, str) else v, item_type, where) for v in items if v != "")
     if annotation is bool:
         if isinstance(value, bool):
@@ -550,6 +626,9 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if value is None:
         return '""'
+    if dataclasses.is_dataclass(value):  # an entry of an array of tables: an inline table
+        items = (f"{f.name} = {_toml_value(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return "{" + ", ".join(items) + "}"
     if hasattr(value, "value"):  # enum
         return _toml_value(value.value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), help="override [inference] backend")
     parser.add_argument("--device", help="override [inference] device, e.g. CPU, GPU, NPU, AUTO")
     parser.add_argument("--force", action="store_true", help="fail instead of falling back to another device")
+    parser.add_argument("--dicom-out", type=Path, metavar="DIR",
+                        help="also write the DICOM results (CAD SR, summary SR, GSPS, SCs) to DIR (docs/outputs.md)")
     parser.add_argument("--secret-file", type=Path, default=DEFAULT_SECRET,
                         help="study-key secret (created on first use)")
 
@@ -71,4 +73,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(f"refused {r.path}: [{r.reason}] {r.message}", file=sys.stderr)
         failed += len(exam.rejected)
         print(summary_line(result, path))
+        if args.dicom_out is not None:
+            from ..dicom_results import write_exam_dicom
+
+            written = write_exam_dicom(exam.result, exam.views, exam.paths, args.dicom_out, analysis=config.analysis)
+            print(f"  {len(written)} DICOM object(s) -> {args.dicom_out}")
     return 1 if failed else 0

@@ -29,5 +29,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     print(f"instances: {snap.instances}")
     print(f"last exam: {_when(snap.last_exam_at)}")
     print("errors: " + (", ".join(f"{k} {v}" for k, v in sorted(snap.errors_by_reason.items())) or "none"))
+    for name, states in sorted(snap.forward.items()):
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "nothing queued"
+        reason = snap.forward_reasons.get(name)
+        print(f"forward {name}: {counts}" + (f" (last problem: {reason})" if reason else ""))
     print("versions: " + ", ".join(f"{k} {v}" for k, v in snap.versions.items()))
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Config
 from ..dicom import read_header
-from ..errors import InputError
+from ..errors import InputError, MammoedgeError
 from ..pipeline import ExamPipeline, ViewStore, shared_models
 from ..privacy import load_or_create_secret, study_key
 from ..results import to_dict
@@ -33,6 +33,9 @@ class AnalyzerOutput:
     result: dict[str, Any]
     rejected: tuple[dict[str, str], ...] = field(default=())
     outputs: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
+    #: run after the flag, before the pictures: the DICOM results written and queued for [forward]; what it
+    #: returns is the result document's "forwarding" record
+    after: Callable[[], dict[str, Any] | None] | None = field(default=None, compare=False)
 
 
 #: (spooled instances, missing screening views) -> output; the worker wraps it in the result envelope.
@@ -84,8 +87,46 @@ def analyze_instances(instances: list[Path], missing_views: list[str], *, config
             result, _ = pipeline.write_outputs(run, paths.results / "exams")
         return to_dict(result)
 
+    def forwarding() -> dict[str, Any] | None:
+        images = [image if image is not None else pipeline.read(path) for image, path in zip(run.views, run.paths)]
+        return forward_results(run.result, images, list(run.paths), config)
+
     return AnalyzerOutput(result=to_dict(run.result), outputs=outputs,
-                          rejected=tuple({"reason": r.reason, "message": r.message} for r in run.rejected))
+                          rejected=tuple({"reason": r.reason, "message": r.message} for r in run.rejected),
+                          after=forwarding if config.forward.destinations else None)
+
+
+def forward_results(result: Any, images: Any, paths: list[Path], config: Config) -> dict[str, Any] | None:
+    """Write the exam's DICOM results and queue them for every configured destination (None: none configured).
+
+    ``images`` and ``paths``: the normalized views and their original files, in ``result.views`` order. Each
+    object is queued as soon as it is written, so the sender starts while the rest are built. A failure is
+    reported in the result document; it never fails the analysed exam.
+    """
+    forward = config.forward
+    if not forward.destinations:
+        return None
+    from dataclasses import asdict
+
+    from ..dicom_results import write_exam_dicom
+    from ..forward import SendQueue, enqueue_results, forward_paths
+
+    where = forward_paths(forward, config.service)
+    kinds = {kind for d in forward.destinations for kind in d.objects}
+    queue = SendQueue(where.queue)
+    try:
+        try:
+            written = write_exam_dicom(result, images, paths, where.objects, analysis=config.analysis,
+                                       kinds=kinds, on_written=lambda item, path: enqueue_results(
+                                           queue, forward, result.study_key, [(item.kind, path)]))
+        except (MammoedgeError, OSError) as exc:
+            log.error("exam %s: DICOM results not written: %s", result.study_key[:8], type(exc).__name__)
+            return {"objects": 0, "deliveries": [], "error": f"{type(exc).__name__}: {exc}"}
+        names = {path.name for _, path in written}
+        deliveries = [asdict(s) for s in queue.of_study(result.study_key) if s.object in names]
+    finally:
+        queue.close()
+    return {"objects": len(written), "deliveries": deliveries, "error": None}
 
 
 def default_analyzer(config: Config) -> Analyzer:

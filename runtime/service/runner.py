@@ -7,11 +7,13 @@ assembler, retention), ``worker`` (analysis), ``all`` (both, one process).
 
 from __future__ import annotations
 
+
 import enum
 import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
@@ -31,6 +33,7 @@ from .retention import prune
 from .worker import ViewWorker, Worker
 
 if TYPE_CHECKING:
+    from ..forward import SenderThread
     from ..telemetry import OutboxSink, Reporter
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ class Service:
         self.intake: Intake | None = None
         self._analyzer = analyzer
         self.reporter: Reporter | OutboxSink | None = None
+        self.sender: SenderThread | None = None  # when [forward] has destinations
         if config.telemetry.enabled and role is Role.WORKER:  # no network: events go to the shared outbox
             from ..telemetry import OutboxSink
 
@@ -75,9 +79,11 @@ class Service:
             from ..telemetry import Reporter
             from ..telemetry.inventory import status_fields, update_fields
 
+            from .health import forward_fields
+
             self.reporter = Reporter(config.telemetry, self.paths.state_dir, queue=self.queue,
                                      status_source=lambda: status_fields(config),
-                                     health_source=lambda: update_fields(config))
+                                     health_source=lambda: {**update_fields(config), **forward_fields(config)})
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = default_analyzer(config)
             view_analyzer = view_analyzer or default_view_analyzer(config)
@@ -146,8 +152,10 @@ class Service:
         if self.runs_workers:
             remove_stale_tmp(self.paths.results)
             self._requeue()
+            analyzer = self._analyzer
+            assert analyzer is not None  # set for every role that runs workers
             for i in range(max(1, cfg.workers)):
-                worker = Worker(f"worker-{i}", queue=self.queue, analyzer=self._analyzer,
+                worker = Worker(f"worker-{i}", queue=self.queue, analyzer=analyzer,
                                 results_dir=self.paths.results,
                                 max_attempts=cfg.max_attempts, max_interruptions=cfg.max_interruptions,
                                 wake=self._wake_workers, stop=self.stopping,
@@ -159,6 +167,12 @@ class Service:
                                                stop=self.stopping)
                 self._view_worker.start()
                 self._threads.append(self._view_worker)
+        if self.runs_intake and self.config.forward.destinations:
+            from ..forward import SendQueue, SenderThread, forward_paths
+
+            where = forward_paths(self.config.forward, self.config.service)
+            self.sender = SenderThread(self.config.forward, SendQueue(where.queue))
+            self.sender.start()
         if self.reporter is not None:
             self.reporter.start()
 
@@ -173,7 +187,7 @@ class Service:
         if self.reporter is not None:
             self.reporter.exam_analyzed(exam_event(document))
 
-    def _spawn(self, name: str, target) -> None:
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -181,15 +195,18 @@ class Service:
     def _recover_orphans(self) -> None:
         """Spool files durably written but not queued (crash between the two) are queued now."""
         known = self.queue.known_paths()
+        intake = self.intake
+        assert intake is not None  # built before orphans are recovered
         for path in sorted(self.paths.spool.glob("*/*.dcm")):
             if str(path) not in known:
-                result = self.intake.accept(path.read_bytes(), intake="recovered")
+                result = intake.accept(path.read_bytes(), intake="recovered")
                 log.info("recovered spooled instance: %s", result.outcome)
 
     def _hot_folder_loop(self) -> None:
         while not self.stopping.wait(self.config.service.hot_folder_poll_s):
             try:
-                self.hot_folder.scan()
+                if self.hot_folder is not None:
+                    self.hot_folder.scan()
             except Exception as exc:
                 log.error("hot folder scan failed: %s", type(exc).__name__)
 
@@ -270,6 +287,8 @@ class Service:
             log.warning("%d analysis(es) still running at shutdown: resumed at the next start", unfinished)
         for thread in self._threads:
             thread.join(1.0)
+        if self.sender is not None:
+            self.sender.stop(5.0)
         if self.reporter is not None:
             self.reporter.stop()
         if not unfinished:

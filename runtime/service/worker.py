@@ -92,6 +92,15 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
             on_done(document)
         except Exception as exc:  # reporting must never fail an analyzed exam
             log.error("exam %s: result hook failed: %s", job.study_key[:8], type(exc).__name__)
+    if output.after is not None:  # ... then the DICOM results for the PACS ([forward]), recorded in the result
+        try:
+            forwarding = output.after()
+        except Exception as exc:  # never fails the analysed exam; the result says what went wrong
+            log.error("exam %s: forwarding failed: %s", job.study_key[:8], type(exc).__name__)
+            forwarding = {"objects": 0, "deliveries": [], "error": type(exc).__name__}
+        if forwarding is not None:
+            document = {**document, "forwarding": forwarding}
+            write_envelope(results_dir, document)
     if output.outputs is not None:  # ... then the pictures, added to the result
         try:
             write_envelope(results_dir, {**document, "result": output.outputs(), "completed_at": time.time()})

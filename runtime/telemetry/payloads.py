@@ -32,7 +32,8 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
                "disk_free_mb": (int, float), "last_exam_age_s": (int, float, type(None)),
                "exams_failed": (int,), "errors": (dict,), "devices": (list,), "device_fallback": (bool,),
                "outbox_backlog": (int,), "events_dropped": (int,), "commands_busy": (int,),
-               "uptime_s": (int, float), "restarts": (int,), "unclean_restarts": (int,), "update": (dict,)},
+               "uptime_s": (int, float), "restarts": (int,), "unclean_restarts": (int,), "update": (dict,),
+               "forward": (dict,)},  # DICOM results send queue: destination -> state -> count
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
               "latency_s": (dict,)},
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "counting_since": (int, float),

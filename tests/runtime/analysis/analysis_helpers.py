@@ -5,11 +5,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mammoedge.runtime.config import InferenceConfig
-from mammoedge.runtime.inference import Engine, ModelRegistry
+from mammoedge.runtime.inference import ModelRegistry
 
 SPACING = 0.1
 

@@ -44,7 +44,7 @@ def exam(flagged: bool, detector):
     result = build_exam_result(study_key=KEY, views=[v[2] for v in views], models=[detector],
                                operating_point=CONFIG.triage_threshold,
                                timings=[StageTiming(stage="read", seconds=0.01)],
-                               created=dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.timezone.utc))
+                               created=dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC))
     return result, views
 
 

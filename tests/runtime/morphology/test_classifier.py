@@ -48,7 +48,7 @@ def _assess(classifier, cases):
 
 def test_assessment_is_consistent_and_the_saliency_sits_on_the_calcifications(classifiers):
     cases = _clusters("fine_linear_branching", 4, seed=11) + _clusters("coarse_popcorn", 2, seed=12)
-    for (a, s), (image, points, _) in zip(_assess(classifiers["int8"], cases), cases):
+    for (a, s), (_image, _points, _) in zip(_assess(classifiers["int8"], cases), cases):
         assert np.isclose(sum(a.probabilities.values()), 1.0, atol=1e-3)
         assert a.morphology.value == max(a.probabilities, key=a.probabilities.get)
         assert a.birads is suggest(a.morphology, Distribution.GROUPED, a.benign_subtype)
@@ -63,7 +63,7 @@ def test_assessment_is_consistent_and_the_saliency_sits_on_the_calcifications(cl
 
 def test_saliency_is_hotter_on_calcifications_than_on_background(classifiers):
     hot, cold = [], []
-    for (a, s), (image, points, _) in zip(_assess(classifiers["int8"], _clusters("coarse_heterogeneous", 4, 21)),
+    for (_a, s), (_image, points, _) in zip(_assess(classifiers["int8"], _clusters("coarse_heterogeneous", 4, 21)),
                                           _clusters("coarse_heterogeneous", 4, 21)):
         offset = np.array([s.centre_x, s.centre_y]) - ROI_SIZE // 2
         inside = [(int(round(y - offset[1])), int(round(x - offset[0]))) for x, y in points]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service_helpers import Served, clone_exams  # noqa: E402
+from service_helpers import Served, clone_exams
 
 
 def main() -> int:

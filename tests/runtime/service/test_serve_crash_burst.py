@@ -44,7 +44,7 @@ def test_kill9_at_random_moments_loses_nothing_and_gives_one_result_per_exam(ser
     # (max_interruptions) is more than these rounds can cause.
     served = serve(options={"settle_s": 1.0})
     acked: set[Path] = set()
-    for round_ in range(5):
+    for _ in range(5):
         served.start()
         pending = [f for f in files if f not in acked]
         sender = _start_storescu(served.port, pending) if pending else None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import socket
 import threading
 import subprocess
@@ -24,7 +22,7 @@ pytestmark = pytest.mark.skipif(not HAVE_DCMTK, reason="dcmtk storescu not insta
 
 def _cert(subject: str, key, issuer_key=None, issuer_name=None, *, ca: bool = False, ip: str | None = None):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name or name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))

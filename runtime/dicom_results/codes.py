@@ -1,0 +1,106 @@
+"""Coded concepts of the DICOM results: DCM and SNOMED CT codes of the Mammography CAD SR, our own scheme."""
+
+from __future__ import annotations
+
+import enum
+
+from highdicom.sr import CodedConcept
+from pydicom.sr.codedict import codes
+
+from ..analysis.geometry import Quadrant
+from ..codes import VIEW_SCT, Distribution, Laterality, Morphology, MorphologyClass, View
+from ..config import ForwardObject
+
+#: Our coding scheme for the exam-level concepts DICOM has no code for (declared in each SR).
+SCHEME = "99MAMMOEDGE"
+SCHEME_NAME = "mammoedge exam-level results"
+
+
+#: The DICOM objects one analysis produces; forward destinations choose among these (config: ``objects``).
+ResultKind = ForwardObject
+
+
+class ResultSeries(enum.IntEnum):
+    """Our series numbers, one per kind (the same in every study)."""
+
+    CAD_SR = 9001
+    SUMMARY_SR = 9002
+    GSPS = 9003
+    SC = 9004
+
+
+MAMMOGRAPHY_CAD_SR = "1.2.840.10008.5.1.4.1.1.88.50"
+
+LATERALITY = {Laterality.RIGHT: CodedConcept("24028007", "SCT", "Right"),
+              Laterality.LEFT: CodedConcept("7771000", "SCT", "Left")}
+
+
+def view_code(view: View) -> CodedConcept:
+    """SNOMED CT code of a mammographic view (CID 4014)."""
+    try:
+        value, meaning = VIEW_SCT[view]
+    except KeyError:
+        raise ValueError(f"view {view.value!r} has no SNOMED CT code in codes.VIEW_SCT") from None
+    return CodedConcept(value, "SCT", meaning)
+
+
+#: BI-RADS distribution -> CID 6012 (Calcification Distribution); "single" has none.
+DISTRIBUTION = {
+    Distribution.GROUPED: CodedConcept("129766004", "SCT", "Grouped calcification distribution"),
+    Distribution.LINEAR: CodedConcept("129765000", "SCT", "Linear calcification distribution"),
+    Distribution.SEGMENTAL: CodedConcept("129768003", "SCT", "Segmental calcification distribution"),
+    Distribution.REGIONAL: CodedConcept("129767008", "SCT", "Regional calcification distribution"),
+    Distribution.DIFFUSE: CodedConcept("129764001", "SCT", "Diffuse calcification distribution"),
+}
+
+#: Reported morphology class -> CID 6010 (Calcification Type).
+MORPHOLOGY_CLASS = {
+    MorphologyClass.AMORPHOUS: CodedConcept("129760005", "SCT", "Amorphous calcification"),
+    MorphologyClass.COARSE_HETEROGENEOUS: CodedConcept("129763007", "SCT", "Heterogeneous calcification"),
+    MorphologyClass.FINE_PLEOMORPHIC: CodedConcept("111344", "DCM", "Fine pleomorphic calcification"),
+    MorphologyClass.FINE_LINEAR_BRANCHING: CodedConcept("129762002", "SCT",
+                                                        "Fine linear, branching (casting) calcification"),
+    MorphologyClass.TYPICALLY_BENIGN: CodedConcept("111256", "DCM", "Benign Calcifications"),
+}
+
+#: Typically benign subtype -> its own CID 6010 code, when it has one.
+BENIGN_SUBTYPE = {
+    Morphology.VASCULAR: CodedConcept("129759000", "SCT", "Vascular calcification"),
+    Morphology.COARSE_POPCORN: CodedConcept("129749001", "SCT", "Coarse (popcorn-like) calcification"),
+    Morphology.LARGE_ROD_LIKE: CodedConcept("129752009", "SCT", "Large rod-like calcification"),
+    Morphology.ROUND: CodedConcept("129756007", "SCT", "Round shaped calcification"),
+    Morphology.PUNCTATE: CodedConcept("129755006", "SCT", "Punctate calcification"),
+    Morphology.RIM: CodedConcept("129751002", "SCT", "Eggshell calcification"),
+    Morphology.DYSTROPHIC: CodedConcept("129750001", "SCT", "Dystrophic calcification"),
+    Morphology.SKIN: CodedConcept("129757003", "SCT", "Calcified skin of breast"),
+}
+
+QUADRANT = {
+    Quadrant.UPPER_OUTER: CodedConcept("76365002", "SCT", "Upper outer quadrant of breast"),
+    Quadrant.UPPER_INNER: CodedConcept("77831004", "SCT", "Upper inner quadrant of breast"),
+    Quadrant.LOWER_OUTER: CodedConcept("33564002", "SCT", "Lower outer quadrant of breast"),
+    Quadrant.LOWER_INNER: CodedConcept("19100000", "SCT", "Lower inner quadrant of breast"),
+    Quadrant.CENTRAL: CodedConcept("129786000", "SCT", "Central region of breast"),
+}
+
+DCM = codes.DCM
+SOURCE_IMAGE = CodedConcept("260753009", "SCT", "Source")
+PERCENT = CodedConcept("%", "UCUM", "Percent")
+MICROMETRE = CodedConcept("um", "UCUM", "micrometer")
+NO_UNITS = CodedConcept("1", "UCUM", "no units")
+YES = CodedConcept("373066001", "SCT", "Yes")
+NO = CodedConcept("373067005", "SCT", "No")
+BREAST = CodedConcept("76752008", "SCT", "Breast")
+MAMMOGRAPHY = CodedConcept("71651007", "SCT", "Mammography")
+ENGLISH = CodedConcept("en-US", "RFC5646", "English (United States)")
+
+#: Exam-level concepts without a DICOM code (the companion SR, TID 1500).
+TRIAGE_FLAG = CodedConcept("flag", SCHEME, "Triage flag")
+CASE_SCORE = CodedConcept("case-score", SCHEME, "Case score")
+OPERATING_POINT = CodedConcept("operating-point", SCHEME, "Triage operating point")
+ASYMMETRY_SCORE = CodedConcept("asymmetry-score", SCHEME, "Left-right asymmetry score")
+DENSITY = CodedConcept("density", SCHEME, "Breast composition (BI-RADS density)")
+
+#: pydicom's meanings of these two hold a zero-width space (not in the SR's character set)
+INDIVIDUAL_IMPRESSION = CodedConcept("111034", "DCM", "Individual Impression/Recommendation")
+INDIVIDUAL_IMPRESSION_ANALYSIS = CodedConcept("111233", "DCM", "Individual Impression/Recommendation Analysis")
