@@ -27,5 +27,6 @@ def test_fuzz_short():
 
 
 @pytest.mark.slow
+@pytest.mark.harness
 def test_fuzz_10000():
     _check(10_000, seed=10_000)

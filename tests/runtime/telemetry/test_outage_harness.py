@@ -131,5 +131,6 @@ def test_outage_with_kill_short(exam_source, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.harness
 def test_outage_with_kill_50_exams(exam_source, tmp_path):
     check(run_harness(exam_source, tmp_path, 50))
