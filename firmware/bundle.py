@@ -15,7 +15,6 @@ tar's hash and length; the manifest's hashes then cover every payload file.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import platform
 import re
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import BundleError, Rule
+from ..runtime.digest import file_sha256
 
 MANIFEST_NAME = "manifest.json"
 BUNDLE_SCHEMA_VERSION = 1
@@ -162,14 +162,6 @@ class BundleManifest:
                                                      f"or later; this box has {installed}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def open_bundle(bundle: Path, dest: Path, *, max_bytes: int) -> BundleManifest:
     """Unpack ``bundle`` into ``dest`` (which must not exist) and check every payload file against the manifest."""
     try:
@@ -199,7 +191,7 @@ def open_bundle(bundle: Path, dest: Path, *, max_bytes: int) -> BundleManifest:
         if not path.is_file():
             raise BundleError(Rule.PAYLOAD_HASH, f"bundle file {name} listed in the manifest is missing")
         length = path.stat().st_size
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if length != entry.length or actual != entry.sha256:
             raise BundleError(Rule.PAYLOAD_HASH, f"bundle file {name}: sha256 {actual} ({length} bytes) does not "
                                                  f"match the manifest's {entry.sha256} ({entry.length} bytes)")

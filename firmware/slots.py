@@ -10,7 +10,6 @@ Layout under the update root (``/opt/mammoedge``)::
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 
 from .errors import Rule, SlotError
 from .state import fsync_dir, write_durably
+from ..runtime.digest import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ class SlotInfo:
     manifest: dict[str, Any]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def hash_tree(root: Path) -> dict[str, str]:
     """``relative path -> sha256`` of every file under ``root``'s hashed sub-directories."""
     files: dict[str, str] = {}
@@ -73,7 +65,7 @@ def hash_tree(root: Path) -> dict[str, str]:
         base = root / name
         if base.is_dir():
             for path in sorted(p for p in base.rglob("*") if p.is_file()):
-                files[path.relative_to(root).as_posix()] = sha256_file(path)
+                files[path.relative_to(root).as_posix()] = file_sha256(path)
     return files
 
 

@@ -4,7 +4,6 @@ float-kept nodes, CPU runners on both backends, file digests, manifest entries."
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mammoedge.runtime.inference.openvino_backend import CPU_F32
+from mammoedge.runtime.digest import file_sha256
 
 if TYPE_CHECKING:
     from torch import nn
@@ -102,19 +102,11 @@ def cpu_runner(path: Path, backend: Backend | str, threads: int = 2) -> Runner:
     return lambda x: [compiled(x)[output] for output in compiled.outputs]
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def manifest_entry(path: Path, *, name: str, version: str, precision: str, description: str,
                    inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], training: dict[str, Any],
                    metrics: dict[str, Any] | None = None, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """A manifest entry (format: docs/models.md) for a model file next to the manifest."""
-    entry: dict[str, Any] = {"name": name, "version": version, "file": path.name, "sha256": sha256(path),
+    entry: dict[str, Any] = {"name": name, "version": version, "file": path.name, "sha256": file_sha256(path),
                              "precision": precision, "description": description, "inputs": inputs,
                              "outputs": outputs}
     if parameters is not None:

@@ -15,20 +15,13 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..analysis import ViewAnalysis
+from ..digest import file_sha256
 from ..errors import MammoedgeError
 from ..intake.durable import write_durable
 from ..preprocess import NormalizedView
 from ..results import from_dict, to_dict
 
 log = logging.getLogger(__name__)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ViewStore:
@@ -42,7 +35,7 @@ class ViewStore:
         self._lock = threading.Lock()
 
     def key(self, path: Path) -> str:
-        return hashlib.sha256(f"{file_digest(path)}:{self.fingerprint}".encode()).hexdigest()[:40]
+        return hashlib.sha256(f"{file_sha256(path)}:{self.fingerprint}".encode()).hexdigest()[:40]
 
     def get(self, key: str) -> ViewAnalysis | None:
         """The stored view, or None (absent, or unreadable: then it is analyzed again)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -21,16 +20,9 @@ from mammoedge.firmware.bundle import (
 )
 
 from .repository import Repository
+from mammoedge.runtime.digest import file_sha256
 
 log = logging.getLogger(__name__)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_wheelhouse(dest: Path, requirements: Sequence[str], *, find_links: Sequence[Path] = (),
@@ -66,7 +58,7 @@ def build_bundle(out: Path, *, version: str, kind: BundleKind, models_dir: Path,
         "software_version": software_version, "min_from_version": min_from_version,
         "compatible": {"machine": [host.machine], "os": [host.os], "python": host.python},
         "requirements": list(requirements),
-        "files": {n: {"sha256": _sha256(p), "length": p.stat().st_size} for n, p in sorted(payload.items())},
+        "files": {n: {"sha256": file_sha256(p), "length": p.stat().st_size} for n, p in sorted(payload.items())},
     }
     BundleManifest.from_dict(manifest)  # the box's own validation, before anything is published
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ from mammoedge.tools.detector.evaluate import onnx_detector
 from mammoedge.tools.detector.export import export_onnx, manifest_entry, quantize_int8
 from mammoedge.tools.detector.model import CalcDetector
 from mammoedge.tools.detector.train import TrainConfig, focal_loss, train, validation_loss
-from mammoedge.tools.modelfiles import sha256, write_manifest
+from mammoedge.runtime.digest import file_sha256
+from mammoedge.tools.modelfiles import write_manifest
 from mammoedge.tools.splits import SplitError
 from mammoedge.tools.training import parameter_count
 
@@ -77,7 +78,7 @@ def test_export_quantize_and_agree_across_backends(trained, tmp_path):
     assert detect(calibration[0, 0]).shape[1] == 3
 
     entry = manifest_entry(int8, name="calc-detector", version="0.0.1", precision="int8", training={"seed": 3})
-    assert entry["sha256"] == sha256(int8)
+    assert entry["sha256"] == file_sha256(int8)
     manifest = write_manifest(tmp_path, [entry])
     assert json.loads(manifest.read_text())["models"][0]["file"] == "d-int8.onnx"
 

@@ -8,7 +8,7 @@ from mammoedge.models import MODELS_DIR
 from mammoedge.runtime.inference import ModelRegistry
 from mammoedge.runtime.inference.openvino_backend import CPU_F32
 from mammoedge.tools.detector.data import PhantomPatches, make_set
-from mammoedge.tools.modelfiles import sha256
+from mammoedge.runtime.digest import file_sha256
 
 
 def test_manifest_hashes_match_the_files():
@@ -16,10 +16,10 @@ def test_manifest_hashes_match_the_files():
     names = {m["name"] for m in manifest["models"]}
     assert {"calc-detector", "calc-detector-fp32"} <= names
     for model in manifest["models"]:
-        assert sha256(MODELS_DIR / model["file"]) == model["sha256"], model["file"]
+        assert file_sha256(MODELS_DIR / model["file"]) == model["sha256"], model["file"]
         if not model["name"].startswith("calc-detector"):
             continue
-        assert sha256(MODELS_DIR / model["file"]) == model["sha256"], model["file"]
+        assert file_sha256(MODELS_DIR / model["file"]) == model["sha256"], model["file"]
         assert model["metrics"]["detectors"], "the manifest carries the measured metrics"
     registry = ModelRegistry()
     assert registry.verified("calc-detector").entry.precision == "int8"
