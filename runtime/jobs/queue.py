@@ -234,12 +234,15 @@ class JobQueue:
                              (JobState.ASSEMBLED,)).fetchone()
             if row is None:
                 return None
-            key, missing, attempts, generation, interruptions = row
-            db.execute("UPDATE exams SET state=?, attempts=attempts+1, updated_at=? WHERE study_key=?",
-                       (JobState.ANALYZING, now, key))
-            paths = tuple(Path(r[0]) for r in db.execute(
-                "SELECT path FROM instances WHERE study_key=? ORDER BY view_name, received_at", (key,)))
-        return Job(study_key=key, instances=paths, missing_views=tuple(json.loads(missing)),
+            key, _, attempts, generation, interruptions = row
+            rows = db.execute("SELECT path, view_name FROM instances WHERE study_key=? ORDER BY view_name, received_at",
+                              (key,)).fetchall()
+            # the views missing now: an instance may have come since the exam was assembled (then interrupted)
+            missing = [v for v in SCREENING_VIEW_NAMES if v not in {view for _, view in rows}]
+            db.execute("UPDATE exams SET state=?, attempts=attempts+1, missing_views=?, updated_at=? WHERE study_key=?",
+                       (JobState.ANALYZING, json.dumps(missing), now, key))
+            paths = tuple(Path(path) for path, _ in rows)
+        return Job(study_key=key, instances=paths, missing_views=tuple(missing),
                    attempt=attempts + 1, generation=generation, interruptions=interruptions,
                    given_up=max_interruptions is not None and interruptions >= max_interruptions)
 

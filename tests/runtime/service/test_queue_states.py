@@ -205,3 +205,15 @@ def test_an_exam_whose_views_all_fail_is_failed_at_once_with_a_result(tmp_path):
     document = json.loads((results / "bad.json").read_text())
     assert document["not_analyzed"] == {"reason": "no-view-readable",
                                         "message": "none of the study's 1 file(s) could be read"}
+
+
+def test_an_exam_resumed_after_a_late_instance_names_the_views_it_has_now(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    for view in ("RCC", "LCC", "RMLO"):
+        _add(q, "s", view, now=1.0)
+    q.assemble(settle_s=0, now=2.0)  # settled without LMLO
+    assert q.claim().missing_views == ("LMLO",)
+    _add(q, "s", "LMLO", now=3.0)  # the last view arrives during the analysis ...
+    q.requeue_interrupted()  # ... and the service is killed
+    job = q.claim()
+    assert job.missing_views == () and len(job.instances) == 4
