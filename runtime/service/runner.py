@@ -151,6 +151,7 @@ class Service:
                 self.receiver.start()
         if self.runs_workers:
             remove_stale_tmp(self.paths.results)
+            remove_stale_tmp(self.paths.views)
             self._requeue()
             analyzer = self._analyzer
             assert analyzer is not None  # set for every role that runs workers
