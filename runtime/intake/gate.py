@@ -148,14 +148,18 @@ class ConnectionGate:
         except OSError:
             pass
 
-    def _drop(self, waiting: _Waiting) -> None:
-        """Forget and close a waiting connection (lock held)."""
+    def _forget(self, waiting: _Waiting) -> None:
+        """Stop watching a waiting connection (lock held)."""
         self._waiting.pop(waiting.sock.fileno(), None)
         if not waiting.partial:
             try:
                 self._selector.unregister(waiting.sock)
             except (KeyError, ValueError):
                 pass
+
+    def _drop(self, waiting: _Waiting) -> None:
+        """Forget and close a waiting connection (lock held)."""
+        self._forget(waiting)
         _close(waiting.sock)
 
     def _run(self) -> None:
@@ -245,12 +249,7 @@ class ConnectionGate:
 
     def _release(self, waiting: _Waiting) -> None:
         with self._lock:
-            self._waiting.pop(waiting.sock.fileno(), None)
-            if not waiting.partial:
-                try:
-                    self._selector.unregister(waiting.sock)
-                except (KeyError, ValueError):
-                    pass
+            self._forget(waiting)
         sock = waiting.sock
         try:
             sock.settimeout(self.network_timeout_s)  # blocking again, with a read deadline per recv
