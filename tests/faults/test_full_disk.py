@@ -36,14 +36,14 @@ def _exam(folder: Path) -> list[Path]:
 
 
 def _fill(path: Path) -> None:
-    """Write ``path`` until the file system is full."""
-    with open(path, "ab") as fh:
-        try:
+    """Write ``path`` until the file system is full (it may be full already: then even the open fails)."""
+    try:
+        with open(path, "ab") as fh:
             while True:
                 fh.write(bytes(65536))
                 fh.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 def _echo(port: int) -> subprocess.CompletedProcess[str]:
@@ -96,7 +96,7 @@ def test_full_disk_refuses_keeps_running_restarts_and_resumes(tiny_state: Path, 
         assert rows <= 2, f"{rows} event rows for 12 refusals"
 
         # Space comes back: accepted again without a restart, and the refusals are counted.
-        (state / "filler").unlink()
+        (state / "filler").unlink(missing_ok=True)
         sent = service.storescu(served.port, second)
         assert sent.stderr.count("Received Store Response (Success)") == 4, sent.stderr[-1500:]
         served.wait_results(2, timeout=60)
@@ -126,7 +126,7 @@ def test_full_disk_refuses_keeps_running_restarts_and_resumes(tiny_state: Path, 
             time.sleep(0.2)
         assert result.stat().st_mtime > before, served.log.read_text()[-2000:]
         assert served.proc.poll() is None
-        (state / "filler").unlink()
+        (state / "filler").unlink(missing_ok=True)
         sent = service.storescu(served.port, third)
         assert sent.stderr.count("Received Store Response (Success)") == 4, sent.stderr[-1500:]
         served.wait_results(3, timeout=60)
