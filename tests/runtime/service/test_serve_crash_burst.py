@@ -1,7 +1,8 @@
-"""Kill -9 at random moments while storescu sends and the service analyzes; a burst of 20 exams.
+"""Kill -9 at random moments while storescu sends and the service analyzes; a burst of exams from four senders.
 
 The kill harness runs 5 rounds in CI; ``MAMMOEDGE_KILL_ROUNDS=100`` runs it at the size docs/reliability.md
-reports (one exam per 3 rounds, at least 6)."""
+reports (one exam per 3 rounds, at least 6). The burst sends 8 exams in CI; ``MAMMOEDGE_BURST_EXAMS=20`` is the
+issue's size (its throughput is measured by ``mammoedge bench --service``, not here)."""
 
 from __future__ import annotations
 
@@ -92,8 +93,9 @@ def test_kill9_at_random_moments_loses_nothing_and_gives_one_result_per_exam(ser
           f"with one analyzed result each, {time.monotonic() - started:.0f} s")
 
 
-def test_burst_of_20_exams_from_several_storescu_processes(serve, phantom_exam, tmp_path):
-    exams = clone_exams(phantom_exam, tmp_path / "src", 20)
+def test_burst_from_four_storescu_processes_loses_and_duplicates_nothing(serve, phantom_exam, tmp_path):
+    count = int(os.environ.get("MAMMOEDGE_BURST_EXAMS", "8"))
+    exams = clone_exams(phantom_exam, tmp_path / "src", count)
     served = serve(options={"workers": 2, "max_associations": 8}).start()
     senders = [_start_storescu(served.port, [f for exam in exams[i::4] for f in exam]) for i in range(4)]
     acked = set()
@@ -101,7 +103,7 @@ def test_burst_of_20_exams_from_several_storescu_processes(serve, phantom_exam, 
         out, _ = sender.communicate(timeout=120)
         assert sender.returncode == 0, out[-1000:]
         acked |= _acked(out)
-    assert len(acked) == 80
-    served.wait_results(20, timeout=120)
+    assert len(acked) == 4 * count
+    served.wait_results(count, timeout=30 + 10 * count)
     status = served.status()
-    assert status["exams_by_state"] == {"done": 20} and status["instances"] == 80
+    assert status["exams_by_state"] == {"done": count} and status["instances"] == 4 * count
