@@ -96,7 +96,9 @@ def check_password(password: str) -> str:
 class AccountStore:
     """Thread-safe access to ``accounts.sqlite`` (WAL, one connection, one lock)."""
 
-    def __init__(self, path: Path, *, lockout_failures: int = 5, session_s: float = 36000.0) -> None:
+    def __init__(self, path: Path, *, lockout_failures: int = 5, session_s: float = 36000.0,
+                 hasher: PasswordHasher | None = None) -> None:
+        """``hasher``: argon2-cffi's defaults (argon2id, 64 MiB, 3 passes) unless given (tests use a cheap one)."""
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path, self.lockout_failures, self.session_s = path, lockout_failures, session_s
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
@@ -105,7 +107,7 @@ class AccountStore:
         self._db.executescript(SCHEMA)
         path.chmod(0o600)
         self._lock = threading.Lock()
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         self._dummy = self._hasher.hash(secrets.token_hex(16))  # same work for unknown names
 
     def close(self) -> None:
@@ -115,6 +117,9 @@ class AccountStore:
     # -- accounts -------------------------------------------------------------------------------
     def add(self, name: str, password: str, role: Role) -> Account:
         check_name(name)
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM accounts WHERE name=?", (name,)).fetchone():
+                raise AccountError(f"account {name!r} exists already (rule: names are unique)")
         digest = self._hasher.hash(check_password(password))
         with self._lock:
             try:

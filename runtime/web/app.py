@@ -250,7 +250,7 @@ def exam_document(ctx: WebContext, key: str) -> dict[str, Any]:
     if envelope is None and not files:
         raise NotFoundError("no exam with this key on the box")
     result = (envelope or {}).get("result") or {}
-    views = []
+    views: list[dict[str, Any]] = []
     for view in result.get("views", []):
         name = f"{view['laterality']}{view['view']}"
         if name not in VIEWS or any(v["name"] == name for v in views):

@@ -137,7 +137,7 @@ class ServiceState:
         now = now or dt.datetime.now().astimezone()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         rows = []
-        for key, state, first, last, error, finished, views in self._rows(midnight):
+        for key, state, first, last, error, _finished, views in self._rows(midnight):
             document = self.envelope(key)
             rows.append(_row(key, JobState(state), first, last, error, views, document))
         return rows

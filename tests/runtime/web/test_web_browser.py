@@ -15,7 +15,7 @@ from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
-from web_helpers import PASSWORD, add_user, request_urls
+from web_helpers import LOCKOUT, PASSWORD, add_user, request_urls
 
 MARK = (255, 0, 255)  #: .mark-dot in app.css
 
@@ -37,12 +37,12 @@ def screenshot(browser) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB"))
 
 
-def test_wrong_password_is_refused_and_locks_after_five(browser, page, accounts):
-    for attempt in range(5):
+def test_wrong_password_is_refused_and_locks_the_account(browser, page, accounts):
+    for attempt in range(LOCKOUT):
         login(browser, page, "victim", "wrong-password-1")
         error = WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "error").text)
         assert browser.current_url.endswith("/login")
-        assert ("locked" in error) == (attempt == 4), (attempt, error)
+        assert ("locked" in error) == (attempt == LOCKOUT - 1), (attempt, error)
     login(browser, page, "victim", PASSWORD)  # the right password no longer helps
     assert "locked" in WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "error").text)
     assert browser.get_cookies() == []
@@ -61,11 +61,12 @@ def test_login_then_a_new_result_appears_within_a_second(browser, page, box_stat
         WebDriverWait(browser, 5).until(EC.presence_of_element_located(
             (By.CSS_SELECTOR, f'tr[data-key="{key}"][data-status="receiving"]')))
         browser.execute_script("""
+            const key = arguments[0];
             window.__seen = null;
             new MutationObserver(() => {
-              const row = document.querySelector('tr[data-key="%s"][data-status="done"]');
+              const row = document.querySelector(`tr[data-key="${key}"][data-status="done"]`);
               if (row && window.__seen === null) window.__seen = Date.now() / 1000;
-            }).observe(document.querySelector('#worklist tbody'), {childList: true, subtree: true});""" % key)
+            }).observe(document.querySelector('#worklist tbody'), {childList: true, subtree: true});""", key)
         written = box_state.finish_with_copy(queue, key)
     finally:
         queue.close()
@@ -95,8 +96,8 @@ def _display_point(browser, view, cluster):
     x = g["width"] - cluster["centroid_x"] * g["scale"] if g["mirrored"] else cluster["centroid_x"] * g["scale"]
     y = cluster["centroid_y"] * g["scale"]
     rect = browser.execute_script(
-        "const r = document.querySelector('#cell-%s img.base').getBoundingClientRect();"
-        "return [r.left, r.top, r.width, r.height];" % view["name"])
+        "const r = document.querySelector(`#cell-${arguments[0]} img.base`).getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height];", view["name"])
     return rect[0] + x * rect[2] / g["width"], rect[1] + y * rect[3] / g["height"]
 
 
@@ -105,7 +106,7 @@ def test_exam_view_marks_heatmaps_and_identity(browser, page, box_state, account
     WebDriverWait(browser, 10).until(lambda d: d.current_url.rstrip("/") == page.url)
     _open_exam(browser, page, box_state.study_key)
     exam = browser.execute_async_script(
-        "fetch('/api/exam/%s').then(r => r.json()).then(arguments[0])" % box_state.study_key)
+        "fetch(`/api/exam/${arguments[0]}`).then(r => r.json()).then(arguments[1])", box_state.study_key)
     patient = browser.find_element(By.ID, "patient").text
     assert box_state.identity["name_spaced"] in patient and box_state.identity["id"] in patient
     # hung as a reader hangs them: RCC | LCC over RMLO | LMLO, right views' chest wall on the right (middle)
@@ -113,8 +114,8 @@ def test_exam_view_marks_heatmaps_and_identity(browser, page, box_state, account
     assert cells["RCC"]["x"] < cells["LCC"]["x"] and cells["RCC"]["y"] < cells["RMLO"]["y"]
     shot = screenshot(browser)
     for name in ("RCC", "LCC"):
-        img = browser.execute_script("const r = document.querySelector('#cell-%s img.base')"
-                                     ".getBoundingClientRect(); return [r.left, r.right];" % name)
+        img = browser.execute_script("const r = document.querySelector(`#cell-${arguments[0]} img.base`)"
+                                     ".getBoundingClientRect(); return [r.left, r.right];", name)
         cell = cells[name]
         middle = cell["x"] + cell["width"] if name == "RCC" else cell["x"]
         assert abs((img[1] if name == "RCC" else img[0]) - middle) < 2  # the image meets the middle
@@ -139,9 +140,9 @@ def test_exam_view_marks_heatmaps_and_identity(browser, page, box_state, account
     for layer in ("saliency", "asymmetry"):
         before = screenshot(browser)
         browser.find_element(By.ID, f"toggle-{layer}").click()
-        WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-            "return [...document.querySelectorAll('img.layer.%s.on')].every(i => i.complete && i.naturalWidth > 0)"
-            " && document.querySelectorAll('img.layer.%s.on').length > 0" % (layer, layer)))
+        WebDriverWait(browser, 10).until(lambda d, layer=layer: d.execute_script(
+            "const on = [...document.querySelectorAll(`img.layer.${arguments[0]}.on`)];"
+            "return on.length > 0 && on.every(i => i.complete && i.naturalWidth > 0)", layer))
         after = screenshot(browser)
         changed = (np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 30).mean()
         print(f"{layer} on: {changed:.2%} of the screen's pixels changed")

@@ -24,6 +24,7 @@ MAMMOEDGE = Path(sys.executable).parent / "mammoedge"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PASSWORD = "correct-horse-battery"
 VIEWS = ("RCC", "LCC", "RMLO", "LMLO")
+LOCKOUT = 3  #: [web] lockout_failures of the tests
 
 
 def free_port() -> int:
@@ -105,7 +106,7 @@ def make_box_state(root: Path) -> BoxState:
     make_exam(exam, seed=3, size="small", normal_fraction=0.0)
     config_file = root / "mammoedge.toml"
     config_file.write_text(f'[service]\nstate_dir = "{root / "state"}"\n[analysis]\nrisk_model = "risk-fourview"\n'
-                           f'[web]\nport = {free_port()}\n')
+                           f'[web]\nport = {free_port()}\nlockout_failures = {LOCKOUT}\n')
     config = load_config(config_file, env={})
     ds = pydicom.dcmread(exam / "RCC.dcm", stop_before_pixels=True)
     identity = {"name": str(ds.PatientName), "name_spaced": str(ds.PatientName).replace("^", " "),
@@ -139,8 +140,14 @@ def box_state(tmp_path_factory: pytest.TempPathFactory) -> BoxState:
 
 
 def add_user(state: BoxState, name: str, role: str = "technologist", password: str = PASSWORD) -> None:
-    subprocess.run([str(MAMMOEDGE), "--config", str(state.config_file), "user", "add", name, "--role", role,
-                    "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True)
+    """An account in the page's store (what ``mammoedge user add`` does; the CLI has its own test)."""
+    from mammoedge.runtime.web import AccountStore, Role, web_dir
+
+    store = AccountStore(web_dir(state.config) / "accounts.sqlite")
+    try:
+        store.add(name, password, Role(role))
+    finally:
+        store.close()
 
 
 class Page:
