@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -335,7 +336,12 @@ def box_document(ctx: WebContext) -> dict[str, Any]:
     if ctx.box_cache is None or now - ctx.box_cache[0] > 60.0:  # models and devices change only with an update
         ctx.box_cache = (now, {**status_fields(ctx.config), **update_fields(ctx.config)})
     static = ctx.box_cache[1]
-    return {"health": health_snapshot(ctx.config).as_dict(), "models": static.get("models", {}),
+    try:
+        health: dict[str, Any] | None = health_snapshot(ctx.config).as_dict()
+    except sqlite3.Error as exc:  # a read-only WAL reader needs the service running (its -shm file)
+        log.warning("queue database not readable for the box view: %s", type(exc).__name__)
+        health = None
+    return {"health": health, "models": static.get("models", {}),
             "devices": static.get("devices", []), "update": static.get("update"),
             "web": {"tls": ctx.tls, "accounts": len(ctx.accounts.list())}}
 

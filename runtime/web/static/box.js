@@ -7,7 +7,9 @@ function rows(id, pairs) {
 function when(epoch) { return epoch ? new Date(epoch * 1000).toLocaleString() : "never"; }
 
 async function refresh() {
-  const box = await api("/api/box"), h = box.health;
+  const box = await api("/api/box");
+  const h = box.health || { queue_depth: "unreadable (service stopped?)", oldest_waiting_s: null, last_exam_at: null,
+    instances: "-", errors_by_reason: {}, exams_by_state: {}, forward: {}, forward_reasons: {}, versions: {}, at: Date.now() / 1000 };
   rows("health", [["queue depth", h.queue_depth], ["oldest waiting", h.oldest_waiting_s === null ? "-" : ago(h.oldest_waiting_s)],
     ["last exam", when(h.last_exam_at)], ["instances", h.instances],
     ["errors", Object.entries(h.errors_by_reason).map(([k, v]) => `${k} ${v}`).join(", ") || "none"],
