@@ -157,4 +157,7 @@ function risk(exam) {
   document.querySelector("#models tbody").replaceChildren(...exam.models.map((m) => el("tr", {},
     el("td", { text: m.name }), el("td", { text: m.version }), el("td", { text: `${m.precision} ${m.backend} ${m.device}` }))));
   document.body.dataset.ready = "1";
+  performance.mark("exam-ready");
+  await Promise.all(Object.values(cells).map((c) => c.base.decode().catch(() => null)));
+  performance.mark("exam-views");
 })();

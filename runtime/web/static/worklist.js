@@ -36,6 +36,7 @@ function render() {
     return tr;
   });
   body.replaceChildren(...rows);
+  if (rows.length && !performance.getEntriesByName("worklist-rows").length) performance.mark("worklist-rows");
 }
 
 function update(data) {
