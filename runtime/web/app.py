@@ -32,6 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import Config
 from .accounts import AccountStore, Role, Session
 from .audit import AuditAction, AuditLog
+from .biopsy import ROLES, BiopsyWork
+from ..errors import InputError
 from .errors import LockedError, LoginError, MammoedgeError, NotFoundError
 from .render import Renderer
 from .state import ServiceState, check_key
@@ -63,6 +65,7 @@ class WebContext:
     accounts: AccountStore
     audit: AuditLog
     renderer: Renderer
+    biopsy: BiopsyWork
     tls: bool
     box_cache: tuple[float, dict[str, Any]] | None = None
 
@@ -326,6 +329,53 @@ async def api_layer(request: Request) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
 
+# -- biopsy -------------------------------------------------------------------------------------------
+def biopsy_document(ctx: WebContext, key: str) -> dict[str, Any]:
+    files = ctx.state.spooled(key)
+    envelope = ctx.state.envelope(key) or {}
+    if not files:
+        raise NotFoundError("no exam with this key on the box")
+    return {"study_key": key, "patient": _patient(files), "kind": envelope.get("kind"),
+            "biopsy": envelope.get("biopsy"), "views": ctx.biopsy.geometry(key, files)}
+
+
+async def api_biopsy(request: Request) -> Response:
+    session = _require(request)
+    ctx = _ctx(request)
+    key = check_key(request.path_params["key"])
+    document = await run_in_threadpool(biopsy_document, ctx, key)
+    ctx.audit.write(session.account, AuditAction.OPEN_BIOPSY, key)
+    return JSONResponse(document)
+
+
+async def api_biopsy_view(request: Request) -> Response:
+    _require(request)
+    ctx = _ctx(request)
+    key, role = check_key(request.path_params["key"]), request.path_params["role"]
+    if role not in ROLES:
+        raise NotFoundError(f"stereo image must be one of {', '.join(ROLES)}")
+    png, _ = await run_in_threadpool(ctx.biopsy.picture, key, ctx.state.spooled(key), ROLES[role])
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
+
+
+async def api_biopsy_target(request: Request) -> Response:
+    """Recompute the target for the cluster nearest a point on the scout (radiologist; shown, not stored)."""
+    session = _require(request, Role.RADIOLOGIST, csrf=True)
+    ctx = _ctx(request)
+    key = check_key(request.path_params["key"])
+    try:
+        body = await request.json()
+        at = (float(body["x"]), float(body["y"]))
+    except (ValueError, KeyError, TypeError):
+        raise HTTPException(400, "body must be JSON {\"x\": column, \"y\": row} on the scout, px") from None
+    try:
+        result = await run_in_threadpool(ctx.biopsy.retarget, key, ctx.state.spooled(key), at)
+    except InputError as exc:  # no target near there, or the set is refused: say why
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    ctx.audit.write(session.account, AuditAction.RETARGET_BIOPSY, key)
+    return JSONResponse({"biopsy": result})
+
+
 # -- box ----------------------------------------------------------------------------------------------
 def box_document(ctx: WebContext) -> dict[str, Any]:
     """Health (as ``mammoedge status``), models and devices, PACS send queue, update state. No patient data."""
@@ -370,7 +420,8 @@ def create_app(config: Config, *, tls: bool) -> Starlette:
     accounts = AccountStore(folder / "accounts.sqlite", lockout_failures=config.web.lockout_failures,
                             session_s=config.web.session_hours * 3600.0)
     audit = AuditLog(folder / "audit.jsonl")
-    ctx = WebContext(config=config, state=state, accounts=accounts, audit=audit, renderer=Renderer(config), tls=tls)
+    ctx = WebContext(config=config, state=state, accounts=accounts, audit=audit, renderer=Renderer(config),
+                     biopsy=BiopsyWork(config), tls=tls)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -393,6 +444,9 @@ def create_app(config: Config, *, tls: bool) -> Starlette:
         Route("/api/exam/{key}", api_exam),
         Route("/api/exam/{key}/view/{name}.png", api_view),
         Route("/api/exam/{key}/layer/{name}/{layer}.png", api_layer),
+        Route("/api/biopsy/{key}", api_biopsy),
+        Route("/api/biopsy/{key}/view/{role}.png", api_biopsy_view),
+        Route("/api/biopsy/{key}/target", api_biopsy_target, methods=["POST"]),
         Route("/api/box", api_box),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from web_helpers import PASSWORD, Page, add_user, chrome, make_box_state  # noqa: E402
+from web_helpers import PASSWORD, Page, add_user, chrome, make_box_state
 
 TIMING = """
 const nav = performance.getEntriesByType('navigation')[0];
@@ -75,7 +75,7 @@ def main() -> int:
             driver.find_element("id", "submit").click()
             wait(driver, "return location.pathname === '/' && document.querySelectorAll('#worklist tbody tr').length > 0")
             results: dict[str, list[dict]] = {"worklist": [], "exam": []}
-            for i in range(args.repeat):
+            for _ in range(args.repeat):
                 driver.get(page.url + "/")
                 wait(driver, "return performance.getEntriesByName('worklist-rows').length > 0")
                 results["worklist"].append(driver.execute_script(TIMING))

@@ -247,3 +247,29 @@ def test_plain_http_only_on_loopback_and_the_box_certificate_by_default(tmp_path
         load_config(env={"MAMMOEDGE__WEB__BIND_ADDRESS": "not-an-address"})
     with pytest.raises(ConfigError, match="web.lockout_failures"):
         load_config(env={"MAMMOEDGE__WEB__LOCKOUT_FAILURES": "0"})
+
+
+def test_biopsy_document_and_retarget_by_role(box_state, biopsy_key):
+    config = box_state.config
+    add_user(box_state, "radio", "radiologist")
+    add_user(box_state, "techb")
+    envelope = json.loads((box_state.config.service.state_dir / "results" / f"{biopsy_key}.json").read_text())
+    with client_for(config) as client:
+        csrf = login(client, "techb").json()["csrf"]
+        document = client.get(f"/api/biopsy/{biopsy_key}").json()
+        assert document["biopsy"] == envelope["biopsy"] and document["kind"] == "biopsy"
+        assert {v["role"] for v in document["views"]} == {"scout", "plus", "minus"}
+        png = client.get(f"/api/biopsy/{biopsy_key}/view/plus.png")
+        view = next(v for v in document["views"] if v["role"] == "plus")
+        assert Image.open(io.BytesIO(png.content)).size == (view["width"], view["height"])
+        assert client.get(f"/api/biopsy/{biopsy_key}/view/side.png").status_code == 404
+        refused = client.post(f"/api/biopsy/{biopsy_key}/target", json={"x": 1, "y": 1}, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 403 and "radiologist" in refused.json()["error"]
+        assert client.get(f"/api/biopsy/{box_state.study_key}").status_code == 404  # a screening exam: no set
+    with client_for(config) as client:
+        csrf = login(client, "radio").json()["csrf"]
+        assert client.post(f"/api/biopsy/{biopsy_key}/target", json={"x": 1}).status_code == 403  # no token
+        bad = client.post(f"/api/biopsy/{biopsy_key}/target", json={"x": 1}, headers={"X-CSRF-Token": csrf})
+        assert bad.status_code == 400
+    actions = [(r["account"], r["action"], r["study_key"]) for r in audit(config)]
+    assert ("techb", "open-biopsy", biopsy_key) in actions

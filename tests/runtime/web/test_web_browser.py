@@ -5,6 +5,7 @@ another exam's URL without a session, no patient data in the page's URLs or the 
 from __future__ import annotations
 
 import io
+import json
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -187,3 +189,28 @@ def test_no_patient_data_in_urls_or_the_server_log(browser, page, box_state):
         for url in urls:
             assert value not in url, (what, url)
         assert value not in log, what
+
+
+def test_biopsy_view_shows_the_target_and_a_pick_on_the_scout_recomputes_it(browser, page, box_state, biopsy_key):
+    add_user(box_state, "radiologist1", "radiologist")
+    browser.delete_all_cookies()
+    login(browser, page, "radiologist1")
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.rstrip("/") == page.url)
+    row = WebDriverWait(browser, 10).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, f'tr[data-key="{biopsy_key}"] a')))
+    assert row.get_attribute("href").endswith(f"/biopsy/{biopsy_key}")
+    browser.get(f"{page.url}/biopsy/{biopsy_key}")
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    stored = json.loads((box_state.config.service.state_dir / "results" / f"{biopsy_key}.json").read_text())["biopsy"]
+    target = browser.find_element(By.ID, "target").text
+    assert f"{stored['target']['z_mm']:.2f} mm" in target and "most-suspicious" in target
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#marks-plus circle.match")) == len(stored["matches"])
+    # pick a point on the scout 30 px right of the stored target: the box recomputes for the nearest cluster
+    scout = browser.find_element(By.CSS_SELECTOR, "#stereo-scout img")
+    x, y = stored["target"]["scout_px"]
+    scale = browser.execute_script("return arguments[0].getBoundingClientRect().width / arguments[0].naturalWidth", scout)
+    ActionChains(browser).move_to_element_with_offset(
+        scout, int((x + 30) * scale - scout.size["width"] / 2), int(y * scale - scout.size["height"] / 2)).click().perform()
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.retargeted === '1'"))
+    assert "nearest-point" in browser.find_element(By.ID, "target").text
+    assert "not stored" in browser.find_element(By.ID, "origin").text
