@@ -224,17 +224,17 @@ def request_urls(driver: Any) -> list[str]:
 
 
 def add_biopsy(state: BoxState) -> str:
-    """A stereotactic set (small phantom: scout, +15, -15 deg) spooled under its study key with the result
-    envelope the service writes for it (``"kind": "biopsy"``, ``"biopsy"``: ``BiopsyResult.to_dict()``),
-    computed by the real biopsy stage. Returns the study key."""
+    """A stereotactic set (small phantom: scout, +15, -15 deg) through the real intake, and the result envelope
+    the service is to write for it (``"kind": "biopsy"``, ``"biopsy"``: ``BiopsyResult.to_dict()``, from the
+    real biopsy stage); the exam marked done. Returns the study key."""
     import functools
 
     from mammoedge.runtime.biopsy.detect import detect_view
     from mammoedge.runtime.biopsy.stage import run_biopsy
     from mammoedge.runtime.inference import Engine
-    from mammoedge.runtime.intake.durable import write_durable
+    from mammoedge.runtime.intake.store import Intake
     from mammoedge.runtime.pipeline.models import load_detector
-    from mammoedge.runtime.privacy import instance_key, load_or_create_secret, study_key
+    from mammoedge.runtime.privacy import load_or_create_secret
     from mammoedge.runtime.service.paths import ServicePaths
     from mammoedge.runtime.service.worker import write_envelope
     from mammoedge.tools.phantom.stereo import make_stereo
@@ -242,20 +242,28 @@ def add_biopsy(state: BoxState) -> str:
     folder = state.root / "stereo"
     make_stereo(folder, seed=11, index=0, size="small")
     paths = ServicePaths.of(state.config.service)
-    secret = load_or_create_secret(paths.secret)
     datasets = [(p.name, pydicom.dcmread(p)) for p in sorted(folder.glob("*.dcm"))]
-    key = study_key(str(datasets[0][1].StudyInstanceUID), secret)
-    for name, ds in datasets:
-        write_durable(paths.spool / key / f"{instance_key(str(ds.SOPInstanceUID), secret)}.dcm",
-                      (folder / name).read_bytes())
-    detector = load_detector(Engine(state.config.inference), state.config.analysis)
-    started = time.time()
-    result, _, _ = run_biopsy(datasets, functools.partial(detect_view, detector=detector, config=state.config),
-                              state.config)
-    write_envelope(paths.results, {
-        "study_key": key, "instances": len(datasets), "missing_views": [], "complete": True, "rejected": [],
-        "software_version": "test", "started_at": started, "completed_at": time.time(), "analyzed": True,
-        "not_analyzed": None, "result": None, "kind": "biopsy", "biopsy": result.to_dict()})
+    queue = state.queue()
+    try:
+        intake = Intake(spool_dir=paths.spool, quarantine_dir=paths.quarantine, queue=queue,
+                        secret=load_or_create_secret(paths.secret), reader=state.config.reader)
+        keys = {intake.accept((folder / name).read_bytes(), intake="test").study_key for name, _ in datasets}
+        assert len(keys) == 1
+        key = keys.pop()
+        queue.assemble(settle_s=0.0)
+        job = queue.claim()
+        assert job is not None and job.study_key == key
+        detector = load_detector(Engine(state.config.inference), state.config.analysis)
+        started = time.time()
+        result, _, _ = run_biopsy(datasets, functools.partial(detect_view, detector=detector, config=state.config),
+                                  state.config)
+        written = write_envelope(paths.results, {
+            "study_key": key, "instances": len(datasets), "missing_views": [], "complete": True, "rejected": [],
+            "software_version": "test", "started_at": started, "completed_at": time.time(), "analyzed": True,
+            "not_analyzed": None, "result": None, "kind": "biopsy", "biopsy": result.to_dict()})
+        queue.finish(job, written)
+    finally:
+        queue.close()
     return key
 
 
