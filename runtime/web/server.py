@@ -41,4 +41,5 @@ def serve(config: Config) -> None:
     log.info("page on %s://%s:%d", "https" if tls else "http", config.web.bind_address, config.web.port)
     uvicorn.run(app, host=config.web.bind_address, port=config.web.port, log_config=None, access_log=True,
                 ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False,
+                timeout_graceful_shutdown=3)  # open event streams never end by themselves

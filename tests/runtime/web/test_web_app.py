@@ -182,21 +182,27 @@ def test_account_rules(config):
         store.add("tech", PASSWORD, Role.ADMIN)
 
 
-def test_user_cli(tmp_path):
+def test_user_cli(tmp_path, monkeypatch, capsys):
+    from mammoedge.runtime.cli import main
+
     conf = tmp_path / "m.toml"
     conf.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\n')
 
-    def user(*args: str, password: str = PASSWORD) -> subprocess.CompletedProcess:
-        return subprocess.run([str(MAMMOEDGE), "--config", str(conf), "user", *args], input=password + "\n",
-                              text=True, capture_output=True)
+    def user(*args: str, password: str = PASSWORD) -> tuple[int, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        code = main(["--config", str(conf), "user", *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
 
-    assert user("add", "rad", "--role", "radiologist", "--password-stdin").returncode == 0
-    assert user("lock", "rad").returncode == 0
-    assert "rad\tradiologist\tlocked" in user("list").stdout
-    assert user("passwd", "rad", "--password-stdin", password="another-password").returncode == 0
-    assert "rad\tradiologist\tactive" in user("list").stdout
-    store = AccountStore(tmp_path / "state" / "web" / "accounts.sqlite")
-    store.login("rad", "another-password")
+    assert user("add", "rad", "--role", "radiologist", "--password-stdin")[0] == 0
+    assert user("add", "rad", "--password-stdin") == (1, "mammoedge user: error: account 'rad' exists already "
+                                                        "(rule: names are unique)\n")
+    assert "at least 10" in user("add", "x2", "--password-stdin", password="short")[1]
+    assert user("lock", "rad")[0] == 0
+    assert "rad\tradiologist\tlocked" in user("list")[1]
+    assert user("passwd", "rad", "--password-stdin", password="another-password")[0] == 0
+    assert "rad\tradiologist\tactive" in user("list")[1]
+    AccountStore(tmp_path / "state" / "web" / "accounts.sqlite").login("rad", "another-password")
 
 
 def test_exam_document_pictures_and_audit(box_state):
