@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import subprocess
 
 import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 from PIL import Image
 from starlette.testclient import TestClient
-from web_helpers import LOCKOUT, MAMMOEDGE, PASSWORD, add_user
+from web_helpers import LOCKOUT, PASSWORD, add_user
 
 from mammoedge.runtime.config import Config, ServiceConfig, WebConfig, load_config
 from mammoedge.runtime.errors import ConfigError
