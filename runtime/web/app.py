@@ -406,6 +406,11 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, status_code=404)
 
 
+async def input_error(request: Request, exc: Exception) -> Response:
+    """A spooled file the reader refuses now (its typed message names the attribute and rule, no patient data)."""
+    return JSONResponse({"error": str(exc), "reason": getattr(exc, "reason", "invalid-input")}, status_code=422)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 401 and not request.url.path.startswith("/api/"):
@@ -451,6 +456,7 @@ def create_app(config: Config, *, tls: bool) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, tls=tls)], lifespan=lifespan,
-                    exception_handlers={NotFoundError: not_found, HTTPException: http_error})
+                    exception_handlers={NotFoundError: not_found, InputError: input_error,
+                                        HTTPException: http_error})
     app.state.ctx = ctx
     return app
