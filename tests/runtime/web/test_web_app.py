@@ -14,7 +14,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 from web_helpers import LOCKOUT, PASSWORD, add_user
 
-from mammoedge.runtime.config import Config, ServiceConfig, WebConfig, load_config
+from mammoedge.runtime.config import Config, ServiceConfig, UpdateConfig, WebConfig, load_config
 from mammoedge.runtime.errors import ConfigError
 from mammoedge.runtime.web import AccountStore, Role, create_app, serve, tls_files, web_dir
 from mammoedge.runtime.web.accounts import check_password
@@ -278,3 +278,18 @@ def test_biopsy_document_and_retarget_by_role(box_state, biopsy_key):
         assert bad.status_code == 400
     actions = [(r["account"], r["action"], r["study_key"]) for r in audit(config)]
     assert ("techb", "open-biopsy", biopsy_key) in actions
+
+
+def test_box_document_has_health_models_devices_and_update_state(tmp_path):
+    (tmp_path / "update").mkdir()
+    config = Config(service=ServiceConfig(state_dir=tmp_path / "state"), web=WebConfig(lockout_failures=LOCKOUT),
+                    update=UpdateConfig(root=tmp_path / "update"))
+    store_of(config).add("tech", PASSWORD, Role.TECHNOLOGIST)
+    with client_for(config) as client:
+        login(client, "tech")
+        box = client.get("/api/box").json()
+    assert box["health"]["queue_depth"] == 0 and box["health"]["exams_by_state"] == {}
+    assert box["update"] == {"state": "idle", "last_outcome": "none", "last_rule": None, "version": None,
+                             "target_version": None}
+    assert "calc-detector" in box["models"] and "openvino:CPU" in box["devices"]
+    assert box["web"] == {"tls": True, "accounts": 1}
