@@ -66,7 +66,7 @@ def test_login_then_a_new_result_appears_within_a_second(browser, page, box_stat
             const key = arguments[0];
             window.__seen = null;
             new MutationObserver(() => {
-              const row = document.querySelector(`tr[data-key="${key}"][data-status="done"]`);
+              const row = document.querySelector(`tr[data-key="${key}"].flagged`);
               if (row && window.__seen === null) window.__seen = Date.now() / 1000;
             }).observe(document.querySelector('#worklist tbody'), {childList: true, subtree: true});""", key)
         written = box_state.finish_with_copy(queue, key)
@@ -76,7 +76,8 @@ def test_login_then_a_new_result_appears_within_a_second(browser, page, box_stat
     latency = seen - written
     print(f"result written -> worklist row: {latency * 1000:.0f} ms")
     assert 0 < latency < 1.0
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-key="{key}"]')
+    row = WebDriverWait(browser, 5).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, f'tr[data-key="{key}"][data-status="done"]')))  # and the queue row says done
     assert "FLAG" in row.text and "flagged" in row.get_attribute("class")
     alert = browser.find_element(By.ID, "alert")
     assert alert.is_displayed() and key in alert.get_attribute("data-keys")

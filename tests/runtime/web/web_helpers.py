@@ -78,7 +78,8 @@ class BoxState:
 
     def finish_with_copy(self, queue: Any, key: str) -> float:
         """Assemble and claim exam ``key`` and let the real worker (``run_job``) write its result: the first
-        exam's analysis under this key. Returns the time just before the result was written."""
+        exam's analysis under this key. Returns when the result file was written (its mtime: set before its
+        fsync and rename, so a latency measured from it is an upper bound)."""
         from mammoedge.runtime.service.exam_job import AnalyzerOutput
         from mammoedge.runtime.service.paths import ServicePaths
         from mammoedge.runtime.service.worker import run_job
@@ -87,10 +88,9 @@ class BoxState:
         job = queue.claim()
         assert job is not None and job.study_key == key
         output = AnalyzerOutput(result={**self.output.result, "study_key": key}, rejected=self.output.rejected)
-        started = time.time()
-        run_job(job, queue=queue, analyzer=lambda instances, missing: output,
-                results_dir=ServicePaths.of(self.config.service).results, max_attempts=3)
-        return started
+        results = ServicePaths.of(self.config.service).results
+        run_job(job, queue=queue, analyzer=lambda instances, missing: output, results_dir=results, max_attempts=3)
+        return (results / f"{key}.json").stat().st_mtime  # written once (no pictures, no forwarding here)
 
 
 def make_box_state(root: Path) -> BoxState:
