@@ -28,5 +28,5 @@ def test_web_unit_verifies_and_is_hardened(unit):
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout).group(1))
     assert score <= EXPOSURE_BUDGET, out.stdout[-2000:]
     text = UNIT.read_text()
-    assert "StateDirectory=mammoedge-web" in text and "StateDirectory=mammoedge\n" not in text  # service state: read-only
+    assert "StateDirectory=mammoedge/web\n" in text and "StateDirectory=mammoedge\n" not in text  # the rest: read-only
     assert " web\n" in text and "MemoryDenyWriteExecute=yes" in text
