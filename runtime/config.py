@@ -517,6 +517,38 @@ class ForwardConfig(Section):
             raise self.invalid("retry_max_s", "must be at least retry_initial_s")
 
 
+def ip_address_rule(value: Any) -> str | None:
+    """An IP address to listen on."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "is not an IP address"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebConfig(Section):
+    """The technologist's page: worklist, exam, biopsy and box views over HTTPS (docs/web.md)."""
+
+    name = "web"
+    bind_address: str = option("127.0.0.1", "Address the page listens on; anything but a loopback address needs TLS.",
+                               rule=ip_address_rule)
+    port: int = port_option(8443, "TCP port of the page.")
+    tls_cert_file: Path | None = option(
+        None, "PEM server certificate; empty: <service.state_dir>/identity/device.crt (the box's certificate, "
+              "signed from `mammoedge device`'s CSR) when it exists, with the device key.")
+    tls_key_file: Path | None = option(None, "PEM private key of the certificate; empty: the device key with "
+                                             "the box's certificate.")
+    state_dir: Path | None = option(None, "Accounts database and audit log; empty: <service.state_dir>/web.")
+    session_hours: float = option(10.0, "A login lasts this long (one shift), hours.", gt=0, le=24 * 7)
+    lockout_failures: int = option(5, "Wrong passwords in a row that lock an account (an admin unlocks it).",
+                                   ge=1, le=100)
+    poll_s: float = option(0.2, "How often the page's event stream looks for new results, seconds.", gt=0, le=5)
+    display_max_px: int = option(1400, "Longest side of a view rendered for the exam page, px.", ge=256, le=4096)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole appliance configuration, one attribute per TOML section."""
@@ -530,6 +562,7 @@ class Config:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
     forward: ForwardConfig = field(default_factory=ForwardConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

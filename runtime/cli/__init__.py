@@ -40,6 +40,8 @@ COMMANDS: dict[str, Command] = {
     "inspect": Command("mammoedge.runtime.cli.inspect", "say what the reader decides about DICOM files"),
     "serve": Command("mammoedge.runtime.cli.serve", "run the appliance service: DICOM receiver, queue, workers"),
     "status": Command("mammoedge.runtime.cli.status", "show queue depth, last exam, errors and versions"),
+    "web": Command("mammoedge.runtime.cli.web", "serve the technologist's page: worklist, exam, biopsy and box views"),
+    "user": Command("mammoedge.runtime.cli.user", "the page's local accounts: add, passwd, list, lock"),
     "demo": Command("mammoedge.tools.demo", "make a phantom exam on the spot and run the main job on it"),
     "bench": Command("mammoedge.tools.bench", "time each stage of the main job on realistic phantom exams"),
     "phantom": Command("mammoedge.tools.phantom.cli", "write synthetic mammography exams with ground truth"),
