@@ -211,8 +211,8 @@ def find_exams(settings: BatchSettings, config: Config, report: BatchReport) -> 
 
 def start_ray(address: str | None, num_cpus: int | None) -> None:
     """Connect to the cluster at ``address``, or start a local one bound to 127.0.0.1 (no dashboard)."""
-    if address is None:
-        os.environ.setdefault(LOOPBACK_ENV, "0")  # read when ray is imported: the local node uses 127.0.0.1
+    if address is None or address.split(":")[0] in ("127.0.0.1", "localhost"):
+        os.environ.setdefault(LOOPBACK_ENV, "0")  # read when ray is imported: this node uses 127.0.0.1
     import ray
 
     if ray.is_initialized():
