@@ -85,6 +85,7 @@ class BatchReport:
     analysis_s: float = 0.0  #: first exam handed out to last result recorded
     worker_cpu_s: float = 0.0  #: CPU seconds the workers spent in their analyses
     tables_s: float = 0.0
+    driver_cpu_s: float = 0.0  #: this process: scan, ledger, result files, tables
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -236,6 +237,7 @@ def run_batch(settings: BatchSettings, config: Config,
     if settings.threads < 1 or (settings.workers is not None and settings.workers < 1):
         raise BatchError("--workers and --threads-per-worker must be >= 1")
     report = BatchReport()
+    cpu = sum(os.times()[:2])
     settings.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     exams = find_exams(settings, config, report)
@@ -270,6 +272,7 @@ def run_batch(settings: BatchSettings, config: Config,
         for actor in actors:
             ray.kill(actor)
     _write_failures(report, settings.out)
+    report.driver_cpu_s = sum(os.times()[:2]) - cpu
     return report
 
 

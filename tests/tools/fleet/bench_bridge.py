@@ -82,6 +82,8 @@ def main() -> int:
                 relay.restore()
             else:
                 central.start()
+            wait_until(lambda: bridge_state(central_port, bridge_id, 1) == "1", 60, 0.1)
+            bridge_up_s = time.monotonic() - restored
             sent = at_site.event_ids()
             caught_up = wait_until(lambda: sent <= centre.event_ids(), 60, 0.1)
             drain_s = time.monotonic() - restored
@@ -105,8 +107,10 @@ def main() -> int:
         "delivered_per_s_centre": round((m1 - m0) / wall, 1), "delivered_per_s_site": round((s1 - s0) / wall, 1),
         "central_cpu_percent": round(100 * (c1 - c0) / wall, 1), "site_cpu_percent": round(100 * (k1 - k0) / wall, 1),
         **rss, "outage": args.outage_kind, "outage_s": args.outage, "events_during_outage": during,
-        "caught_up": caught_up, "catch_up_s": round(drain_s, 1), "all_online_after_outage": still_online,
+        "caught_up": caught_up, "bridge_up_after_s": round(bridge_up_s, 1),
+        "catch_up_s": round(drain_s, 1), "all_online_after_outage": still_online,
         "events_at_site": len(final), "events_lost_at_centre": lost, "events_repeated_at_centre": repeats,
+        "payload_bytes_by_kind": {k: round(b / n) for k, (n, b) in sorted(centre.sizes.items())},
         "simulator_report": report}, indent=1))
     return 0
 

@@ -142,6 +142,7 @@ class Collector:
         self.state, self.lock = FleetState(), threading.Lock()
         self.events: dict[str, int] = {}  # message_id -> deliveries
         self.messages = 0
+        self.sizes: dict[str, list[int]] = {}  # kind -> [messages, payload bytes]
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
                                   protocol=mqtt.MQTTv311)
         self.client.reconnect_delay_set(0.1, 0.5)
@@ -159,6 +160,8 @@ class Collector:
         self.state.apply(message.topic, payload, retained=message.retain, received_at=time.time())
         with self.lock:
             self.messages += 1
+            size = self.sizes.setdefault(message.topic.split("/", 4)[-1], [0, 0])
+            size[0], size[1] = size[0] + 1, size[1] + len(payload)
             if message.topic.endswith("/event"):
                 try:
                     key = json.loads(payload)["message_id"]
