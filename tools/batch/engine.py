@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,8 +264,7 @@ def run_batch(settings: BatchSettings, config: Config,
         report.skipped = len(exams) - len(due)
         _analyze(due, actors, ledger, settings, report, progress, RayActorError)
         started = time.perf_counter()
-        done = ledger.done()
-        write_tables(((read_result(settings.out / f"{key}.json"), fp) for key, fp in done), settings.out)
+        write_tables(_done_results(ledger, settings.out), settings.out)
         report.tables_s = time.perf_counter() - started
     finally:
         ledger.close()
@@ -330,6 +329,15 @@ def _record(exam: Exam, outcome: dict[str, Any], ledger: Ledger, settings: Batch
         write_result(from_dict(ExamResult, outcome["result"]), settings.out)
     ledger.record(exam, outcome["fingerprint"], "done")
     report.done += 1
+
+
+def _done_results(ledger: Ledger, directory: Path) -> Iterator[tuple[ExamResult, str]]:
+    """Every exam the ledger says is done, read back from its JSON (one removed or damaged since is left out)."""
+    for key, fingerprint in ledger.done():
+        try:
+            yield read_result(directory / f"{key}.json"), fingerprint
+        except (OSError, ValueError, MammoedgeError) as exc:
+            log.warning("result %s left out of the tables (%s)", key[:8], type(exc).__name__)
 
 
 def _write_failures(report: BatchReport, directory: Path) -> None:

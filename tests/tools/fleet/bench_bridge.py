@@ -38,17 +38,21 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="steady-state seconds measured")
     parser.add_argument("--outage", type=float, default=10.0, help="seconds the link or central broker is away")
     parser.add_argument("--outage-kind", choices=("cut", "central-term", "central-kill"), default="cut")
+    parser.add_argument("--direct", action="store_true",
+                        help="the site bridges straight to the central broker (no relay; not with --outage-kind cut)")
     parser.add_argument("--health-interval", type=float, default=10.0)
     parser.add_argument("--metrics-interval", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=1.0, help="events per device per minute")
     args = parser.parse_args()
+    if args.direct and args.outage_kind == "cut":
+        parser.error("--direct needs an outage of the central broker (--outage-kind central-term|central-kill)")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         conf, central_port = central_conf(tmp)
         central = Mosquitto(conf, central_port, tmp / "central.log").start()
         relay = Relay(central_port)
         relay.start()
-        conf, site_port, bridge_id = site_conf(tmp, relay.port, "bench")
+        conf, site_port, bridge_id = site_conf(tmp, central_port if args.direct else relay.port, "bench")
         site = Mosquitto(conf, site_port, tmp / "site.log").start()
         assert wait_until(lambda: bridge_state(central_port, bridge_id, 2) == "1", 20)
         centre, at_site = Collector(central_port, "bench-centre"), Collector(site_port, "bench-site")
@@ -107,7 +111,7 @@ def main() -> int:
         "devices": args.devices, "all_online_at_centre_after_s": round(all_online_s, 1), "measured_s": round(wall, 1),
         "delivered_per_s_centre": round((m1 - m0) / wall, 1), "delivered_per_s_site": round((s1 - s0) / wall, 1),
         "central_cpu_percent": round(100 * (c1 - c0) / wall, 1), "site_cpu_percent": round(100 * (k1 - k0) / wall, 1),
-        **rss, "outage": args.outage_kind, "outage_s": args.outage, "events_during_outage": during,
+        **rss, "outage": args.outage_kind, "relay": not args.direct, "outage_s": args.outage, "events_during_outage": during,
         "caught_up": caught_up, "bridge_up_after_s": round(bridge_up_s, 1),
         "catch_up_s": round(drain_s, 1), "all_online_after_outage": still_online,
         "events_at_site": len(final),
