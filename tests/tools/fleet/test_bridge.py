@@ -54,8 +54,8 @@ def test_devices_on_a_site_broker_are_seen_at_the_centre_and_no_event_is_lost(tm
         at_site = Collector(site_port, "site-counter")
         collectors += [centre, at_site]
         sim = subprocess.Popen([str(MAMMOEDGE), "fleet", "simulate", "--devices", str(DEVICES), "--port",
-                                str(site_port), "--site", SITE, "--health-interval", "2", "--metrics-interval", "5",
-                                "--rate", "20", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                str(site_port), "--site", SITE, "--health-interval", "3", "--metrics-interval", "6",
+                                "--rate", "10", "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
         def online_at_centre():
             return sum(r.state is DeviceState.ONLINE for r in centre.state.rows())
@@ -76,17 +76,20 @@ def test_devices_on_a_site_broker_are_seen_at_the_centre_and_no_event_is_lost(tm
         assert wait_until(lambda: bridge_state(central_port, bridge_id, 1) == "1", 20), "no reconnect after restart"
 
         monitor = subprocess.run([str(MAMMOEDGE), "fleet", "monitor", "--port", str(central_port), "--json", "--once",
-                                  "--timeout", "3"], capture_output=True, text=True, timeout=60)
+                                  "--timeout", "6"], capture_output=True, text=True, timeout=60)
         assert monitor.returncode == 0, monitor.stderr
         document = json.loads(monitor.stdout)
-        assert document["devices_total"] == DEVICES and document["devices_by_state"]["online"] == DEVICES
+        assert (document["devices_total"], document["devices_by_state"]["online"]) == (DEVICES, DEVICES), (
+            document["devices_by_state"])
 
         sim.send_signal(signal.SIGINT)
         assert sim.wait(30) == 0
         report = json.loads(sim.stdout.read().strip().splitlines()[-1])
         assert report["connected"] == DEVICES
         sent = at_site.event_ids()
-        assert wait_until(lambda: sent <= centre.event_ids(), 20), f"{len(sent - centre.event_ids())} events lost"
+        # (returns as soon as every event is there; the long deadline is for a loaded machine, where the Python
+        # subscriber at the centre lags its broker by tens of seconds)
+        assert wait_until(lambda: sent <= centre.event_ids(), 90), f"{len(sent - centre.event_ids())} events lost"
         assert wait_until(lambda: sum(r.state is DeviceState.OFFLINE for r in centre.state.rows()) == DEVICES, 15)
         assert len(sent) > during > 0
         assert {r.device for r in centre.state.rows()} == {f"sim-{i:05d}" for i in range(DEVICES)}
