@@ -26,7 +26,7 @@ from typing import Any
 
 from mammoedge.runtime.config import Config
 from mammoedge.runtime.errors import InputError, MammoedgeError
-from mammoedge.runtime.pipeline import ExamModels, ExamPipeline, group_by_study, list_files
+from mammoedge.runtime.pipeline import ExamModels, ExamPipeline, Rejected, group_by_study, list_files
 from mammoedge.runtime.privacy import study_key
 from mammoedge.runtime.results import ExamResult, from_dict, read_result, to_dict, write_result
 
@@ -193,6 +193,7 @@ class BatchSettings:
     threads: int = 1  #: cores (and inference threads) per worker
     pictures: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    scan_chunk: int = 2000  #: files per Ray task when grouping by study; fewer files are grouped by the driver
 
 
 def find_exams(settings: BatchSettings, config: Config, report: BatchReport) -> list[Exam]:
@@ -200,7 +201,7 @@ def find_exams(settings: BatchSettings, config: Config, report: BatchReport) -> 
     found = list_files(list(settings.paths))
     for path, why in found.skipped:
         log.info("skipped %s: %s", path, why)
-    studies, rejected = group_by_study(found.files, config.reader)
+    studies, rejected = _group(list(found.files), config, settings.scan_chunk)
     for r in rejected:
         report.failures.append(Failure(kind=FailureKind.REFUSED_FILE, reason=r.reason, message=r.message,
                                        path=os.fspath(r.path)))
@@ -208,6 +209,24 @@ def find_exams(settings: BatchSettings, config: Config, report: BatchReport) -> 
     exams = [Exam(study_key=study_key(uid, settings.secret), paths=tuple(os.fspath(p) for p in sorted(paths)),
                   inputs=inputs_digest(paths)) for uid, paths in studies.items()]
     return sorted(exams, key=lambda e: e.study_key)
+
+
+def _group(files: list[Path], config: Config, chunk: int) -> tuple[dict[str, list[Path]], list[Rejected]]:
+    """``group_by_study`` over the files: by the driver for one chunk or less, else one Ray task per chunk (a
+    header read per file is the driver's slowest step on a large archive)."""
+    if len(files) <= chunk:
+        return group_by_study(files, config.reader)
+    import ray
+
+    task = ray.remote(num_cpus=1)(group_by_study)
+    parts = ray.get([task.remote(files[i:i + chunk], config.reader) for i in range(0, len(files), chunk)])
+    studies: dict[str, list[Path]] = {}
+    rejected: list[Rejected] = []
+    for part_studies, part_rejected in parts:
+        for uid, paths in part_studies.items():
+            studies.setdefault(uid, []).extend(paths)
+        rejected += part_rejected
+    return studies, rejected
 
 
 def start_ray(address: str | None, num_cpus: int | None) -> None:
@@ -234,17 +253,19 @@ def run_batch(settings: BatchSettings, config: Config,
     import ray
     from ray.exceptions import RayActorError
 
-    if settings.threads < 1 or (settings.workers is not None and settings.workers < 1):
-        raise BatchError("--workers and --threads-per-worker must be >= 1")
+    if settings.threads < 1 or (settings.workers is not None and settings.workers < 1) or settings.scan_chunk < 1:
+        raise BatchError("--workers, --threads-per-worker and the scan chunk must be >= 1")
     report = BatchReport()
     cpu = sum(os.times()[:2])
     settings.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    start_ray(settings.address, settings.workers * settings.threads if settings.workers else None)
+    ray_s = time.perf_counter() - started
+    started = time.perf_counter()
     exams = find_exams(settings, config, report)
     report.exams, report.scan_s = len(exams), time.perf_counter() - started
 
-    started = time.perf_counter()
-    start_ray(settings.address, settings.workers * settings.threads if settings.workers else None)
+    started = time.perf_counter() - ray_s
     workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // settings.threads)
     remote = ray.remote(num_cpus=settings.threads, max_restarts=1, max_task_retries=0)(ExamAnalyzer)
     actors = [remote.remote(config, settings.threads, settings.overrides) for _ in range(workers)]

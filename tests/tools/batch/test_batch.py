@@ -98,11 +98,14 @@ def test_refused_files_are_listed_with_their_reason(archive, first_run):
 
 
 def test_a_rerun_skips_every_exam(archive, first_run):
+    """(The rerun groups the files in Ray tasks of 4 files: the same exams and refusals come out.)"""
     from mammoedge.runtime.config import Config
 
     out, first = first_run
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
-    again = run_batch(settings(archive, out, workers=2, pictures=True), Config())
+    again = run_batch(settings(archive, out, workers=2, pictures=True, scan_chunk=4), Config())
+    assert sorted((Path(f.path).name, f.reason) for f in again.failures) == sorted(
+        (Path(f.path).name, f.reason) for f in first.failures)
     assert (again.exams, again.done, again.skipped, again.failed, again.fingerprint) == (3, 0, 3, 0, first.fingerprint)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "failures.json"} == {
         k: v for k, v in stamps.items() if k != "failures.json"}
