@@ -26,6 +26,8 @@ class Command:
     help: str
     #: modules of the lab extra the command needs
     needs: tuple[str, ...] = ()
+    #: the extra that brings them
+    extra: str = "lab"
 
     def missing(self) -> list[str]:
         return [name for name in self.needs if importlib.util.find_spec(name) is None]
@@ -56,6 +58,8 @@ COMMANDS: dict[str, Command] = {
     "device": Command("mammoedge.runtime.cli.device",
                       "device identity (key pair, CSR), hardware and inference devices"),
     "bundle": Command("mammoedge.tools.bundle.cli", "build an update bundle and publish it to a TUF repository (lab)"),
+    "batch": Command("mammoedge.tools.batch.cli", "re-analyze an archive folder tree on Ray, results as JSON and "
+                     "Parquet (cluster extra)", needs=("ray", "pyarrow"), extra="cluster"),
 }
 
 log = logging.getLogger(__name__)
@@ -101,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[known.command]
     missing = command.missing()
     if missing:
-        print(f"mammoedge {known.command}: needs the lab extra ({', '.join(missing)} not installed): {LAB_EXTRA}",
-              file=sys.stderr)
+        print(f"mammoedge {known.command}: needs the {command.extra} extra ({', '.join(missing)} not installed): "
+              f"pip install 'mammoedge[{command.extra}]'", file=sys.stderr)
         return 2
     module = importlib.import_module(command.module)
     sub_parsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

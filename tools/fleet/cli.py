@@ -10,11 +10,13 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
 from mammoedge.runtime.errors import MammoedgeError
 
+from .bridge import BridgeSettings, render
 from .monitor import SILENT_AFTER_S, TOPIC_FILTER, FleetState, as_json, as_table, matches
 from .simulate import SimulationSettings, simulate
 
@@ -54,10 +56,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     simulate_parser.add_argument("--metrics-interval", type=float, default=30.0, help="seconds (default 30)")
     simulate_parser.add_argument("--threads", type=int, default=2, help="threads driving the clients (default 2)")
     simulate_parser.add_argument("--json", action="store_true", help="print the final report as JSON")
+    bridge = sub.add_parser("bridge-config", help="mosquitto.conf for a site broker bridged to the central broker "
+                                                  "(persistent, QoS 1; docs/telemetry.md)")
+    bridge.add_argument("--site", required=True, help="the site's name in the topic tree (one topic level)")
+    bridge.add_argument("--remote-host", required=True, help="central broker host")
+    bridge.add_argument("--remote-port", type=int, default=1883, help="central broker port (8883 is usual with TLS)")
+    bridge.add_argument("--listen-address", default="0.0.0.0", help="site listener address (default 0.0.0.0)")
+    bridge.add_argument("--listen-port", type=int, default=1883, help="site listener port (default 1883)")
+    bridge.add_argument("--persistence-dir", default="/var/lib/mosquitto/",
+                        help="site broker's persistence directory; 'none' for none (tests)")
+    bridge.add_argument("--connection", help="bridge name (default mammoedge-<site>)")
+    bridge.add_argument("--remote-clientid", help="client id at the central broker (default: the bridge name)")
+    bridge.add_argument("--local-clientid", help="client id at the site broker (default local.<remote client id>)")
+    bridge.add_argument("--restart-timeout", type=int, nargs=2, default=(5, 30), metavar=("BASE", "CAP"),
+                        help="reconnect backoff, seconds (default 5 30)")
+    bridge.add_argument("--keepalive", type=int, default=60, help="bridge keep-alive, seconds (default 60)")
+    bridge.add_argument("--max-queued-messages", type=int, default=100_000,
+                        help="messages the site broker holds for the cut bridge (default 100000)")
+    bridge.add_argument("--remote-username", help="user name at the central broker")
+    bridge.add_argument("--remote-password", help="its password (written into the file: protect it)")
+    bridge.add_argument("--cafile", help="CA of the central broker: TLS on the bridge")
+    bridge.add_argument("--certfile", help="the site's client certificate for the central broker")
+    bridge.add_argument("--keyfile", help="its private key")
+    bridge.add_argument("--password-file", help="mosquitto_passwd file for the boxes on the site listener")
+    bridge.add_argument("--allow-anonymous", action="store_true", help="boxes without user name (closed LAN, tests)")
+    bridge.add_argument("--protocol", choices=("mqttv311", "mqttv50"), default="mqttv311",
+                        help="bridge protocol (default mqttv311)")
+    bridge.add_argument("--out", help="write the file here (default: standard output)")
 
 
 def run(args: argparse.Namespace, config) -> int:
+    if args.fleet_command == "bridge-config":
+        return _bridge_config(args)
     return _monitor(args) if args.fleet_command == "monitor" else _simulate(args)
+
+
+def _bridge_config(args: argparse.Namespace) -> int:
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    text = render(BridgeSettings(
+        site=args.site, remote_host=args.remote_host, remote_port=args.remote_port, listen_address=args.listen_address,
+        listen_port=args.listen_port,
+        persistence_dir=None if args.persistence_dir.lower() == "none" else Path(args.persistence_dir),
+        connection=args.connection, remote_clientid=args.remote_clientid, local_clientid=args.local_clientid,
+        restart_timeout=tuple(args.restart_timeout), keepalive_s=args.keepalive,
+        max_queued_messages=args.max_queued_messages, remote_username=args.remote_username,
+        remote_password=args.remote_password, cafile=path(args.cafile), certfile=path(args.certfile),
+        keyfile=path(args.keyfile), allow_anonymous=args.allow_anonymous, password_file=path(args.password_file),
+        protocol=args.protocol))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
 
 
 def _tls(args: argparse.Namespace) -> tuple[str, str, str] | None:
