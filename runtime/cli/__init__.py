@@ -33,7 +33,6 @@ class Command:
         return [name for name in self.needs if importlib.util.find_spec(name) is None]
 
 
-LAB_EXTRA = "pip install 'mammoedge[lab]'"
 
 COMMANDS: dict[str, Command] = {
     "config": Command("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
