@@ -33,7 +33,6 @@ class Command:
         return [name for name in self.needs if importlib.util.find_spec(name) is None]
 
 
-
 COMMANDS: dict[str, Command] = {
     "config": Command("mammoedge.runtime.cli", "print the effective configuration as documented TOML"),
     "analyze": Command("mammoedge.runtime.cli.analyze", "triage exams: detect and describe calcification clusters"),
