@@ -136,6 +136,10 @@ def forward_results(result: Any, images: Any, paths: list[Path], config: Config)
 
 
 def default_analyzer(config: Config) -> Analyzer:
+    if config.forward.destinations:  # the DICOM results' tables load beside start-up, not on the first exam
+        from ..dicom_results import warm_up
+
+        threading.Thread(target=warm_up, name="dicom-results-warm-up", daemon=True).start()
     return lambda instances, missing_views: analyze_instances(instances, missing_views, config=config)
 
 

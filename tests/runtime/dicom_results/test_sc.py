@@ -31,3 +31,14 @@ def test_sc_pixels_are_the_cropped_overlay(exam):
         assert pixels.shape[0] * pixels.shape[1] < full.shape[0] * full.shape[1]  # the background is gone
         spacing = float(view.spacing_mm) * image.image.shape[0] / full.shape[0]  # the pixels keep their size
         assert float(item.dataset.PixelSpacing[0]) == pytest.approx(spacing, rel=1e-6)
+
+
+def test_warm_up_loads_highdicoms_tables():
+    """The service's start-up warm-up reads highdicom's IOD tables, so the first exam does not."""
+    from highdicom import _standard_utils
+    from mammoedge.runtime.dicom_results import warm_up
+
+    _standard_utils.get_module_attribute_map.cache_clear()
+    assert _standard_utils.get_module_attribute_map.cache_info().currsize == 0
+    warm_up()
+    assert _standard_utils.get_module_attribute_map.cache_info().currsize == 1
