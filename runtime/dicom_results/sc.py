@@ -31,12 +31,13 @@ CROP_MARGIN = 8
 def crop_to_content(canvas: np.ndarray, margin: int = CROP_MARGIN) -> np.ndarray:
     """``canvas`` without the black background beyond its drawn content (breast, marks, labels, title) plus
     ``margin`` pixels: about half the bytes of a full-width picture to write, send and store."""
-    drawn = np.any(canvas, axis=2)
-    rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
-    if not len(rows):
+    # the bounding box of the non-zero bytes, channels side by side (OpenCV: ~50x faster than numpy's any)
+    x, y, width, height = cv2.boundingRect(np.ascontiguousarray(canvas).reshape(canvas.shape[0], -1))
+    if width == 0 or height == 0:
         return canvas
-    top, bottom = max(0, int(rows[0]) - margin), min(canvas.shape[0], int(rows[-1]) + margin + 1)
-    left, right = max(0, int(columns[0]) - margin), min(canvas.shape[1], int(columns[-1]) + margin + 1)
+    channels = canvas.shape[2]
+    top, bottom = max(0, y - margin), min(canvas.shape[0], y + height + margin)
+    left, right = max(0, x // channels - margin), min(canvas.shape[1], (x + width - 1) // channels + margin + 1)
     return np.ascontiguousarray(canvas[top:bottom, left:right])
 
 
