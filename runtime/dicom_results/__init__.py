@@ -16,6 +16,7 @@ from .build import (
     previous_results,
     read_sources,
     series_uid,
+    warm_up,
     write_dicom_results,
     write_exam_dicom,
 )
@@ -23,5 +24,5 @@ from .codes import ResultKind, ResultSeries
 from .errors import DicomResultsError
 
 __all__ = ["DicomResult", "DicomResultsError", "ResultKind", "ResultSeries", "align_sources", "analysis_number",
-           "build_dicom_results", "kind_of", "previous_results", "read_sources", "series_uid", "write_dicom_results",
-           "write_exam_dicom"]
+           "build_dicom_results", "kind_of", "previous_results", "read_sources", "series_uid", "warm_up",
+           "write_dicom_results", "write_exam_dicom"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from highdicom.base import SOPClass
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -52,6 +53,14 @@ class DicomResult:
     @property
     def sop_instance_uid(self) -> str:
         return str(self.dataset.SOPInstanceUID)
+
+
+def warm_up() -> None:
+    """Load highdicom's IOD tables (a large JSON file read on first use, 1-2 s of CPU once per process) now,
+    so the first exam's objects do not wait for it; the service calls it at start when it forwards."""
+    SOPClass(study_instance_uid=generate_uid(), series_instance_uid=generate_uid(), series_number=1,
+             sop_instance_uid=generate_uid(), sop_class_uid=MAMMOGRAPHY_CAD_SR, instance_number=1, modality="SR",
+             manufacturer="mammoedge")
 
 
 def series_uid(study_instance_uid: str, kind: ResultKind) -> str:
@@ -227,5 +236,6 @@ __all__ = [
     "build_dicom_results",
     "read_sources",
     "write_dicom_results",
+    "warm_up",
     "write_exam_dicom",
 ]

@@ -8,7 +8,7 @@ from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
 
 from ..analysis.geometry import Quadrant
-from ..codes import VIEW_SCT, Distribution, Laterality, Morphology, MorphologyClass, View
+from ..codes import VIEW_SCT, BiradsCategory, Distribution, Laterality, Morphology, MorphologyClass, View
 from ..config import ForwardObject
 
 #: Our coding scheme for the exam-level concepts DICOM has no code for (declared in each SR).
@@ -101,6 +101,25 @@ OPERATING_POINT = CodedConcept("operating-point", SCHEME, "Triage operating poin
 ASYMMETRY_SCORE = CodedConcept("asymmetry-score", SCHEME, "Left-right asymmetry score")
 DENSITY = CodedConcept("density", SCHEME, "Breast composition (BI-RADS density)")
 
-#: pydicom's meanings of these two hold a zero-width space (not in the SR's character set)
+#: BI-RADS assessment category -> CID 6026 "Mammography Assessment" (its CID 6027 "Assessment from BI-RADS"
+#: members: SNOMED CT for 1-5, the BI-RADS scheme "BI" version 4.0 for 4A/4B/4C)
+ASSESSMENT = {
+    BiradsCategory.NEGATIVE: CodedConcept("397140005", "SCT", "1 - Negative"),
+    BiradsCategory.BENIGN: CodedConcept("397141009", "SCT", "2 - Benign"),
+    BiradsCategory.PROBABLY_BENIGN: CodedConcept("397143007", "SCT", "3 - Probably Benign"),
+    BiradsCategory.SUSPICIOUS_LOW: CodedConcept("MA.II.A.5.4A", "BI", "4A - Low suspicion", "4.0"),
+    BiradsCategory.SUSPICIOUS_MODERATE: CodedConcept("MA.II.A.5.4B", "BI", "4B - Intermediate suspicion", "4.0"),
+    BiradsCategory.SUSPICIOUS_HIGH: CodedConcept("MA.II.A.5.4C", "BI", "4C - Moderate suspicion", "4.0"),
+    BiradsCategory.HIGHLY_SUGGESTIVE: CodedConcept("397145000", "SCT", "5 - Highly suggestive of malignancy"),
+}
+#: Concept name of the laterality modifier (TID 4002 "Laterality", CID 6022 values)
+LATERALITY_NAME = CodedConcept("272741003", "SCT", "Laterality")
+#: CID 6014/6016 Calcification Cluster (the retired DCM 111105 is no longer in CID 6014)
+CALCIFICATION_CLUSTER = CodedConcept("129769006", "SCT", "Calcification Cluster")
+#: CID 6043 analysis types: the CC-MLO pairing (composite features) and the overall assessment
+SPATIAL_COLLOCATION = CodedConcept("133884007", "SCT", "Spatial collocation analysis")
+
+#: pydicom's meanings of these three hold a zero-width space (not in the SR's character set)
 INDIVIDUAL_IMPRESSION = CodedConcept("111034", "DCM", "Individual Impression/Recommendation")
 INDIVIDUAL_IMPRESSION_ANALYSIS = CodedConcept("111233", "DCM", "Individual Impression/Recommendation Analysis")
+OVERALL_IMPRESSION_ANALYSIS = CodedConcept("111234", "DCM", "Overall Impression/Recommendation Analysis")

@@ -1,6 +1,10 @@
 """C-STORE of queued objects to each destination (pynetdicom), with retry and backoff.
 
-Per attempt: one association per destination carries every due object. Outcomes:
+Per pass: one association per destination carries every due object and stays open for objects queued
+while it sends (in the service with one destination, also for ``LINGER_S`` after the last one; with more,
+the next destination is not kept waiting), so an exam's objects, queued one by one as they are built,
+share one association. It proposes every kind of object this software makes (Explicit VR Little Endian)
+besides what the batch holds. Outcomes:
 
 - success status (0x0000, or a warning 0xB000/0xB006/0xB007) -> delivered, never sent again;
 - no association (refused connection, timeout), an abort or a lost connection mid-transfer, a transient
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.filereader import read_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, _config
 from pynetdicom.association import Association
 
@@ -34,6 +39,12 @@ _config.LOG_HANDLER_LEVEL = "none"  # its standard DIMSE handlers log Affected S
 _config.STORE_SEND_CHUNKED_DATASET = True  # send a file's bytes in PDU-sized chunks instead of decoding it
 #: C-STORE warning statuses that still store the object (PS3.4 B.2.3)
 STORED_WITH_WARNING = frozenset({0xB000, 0xB006, 0xB007})
+#: SOP classes of the objects this software makes (CAD SR, Comprehensive SR, GSPS, Secondary Capture): an
+#: association proposes all of them, so objects queued later ride on it
+OUR_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.88.50", "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.11.1",
+                   "1.2.840.10008.5.1.4.1.1.7")
+#: the service's sender keeps an association open this long for the next object of the same exam
+LINGER_S = 1.0
 
 
 class Outcome(enum.StrEnum):
@@ -77,25 +88,28 @@ def _rejection(assoc: Association) -> tuple[bool, str]:
 class Sender:
     """Sends due objects of every destination; ``send_due`` is one pass, ``run`` loops until stopped."""
 
-    def __init__(self, config: ForwardConfig, queue: SendQueue) -> None:
+    def __init__(self, config: ForwardConfig, queue: SendQueue, *, linger_s: float = 0.0,
+                 wake: threading.Event | None = None) -> None:
         self.config, self.queue = config, queue
         self.last_error: dict[str, str] = {}
+        self.linger_s, self.wake = linger_s, wake  # wait this long on ``wake`` for more objects before release
+        self.stop: threading.Event | None = None
+        self.associations = 0  #: associations established (for tests and the benchmark)
 
     def _ae(self, contexts: set[tuple[str, str]]) -> AE:
         ae = AE(ae_title=self.config.calling_ae_title)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.config.timeout_s
         ae.connection_timeout = self.config.timeout_s
-        for sop_class, syntax in sorted(contexts):
-            ae.add_requested_context(sop_class, [syntax])
+        syntaxes: dict[str, set[str]] = {sop_class: {ExplicitVRLittleEndian} for sop_class in OUR_SOP_CLASSES}
+        for sop_class, syntax in contexts:
+            syntaxes.setdefault(sop_class, set()).add(syntax)
+        for sop_class in sorted(syntaxes):
+            ae.add_requested_context(sop_class, sorted(syntaxes[sop_class]))
         return ae
 
-    def send_due(self, destination: DestinationConfig) -> dict[Outcome, int]:
-        """One association to ``destination`` for its due objects; returns how many ended how."""
-        batch = self.queue.claim(destination.name)
-        tally = {o: 0 for o in Outcome}
-        if not batch:
-            return tally
-        metas: dict[int, tuple[str, str]] = {}  # (SOP class, transfer syntax) from each file's meta header
+    def _readable(self, batch: list[Delivery], tally: dict[Outcome, int]) -> dict[int, tuple[str, str]]:
+        """(SOP class, transfer syntax) of each object from its file's meta header; unreadable ones refused."""
+        metas: dict[int, tuple[str, str]] = {}
         for d in batch:
             try:
                 meta = read_file_meta_info(d.path)
@@ -103,6 +117,29 @@ class Sender:
             except (OSError, ValueError, AttributeError, pydicom.errors.InvalidDicomError) as exc:
                 self.queue.refuse(d, f"object file unreadable ({type(exc).__name__})")
                 tally[Outcome.REFUSED] += 1
+        return metas
+
+    def _more(self, destination: DestinationConfig) -> list[Delivery]:
+        """Objects queued for ``destination`` since the last claim; with a linger, waits for one that long."""
+        if self.wake is not None:
+            self.wake.clear()  # before claiming: an object queued after the claim wakes the wait below
+        batch = self.queue.claim(destination.name)
+        lingers = self.wake is not None and self.linger_s > 0 and len(self.config.destinations) == 1
+        if batch or not lingers or (self.stop is not None and self.stop.is_set()):
+            return batch
+        assert self.wake is not None
+        if self.wake.wait(self.linger_s) and not (self.stop is not None and self.stop.is_set()):
+            return self.queue.claim(destination.name)
+        return []
+
+    def send_due(self, destination: DestinationConfig) -> dict[Outcome, int]:
+        """One association to ``destination`` for its due objects (and those queued meanwhile); returns how
+        many ended how."""
+        batch = self.queue.claim(destination.name)
+        tally = {o: 0 for o in Outcome}
+        if not batch:
+            return tally
+        metas = self._readable(batch, tally)
         todo = [d for d in batch if d.id in metas]
         if not todo:
             return tally
@@ -122,12 +159,17 @@ class Sender:
             if not assoc.is_established:
                 self._fail_all(todo, False, "no association (connection failed or aborted)", tally)
                 return tally
-            for i, d in enumerate(todo):
-                attempt = self._store(assoc, d.path)
-                self._record(d, attempt, tally)
-                if attempt.outcome is Outcome.RETRY and not assoc.is_established:  # lost: the rest next time
-                    self._fail_all(todo[i + 1:], False, attempt.reason or "association lost", tally)
-                    break
+            self.associations += 1
+            while todo:
+                for i, d in enumerate(todo):
+                    attempt = self._store(assoc, d.path)
+                    self._record(d, attempt, tally)
+                    if attempt.outcome is Outcome.RETRY and not assoc.is_established:  # lost: the rest next time
+                        self._fail_all(todo[i + 1:], False, attempt.reason or "association lost", tally)
+                        return tally
+                more = self._more(destination)  # objects queued meanwhile go on this association
+                metas = self._readable(more, tally)
+                todo = [d for d in more if d.id in metas]
         finally:
             if assoc.is_established:
                 assoc.release()
@@ -170,6 +212,7 @@ class Sender:
     def run(self, stop: threading.Event, wake: threading.Event | None = None,
             on_pass: Callable[[], None] | None = None) -> None:
         """Send until ``stop``; after a restart, objects cut mid-transfer are sent again first."""
+        self.stop = stop
         self.queue.requeue_interrupted()
         while not stop.is_set():
             if wake is not None:
@@ -196,8 +239,8 @@ class SenderThread(threading.Thread):
 
     def __init__(self, config: ForwardConfig, queue: SendQueue) -> None:
         super().__init__(name="forward-sender", daemon=True)
-        self.sender = Sender(config, queue)
         self.stop_event, self.wake = threading.Event(), DUE  # set when this process queues an object
+        self.sender = Sender(config, queue, linger_s=LINGER_S, wake=self.wake)
 
     def run(self) -> None:
         self.sender.run(self.stop_event, self.wake)

@@ -88,6 +88,12 @@ def analyze_instances(instances: list[Path], missing_views: list[str], *, config
         return to_dict(result)
 
     def forwarding() -> dict[str, Any] | None:
+        # the SCs draw on the normalized pixels this run holds (views analysed on arrival come with theirs from
+        # the store's recent views); only a view without them (e.g. after a restart) is decoded again
+        missing = sum(image is None for image in run.views)
+        if missing:
+            log.info("exam %s: %d of %d view(s) decoded again for the secondary captures", key[:8], missing,
+                     len(run.views))
         images = [image if image is not None else pipeline.read(path) for image, path in zip(run.views, run.paths)]
         return forward_results(run.result, images, list(run.paths), config)
 
@@ -130,6 +136,10 @@ def forward_results(result: Any, images: Any, paths: list[Path], config: Config)
 
 
 def default_analyzer(config: Config) -> Analyzer:
+    if config.forward.destinations:  # the DICOM results' tables load beside start-up, not on the first exam
+        from ..dicom_results import warm_up
+
+        threading.Thread(target=warm_up, name="dicom-results-warm-up", daemon=True).start()
     return lambda instances, missing_views: analyze_instances(instances, missing_views, config=config)
 
 

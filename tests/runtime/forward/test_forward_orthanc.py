@@ -66,6 +66,35 @@ def test_delivered_once_and_read_back_from_orthanc(exam, orthanc, tmp_path):
     assert {s.kind for s in queue.of_study(exam.result.study_key)} == {k.value for k in ResultKind}
 
 
+def test_objects_queued_one_by_one_share_one_association(exam, orthanc, tmp_path):
+    """As the service queues an exam's objects while it builds them (SR first, SCs later), the sender keeps
+    its association open for them: one association for all, each stored once."""
+    from mammoedge.runtime.forward.queue import DUE
+
+    orthanc.start()
+    objects = written(exam, tmp_path / "out")
+    config = forward(orthanc)
+    queue = SendQueue(tmp_path / "forward.sqlite")
+    sender = Sender(config, queue, linger_s=2.0, wake=DUE)
+    stop = threading.Event()
+    thread = threading.Thread(target=sender.run, args=(stop, DUE), daemon=True)
+    thread.start()
+    try:
+        for kind, path in objects:  # one at a time, the way forward_results queues them
+            enqueue_results(queue, config, exam.result.study_key, [(kind, path)])
+            time.sleep(0.15)
+        deadline = time.monotonic() + 20
+        while queue.counts()["pacs"].get("delivered", 0) < len(objects) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        DUE.set()
+        thread.join(10)
+    assert queue.counts() == {"pacs": {"delivered": len(objects)}}
+    assert sender.associations == 1
+    assert orthanc.new_instance_events() == len(objects) == len(orthanc.instances())
+
+
 def test_orthanc_down_queued_then_delivered_once_it_is_back(exam, orthanc, tmp_path):
     objects = written(exam, tmp_path / "out")
     config = forward(orthanc)

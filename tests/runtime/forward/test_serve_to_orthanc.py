@@ -85,6 +85,8 @@ def test_storescu_to_serve_to_orthanc(exam, orthanc, tmp_path):
         proc.terminate()
         proc.wait(30)
     served = log.read_text()
+    assert " analyzed (" in served  # INFO lines are in the log (-v) ...
+    assert "decoded again" not in served  # ... and the SCs were drawn from the pixels the analysis already held
     header = pydicom.dcmread(exam.paths[0], stop_before_pixels=True)
     for value in (header.PatientName, header.PatientID, header.StudyInstanceUID, header.SOPInstanceUID):
         assert str(value) not in served
