@@ -124,7 +124,7 @@ class Tally:
                     "reported": any(t in boxes for boxes in reported_at),
                     "exam": truth.exam_index, "view": f"{view.laterality}{view.view}",
                     "cluster_id": t.cluster_id})
-            elif len(t.calcifications) >= 5:
+            elif by_id[t.cluster_id].n_calcifications >= 5:
                 self.benign_reported[m.value][0] += int(found)
                 self.benign_reported[m.value][1] += 1
 
