@@ -54,10 +54,10 @@ def poisson_tail(count: int, mean: float) -> float:
 
 
 def hull_perimeter(hull: np.ndarray) -> float:
+    """Perimeter of a convex polygon (two points: twice their distance, a degenerate polygon)."""
     if len(hull) < 2:
         return 0.0
-    return float(np.hypot(*(np.roll(hull, -1, axis=0) - hull).T).sum()) if len(hull) > 2 else 2 * float(
-        np.hypot(*(hull[1] - hull[0])))
+    return float(np.hypot(*(np.roll(hull, -1, axis=0) - hull).T).sum())
 
 
 def density_test(points_mm: np.ndarray, members: np.ndarray, breast_area_mm2: float, *, margin_mm: float,

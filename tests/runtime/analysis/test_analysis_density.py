@@ -16,8 +16,9 @@ def test_poisson_tail_matches_the_direct_sum():
     assert poisson_tail(3, 0.0) == 0.0
 
 
-def test_hull_perimeter_of_a_square():
+def test_hull_perimeter_of_a_square_and_of_a_segment():
     assert hull_perimeter(np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float)) == pytest.approx(40.0)
+    assert hull_perimeter(np.array([[0, 0], [3, 4]], float)) == pytest.approx(10.0)
 
 
 def test_dense_group_is_significant_scattered_one_is_not():
@@ -26,7 +27,8 @@ def test_dense_group_is_significant_scattered_one_is_not():
     background = rng.uniform(0, 100, (5, 2)) + [0, 100]  # 5 elsewhere in a 200 cm^2 breast
     points = np.vstack([group, background])
     test = density_test(points, np.arange(15), 20_000.0, margin_mm=6.0, min_outside_fraction=0.25)
-    region = 900 * 0 + test.region_mm2
+    region = test.region_mm2  # hull + perimeter x 6 mm + pi 36 mm^2: about 30 x 30 mm widened
+    assert 900 < region < 42 * 42
     assert test.outside_count == 5 and test.expected == pytest.approx(6 / (20_000.0 - region) * region)
     assert test.significant(1e-3)
     # the same count among 40 others spread as densely: not significant
