@@ -220,7 +220,16 @@ class AnalysisConfig(Section):
     diffuse_min_breast_fraction: float = option(
         0.3, "Diffuse when calcifications spread (convex hull) over at least this fraction of the breast area.",
         ge=0, le=1)
-    diffuse_min_count: int = option(10, "Fewest scattered calcifications called diffuse.", gt=0)
+    diffuse_min_count: int = option(10, "Fewest calcifications in a diffuse group.", gt=0)
+    regional_link_distance_mm: float = option(
+        12.0, "Calcifications in no cluster are linked again at this distance into wide (regional, diffuse) groups; "
+              "at most link_distance_mm: never (docs/analysis.md), mm.", gt=0)
+    wide_group_max_p: float = option(
+        1e-3, "A regional or diffuse group is a finding only when the Poisson probability of its count, at the "
+              "view's rate of detections outside it, is at most this.", gt=0, le=1)
+    wide_group_min_outside_fraction: float = option(
+        0.25, "... and at least this fraction of the breast lies outside it (else there is no background to "
+              "compare with: not a finding).", ge=0, le=0.95)
     triage_threshold: float = option(
         0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).",
         ge=0, le=1)

@@ -23,7 +23,8 @@ CLUSTER_MARGIN_MM = 5.0
 #: The vendor profiles of an exam set, in turn.
 PROFILES = ("hologic", "ge", "siemens", "fuji")
 #: Splits of full exams an evaluation may run on (never training data).
-EXAM_SPLITS = (Split.TEST_EXAMS, Split.CONFIRMATION_EXAMS, Split.DEVELOPMENT_EXAMS, Split.TUNING_EXAMS)
+EXAM_SPLITS = (Split.TEST_EXAMS, Split.CONFIRMATION_EXAMS, Split.DEVELOPMENT_EXAMS, Split.TUNING_EXAMS,
+               Split.HELDOUT_V2_EXAMS)
 
 
 def make_exams(out_dir: Path, *, count: int, seed: int, profiles: Sequence[str] = PROFILES,

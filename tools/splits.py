@@ -61,6 +61,8 @@ class Split(enum.Enum):
     RISK_TRAIN = SeedRange(30_000_000, 30_100_000)
     RISK_CALIBRATION = SeedRange(31_000_000, 31_100_000)
     RISK_TEST = SeedRange(32_000_000, 32_100_000)
+    #: v2 held-out full phantom exams (issue 23): evaluated once per change that ships, never tuned on
+    HELDOUT_V2_EXAMS = SeedRange(40_000_000, 40_100_000)
 
     @property
     def seeds(self) -> SeedRange:

@@ -14,8 +14,10 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
    segmental - wider than ``grouped_max_extent_mm``, long axis within ``segmental_max_angle_deg``
               of the direction to the nipple, linearity >= ``segmental_min_linearity``;
    regional - any other group wider than ``grouped_max_extent_mm``.
-3. Calcifications in no cluster are "scattered"; if at least ``diffuse_min_count`` of them spread
-   over >= ``diffuse_min_breast_fraction`` of the breast, they form one diffuse finding.
+   A regional or diffuse group is kept only when it is denser than the rest of the view (``density.py``);
+   otherwise its members are scattered.
+3. Calcifications in no cluster are linked again at ``regional_link_distance_mm``; each regional or diffuse
+   group that forms (diffuse: at least ``diffuse_min_count``) and passes the density test is a cluster.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from ..codes import BiradsCategory, Distribution, View
 from ..config import AnalysisConfig
 from ..morphology import MorphologyAssessment
+from .density import density_test
 from .geometry import DepthThird, depth_third, side_in_view
 from .peaks import Calcification
 from .shapes import (
@@ -40,11 +43,15 @@ from .shapes import (
 LOCAL_LINEARITY_MIN_COUNT = 10
 #: A point within this distance of the nipple line is "central" (mm).
 CENTRAL_BAND_MM = 5.0
-#: Detection suspicion weight per distribution: the BI-RADS ordering (diffuse usually benign; linear and
-#: segmental most suspicious). Morphology (runtime/morphology) decides what the cluster is.
+#: Detection suspicion weight per distribution: linear and segmental (ductal) highest; a regional or diffuse
+#: group weighs as a grouped one, since what makes it benign or not is its morphology (runtime/morphology:
+#: a suspicious morphology stays suspicious in every distribution) and a wide group must first be denser than
+#: its view's background to be reported at all (density.py).
 DISTRIBUTION_WEIGHT = {
-    "diffuse": 0.1, "regional": 0.5, "grouped": 0.85, "linear": 1.0, "segmental": 1.0,
+    "diffuse": 0.85, "regional": 0.85, "grouped": 0.85, "linear": 1.0, "segmental": 1.0,
 }
+#: Wide distributions: kept only when denser than the rest of the view (density.py).
+WIDE = frozenset({Distribution.REGIONAL, Distribution.DIFFUSE})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,18 +148,40 @@ def find_clusters(
     scattered: list[int] = []
     for group in link_components(points, config.link_distance_mm):
         for kind, part in split_wide(group, points, scores, breast_area, nipple_mm, config):
-            if kind is None:
-                scattered.extend(part.tolist())
-            else:
+            if kind is not None and (kind not in WIDE or dense_enough(points, part, breast_area, config)):
                 found.append((kind, part))
-    if len(scattered) >= max(config.diffuse_min_count, config.min_cluster_count):
-        spread = polygon_area(convex_hull(points[scattered]))
-        if breast_area > 0 and spread >= config.diffuse_min_breast_fraction * breast_area:
-            found.append((Distribution.DIFFUSE, np.array(sorted(scattered))))
+            else:
+                scattered.extend(part.tolist())
+    found.extend(wide_groups(points, np.array(sorted(scattered), int), breast_area, nipple_mm, config))
     clusters = [describe(kind, group, calcifications, points, spacing_mm, view, config, nipple, to_original)
                 for kind, group in found]
     clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return [replace(c, id=i + 1) for i, c in enumerate(clusters)]
+
+
+def dense_enough(points: np.ndarray, members: np.ndarray, breast_area_mm2: float, config: AnalysisConfig) -> bool:
+    """Whether a wide group is denser than the view's other detections (``density.density_test``)."""
+    test = density_test(points, members, breast_area_mm2, margin_mm=config.regional_link_distance_mm / 2,
+                        min_outside_fraction=config.wide_group_min_outside_fraction)
+    return test.significant(config.wide_group_max_p)
+
+
+def wide_groups(points: np.ndarray, scattered: np.ndarray, breast_area_mm2: float, nipple_mm: np.ndarray,
+                config: AnalysisConfig) -> list[tuple[Distribution, np.ndarray]]:
+    """Regional and diffuse groups linked at ``regional_link_distance_mm`` from the calcifications in no cluster,
+    kept when they hold ``diffuse_min_count`` if diffuse and are denser than the rest of the view
+    (``dense_enough``)."""
+    if len(scattered) < config.min_cluster_count or config.regional_link_distance_mm <= config.link_distance_mm:
+        return []
+    out = []
+    for sub in link_components(points[scattered], config.regional_link_distance_mm):
+        members = scattered[sub]
+        kind = classify(points[members], breast_area_mm2, nipple_mm, config)
+        if kind not in WIDE or (kind is Distribution.DIFFUSE and len(members) < config.diffuse_min_count):
+            continue  # lines and small groups are linked at link_distance_mm only
+        if dense_enough(points, members, breast_area_mm2, config):
+            out.append((kind, members))
+    return out
 
 
 def split_wide(group: np.ndarray, points: np.ndarray, scores: np.ndarray, breast_area_mm2: float,

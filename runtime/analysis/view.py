@@ -16,7 +16,7 @@ from ..morphology import Saliency
 from .clusters import Cluster, counts_toward_flag, find_clusters
 from .geometry import nipple_position
 from .peaks import Calcification, extract_calcifications
-from .tiling import detect_map
+from .tiling import ProbabilityMap, detect_map
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,12 +101,35 @@ def analyze_view(
     to_original: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ViewAnalysis:
     """Detect and cluster calcifications in a normalized view (chest wall at column 0)."""
-    laterality, view = Laterality(laterality), View(view)
     nipple = nipple if nipple is not None else nipple_position(mask)  # NoBreastError if the mask is empty
     started = time.perf_counter()
     pmap = detect_map(image, mask, model, tile_size=config.tile_size, overlap=config.tile_overlap,
                       batch_size=config.batch_size)
-    inferred = time.perf_counter()
+    inference = StageTiming(stage="inference", seconds=time.perf_counter() - started)
+    return analyze_map(pmap, image, mask, spacing_mm=spacing_mm, laterality=laterality, view=view, config=config,
+                       nipple=nipple, to_original=to_original, timings=(inference,))
+
+
+def analyze_map(
+    pmap: ProbabilityMap,
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    spacing_mm: float,
+    laterality: Laterality | str,
+    view: View | str,
+    config: AnalysisConfig,
+    nipple: tuple[float, float] | None = None,
+    to_original: Callable[[np.ndarray], np.ndarray] | None = None,
+    timings: tuple[StageTiming, ...] = (),
+) -> ViewAnalysis:
+    """Everything after the detector: calcifications, clusters and the view score from its stitched map.
+
+    ``pmap.prob`` is modified (cells in the skin band are cleared).
+    """
+    laterality, view = Laterality(laterality), View(view)
+    nipple = nipple if nipple is not None else nipple_position(mask)
+    started = time.perf_counter()
     distance = skin_distance(mask) if config.skin_margin_mm > 0 else None
     if distance is not None:
         _clear_skin_band(pmap.prob, pmap.stride, distance, config.skin_margin_mm / spacing_mm)
@@ -121,8 +144,7 @@ def analyze_view(
         calcifications=tuple(calcifications), clusters=tuple(clusters),
         score=view_score(clusters, config),
         tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
-        timings=(StageTiming(stage="inference", seconds=inferred - started),
-                 StageTiming(stage="postprocess", seconds=done - inferred)),
+        timings=(*timings, StageTiming(stage="postprocess", seconds=done - started)),
     )
 
 

@@ -4,11 +4,13 @@ Following the ACR BI-RADS Atlas, 5th ed. (2013), mammography, calcifications:
 the morphology sets the level (positive predictive values quoted there:
 coarse heterogeneous ~13 %, amorphous ~20 %, fine pleomorphic ~29 %: 4B;
 fine linear or fine-linear branching ~70 %: 4C) and the distribution moves
-it: linear and segmental raise suspicion (ductal spread), regional lowers
-it, diffuse lowers it most (diffuse amorphous is usually benign); typically
-benign morphology is category 2, except one group of punctate or round
-calcifications, which the Atlas allows as probably benign (3). The table is
-this software's reading of those statements, not an Atlas table.
+it: linear and segmental raise suspicion (ductal spread), regional and
+diffuse lower it, but a suspicious morphology stays suspicious (at least 4A)
+in every distribution: only diffuse punctate or round calcifications (here:
+the typically benign row) are typically benign. Typically benign morphology
+is category 2, except one group of punctate or round calcifications, which
+the Atlas allows as probably benign (3). The table is this software's
+reading of those statements, not an Atlas table.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from ..codes import Morphology, MorphologyClass as M
 
 #: rows: reported morphology class; columns: distribution.
 RULE: dict[M, dict[D, C]] = {
-    M.AMORPHOUS: {D.DIFFUSE: C.BENIGN, D.REGIONAL: C.SUSPICIOUS_LOW, D.GROUPED: C.SUSPICIOUS_MODERATE,
+    M.AMORPHOUS: {D.DIFFUSE: C.SUSPICIOUS_LOW, D.REGIONAL: C.SUSPICIOUS_LOW, D.GROUPED: C.SUSPICIOUS_MODERATE,
                   D.LINEAR: C.SUSPICIOUS_MODERATE, D.SEGMENTAL: C.SUSPICIOUS_HIGH},
-    M.COARSE_HETEROGENEOUS: {D.DIFFUSE: C.BENIGN, D.REGIONAL: C.SUSPICIOUS_LOW, D.GROUPED: C.SUSPICIOUS_MODERATE,
+    M.COARSE_HETEROGENEOUS: {D.DIFFUSE: C.SUSPICIOUS_LOW, D.REGIONAL: C.SUSPICIOUS_LOW, D.GROUPED: C.SUSPICIOUS_MODERATE,
                              D.LINEAR: C.SUSPICIOUS_MODERATE, D.SEGMENTAL: C.SUSPICIOUS_HIGH},
     M.FINE_PLEOMORPHIC: {D.DIFFUSE: C.SUSPICIOUS_LOW, D.REGIONAL: C.SUSPICIOUS_MODERATE,
                          D.GROUPED: C.SUSPICIOUS_MODERATE, D.LINEAR: C.SUSPICIOUS_HIGH, D.SEGMENTAL: C.SUSPICIOUS_HIGH},

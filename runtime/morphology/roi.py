@@ -36,12 +36,37 @@ def standardize_roi(roi: np.ndarray) -> np.ndarray:
 
 def roi_centres(points_xy: np.ndarray, scores: np.ndarray, max_rois: int = MAX_ROIS,
                 min_separation: float = ROI_SIZE / 3) -> np.ndarray:
-    """The centroid, then members by falling score that are ``min_separation`` px from every chosen centre."""
+    """Where a cluster's ROIs are cut (normalized px).
+
+    A cluster that fits in one ROI: its centroid, then members by falling score that are ``min_separation`` px
+    from every chosen centre. A wider one (regional, diffuse, long lines): its centroid may lie between its
+    calcifications, so the ROIs go where they are densest (``dense_centres``).
+    """
     points_xy = np.asarray(points_xy, float).reshape(-1, 2)
+    if len(points_xy) > 1 and float(np.ptp(points_xy, axis=0).max()) > ROI_SIZE:
+        return dense_centres(points_xy, max_rois, min_separation)
     centres = [points_xy.mean(axis=0)]
     for i in np.argsort(-np.asarray(scores, float), kind="stable"):
         if len(centres) >= max_rois:
             break
         if min(float(np.hypot(*(points_xy[i] - c))) for c in centres) >= min_separation:
             centres.append(points_xy[i])
+    return np.array(centres)
+
+
+def dense_centres(points_xy: np.ndarray, max_rois: int = MAX_ROIS, min_separation: float = ROI_SIZE / 3
+                  ) -> np.ndarray:
+    """Up to ``max_rois`` ROI centres over the densest parts of a wide cluster: for each member the members
+    inside an ROI centred on it; greedily the fullest window (ties: first member), centred on the mean of
+    what it holds, at least ``min_separation`` px from the centres already chosen."""
+    half = ROI_SIZE / 2 - 4  # a margin so the calcifications are not cut at the ROI's edge
+    inside = np.all(np.abs(points_xy[:, None, :] - points_xy[None, :, :]) <= half, axis=2)
+    order = np.argsort(-inside.sum(axis=1), kind="stable")
+    centres: list[np.ndarray] = []
+    for i in order:
+        if len(centres) >= max_rois:
+            break
+        centre = points_xy[inside[i]].mean(axis=0)
+        if all(float(np.hypot(*(centre - c))) >= min_separation for c in centres):
+            centres.append(centre)
     return np.array(centres)

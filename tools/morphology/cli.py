@@ -59,7 +59,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     splits = ", ".join(f"{s.name} {s.seed:,}" for s in EXAM_SPLITS)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--out", type=Path, default=TrainConfig.out)
-    parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs")
+    parser.add_argument("--rois", type=int, default=1500, help="held-out ROIs (0: skip)")
     parser.add_argument("--seed", type=int, default=Split.TEST.seed, help="held-out ROI seed (Split.TEST)")
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--exams", type=int, default=64,
@@ -75,12 +75,14 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
     from .evaluate import evaluate
 
     check_seed(args.seed, Split.TEST, what="held-out ROI seed")
-    report = evaluate(args.models_dir, args.out, rois=args.rois, seed=args.seed, bootstrap_samples=args.bootstrap)
-    for name, row in report["models"].items():
-        print(f"{name:22s} macro-F1 {row['macro_f1']:.3f}  AUC {row['auc'][0]:.3f} ({row['auc'][1]:.3f}-"
-              f"{row['auc'][2]:.3f})  ECE {row['ece_raw']:.3f} -> {row['ece_calibrated']:.3f}  "
-              f"uncertain {row['uncertain_share']:.2f}")
-    print(f"wrote {args.out / 'evaluation.json'} and PNGs in {args.out}")
+    if args.rois > 0:
+        report = evaluate(args.models_dir, args.out, rois=args.rois, seed=args.seed,
+                          bootstrap_samples=args.bootstrap)
+        for name, row in report["models"].items():
+            print(f"{name:22s} macro-F1 {row['macro_f1']:.3f}  AUC {row['auc'][0]:.3f} ({row['auc'][1]:.3f}-"
+                  f"{row['auc'][2]:.3f})  ECE {row['ece_raw']:.3f} -> {row['ece_calibrated']:.3f}  "
+                  f"uncertain {row['uncertain_share']:.2f}")
+        print(f"wrote {args.out / 'evaluation.json'} and PNGs in {args.out}")
     if args.exams > 0:
         from mammoedge.runtime.config import load_config
 
@@ -95,4 +97,7 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
               f"{full['false_clusters_counting_toward_flag']} count toward the flag); flag sensitivity "
               f"{full['flag_sensitivity'][0]}/{full['flag_sensitivity'][1]} exams, specificity "
               f"{full['flag_specificity'][0]}/{full['flag_specificity'][1]}; {args.out / 'exam-evaluation.json'}")
+        from .scores import headline
+
+        print(f"at the operating point (breasts, lesion-views): {headline(full['at_operating_point'])}")
     return 0

@@ -23,6 +23,7 @@ from mammoedge.runtime.codes import MorphologyClass
 from ..exams import cluster_regions, region_of
 from ..phantom.truth import ExamTruth
 from .evaluate import macro_f1
+from .scores import score
 
 REPORTED = tuple(MorphologyClass)
 #: triage operating points (case score) the flag's sensitivity and specificity are also read at
@@ -30,14 +31,19 @@ OPERATING_POINTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 
 
 def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Run every exam through the runtime's pipeline; write ``exam-evaluation.json`` and each exam's result
+    (``results/<exam folder>.json``, so ``rescore`` can score them again at another operating point)."""
     from tqdm import tqdm
 
     from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
+    from mammoedge.runtime.results import to_json
 
     pipeline = ExamPipeline(ExamModels.load(config, backend="openvino", force=True), config)
     matched: list[tuple[int, int, bool]] = []  # (true class, predicted class, uncertain)
     false_clusters: list[tuple[int, bool, bool]] = []  # (predicted class, uncertain, counts toward the flag)
     exams: list[tuple[bool, bool, float]] = []  # (a suspicious cluster was planted, flagged, case score)
+    scored: list[tuple[ExamTruth, Any]] = []
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
     for folder in tqdm(exam_dirs, desc="exams", unit="exam", disable=not progress):
         truth = ExamTruth.read(folder / "truth.json")
         morph = truth.morphology_of()
@@ -60,7 +66,10 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
                     false_clusters.append((predicted_class, cluster.morphology.uncertain, counts))
         planted = any(c.morphology.suspicious and c.n_calcifications >= 5
                       for side in truth.clusters.values() for c in side)
-        triage = pipeline.exam(views, study_key=folder.name).triage
+        result = pipeline.exam(views, study_key=folder.name)
+        (out_dir / "results" / f"{folder.name}.json").write_text(to_json(result))
+        scored.append((truth, result))
+        triage = result.triage
         exams.append((planted, triage.flagged, triage.score))
     truth_cls = np.array([m[0] for m in matched], int)
     predicted = np.array([m[1] for m in matched], int)
@@ -92,7 +101,23 @@ def evaluate_exams(exam_dirs: list[Path], config: Any, out_dir: Path, progress: 
         "flag_sensitivity": [int(sum(positive)), len(positive)],
         "flag_specificity": [int(len(negative) - sum(negative)), len(negative)],
         "flag_by_operating_point": by_operating_point,
+        "at_operating_point": score(scored, **operating_point_of(config)),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "exam-evaluation.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def operating_point_of(config: Any) -> dict[str, Any]:
+    a = config.analysis
+    return {"operating_point": a.triage_threshold, "min_birads": a.flag_min_birads, "flag_uncertain": a.flag_uncertain}
+
+
+def rescore(exam_dirs: list[Path], results_dir: Path, config: Any) -> dict[str, Any]:
+    """``scores.score`` of results written by ``evaluate_exams`` (``results_dir``), at ``config``'s operating
+    point."""
+    from mammoedge.runtime.results import read_result
+
+    pairs = [(ExamTruth.read(folder / "truth.json"), read_result(results_dir / f"{folder.name}.json"))
+             for folder in exam_dirs]
+    return score(pairs, **operating_point_of(config))

@@ -71,18 +71,42 @@ def test_branching_line_counts_its_branch_point():
     assert cluster.mst_branch_points == 1
 
 
-def test_sparse_points_over_the_breast_are_diffuse():
-    rng = np.random.default_rng(7)
+def _spread(rng, count, x_range, y_range, min_gap):
     points = []
-    while len(points) < 30:
-        x, y = rng.uniform(5, 85), rng.uniform(15, 145)
+    while len(points) < count:
+        x, y = rng.uniform(*x_range), rng.uniform(*y_range)
         inside = MASK[int(y / SPACING), int(x / SPACING)]
-        if inside and all(math.hypot(x - a, y - b) > 8 for a, b in points):
+        if inside and all(math.hypot(x - a, y - b) > min_gap for a, b in points):
             points.append((x, y))
-    (cluster,) = clusters_of(points, score=0.95)
-    assert cluster.distribution is Distribution.DIFFUSE
-    assert cluster.count == 30
-    assert cluster.suspicion < 0.2
+    return points
+
+
+def test_sparse_points_over_the_whole_breast_are_no_finding():
+    # the real-film failure: scattered detections everywhere formed one whole-breast "diffuse" group
+    points = _spread(np.random.default_rng(7), 30, (5, 85), (15, 145), 8)
+    assert clusters_of(points, score=0.95) == []
+
+
+def test_a_regional_group_denser_than_the_rest_of_the_breast_is_found_and_counts_like_grouped():
+    rng = np.random.default_rng(3)
+    group = _spread(rng, 15, (20, 50), (30, 60), 5.5)  # 30 x 30 mm, members 5.5-12 mm apart: no 5-mm link
+    background = [(70, 120), (30, 130), (80, 40), (15, 100), (60, 150)]
+    (region,) = clusters_of(group + background, score=0.6)
+    assert region.distribution is Distribution.REGIONAL and region.count == 15
+    assert region.suspicion == pytest.approx(0.6 * 0.85)
+    # the same 15 over the whole breast among the same background: not denser than it, no finding
+    assert clusters_of(_spread(rng, 15, (5, 85), (15, 145), 12) + background, score=0.6) == []
+    # without the wide linkage the group is only scattered calcifications
+    assert clusters_of(group + background, config=AnalysisConfig(regional_link_distance_mm=5.0)) == []
+
+
+def test_a_diffuse_group_needs_diffuse_min_count_and_density():
+    # a 9-mm grid over the posterior half of the breast: linked only at the regional distance, hull >= 0.3
+    grid = [(x, y) for x in np.arange(5, 50, 9.0) for y in np.arange(10, 150, 9.0) if MASK[int(y / SPACING), int(x / SPACING)]]
+    (diffuse,) = clusters_of(grid, score=0.7)
+    assert diffuse.distribution is Distribution.DIFFUSE and diffuse.count == len(grid)
+    assert diffuse.suspicion == pytest.approx(0.7 * 0.85)
+    assert clusters_of(grid, config=AnalysisConfig(diffuse_min_count=len(grid) + 1)) == []
 
 
 def test_wedge_toward_the_nipple_is_segmental_and_round_blob_is_regional():

@@ -15,13 +15,26 @@ def test_crop_is_centred_and_mirrors_outside_the_image():
 
 
 def test_centres_are_the_centroid_then_separated_top_members():
-    points = np.array([[0, 0], [99, 2], [100, 0], [0, 100], [101, 1]], float)
+    points = np.array([[0, 0], [99, 2], [100, 0], [0, 100], [101, 1]], float) * 0.9  # fits in one ROI
     scores = np.array([0.9, 0.93, 0.7, 0.6, 0.95])
     centres = roi_centres(points, scores, max_rois=3)
     assert np.allclose(centres[0], points.mean(axis=0))
-    assert np.allclose(centres[1], [101, 1])  # highest score, far from the centroid
-    assert np.allclose(centres[2], [0, 0])  # [99, 2] scores higher but is within ROI_SIZE/3 of [101, 1]
+    assert np.allclose(centres[1], points[4])  # highest score, far from the centroid
+    assert np.allclose(centres[2], [0, 0])  # points[1] scores higher but is within ROI_SIZE/3 of points[4]
     assert len(roi_centres(points[:1], scores[:1])) == 1
+
+
+def test_a_wide_cluster_s_rois_go_where_its_calcifications_are_densest_not_to_its_empty_centroid():
+    rng = np.random.default_rng(0)
+    dense = rng.uniform(-15, 15, (8, 2)) + [100, 100]  # 8 within 3 mm
+    second = rng.uniform(-15, 15, (5, 2)) + [400, 120]  # 5 within 3 mm, 30 mm away
+    lone = np.array([[250, 400.0]])
+    points = np.vstack([dense, second, lone])
+    centres = roi_centres(points, np.full(len(points), 0.5), max_rois=3)
+    assert np.allclose(centres[0], dense.mean(axis=0)) and np.allclose(centres[1], second.mean(axis=0))
+    assert np.allclose(centres[2], lone[0])
+    centroid = points.mean(axis=0)
+    assert min(np.hypot(*(points - centroid).T)) > ROI_SIZE / 2  # the centroid's ROI would hold none of them
 
 
 def test_roi_standardization_ignores_the_view_s_level_and_contrast():
