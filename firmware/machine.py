@@ -210,7 +210,8 @@ class UpdateManager:
         rule = exc.rule if isinstance(exc, UpdateError) else Rule.INSTALL
         log.warning("update refused: %s", exc)
         self._discard_target(record)
-        record.last_outcome, record.last_rule, record.last_message = Outcome.REFUSED, rule.value, str(exc)
+        record.last_rule, record.last_message = rule.value, str(exc)
+        record.conclude(Outcome.REFUSED)
         record.target_slot = record.target_version = None
         self._enter(record, UpdateState.FAILED)
         return record
@@ -247,7 +248,7 @@ class UpdateManager:
             record.previous_good_slot = record.good_slot
         record.good_slot, record.target_slot, record.target_version = target.value, None, None
         record.trial_starts, record.starts = 0, []
-        record.last_outcome = Outcome.COMMITTED
+        record.conclude(Outcome.COMMITTED)
         self._enter(record, UpdateState.COMMITTED)
         log.info("update committed: slot %s is good", target.value)
         return record
@@ -272,7 +273,8 @@ class UpdateManager:
             except UpdateError as exc:  # the old slot ran before the update; say so, keep the state consistent
                 log.error("the good slot %s did not restart after the rollback: %s", good.value, exc)
         record.target_slot = record.target_version = None
-        record.trial_starts, record.last_outcome = 0, Outcome.ROLLED_BACK
+        record.trial_starts = 0
+        record.conclude(Outcome.ROLLED_BACK)
         self._enter(record, UpdateState.FAILED)
         return record
 
@@ -292,7 +294,8 @@ class UpdateManager:
             shutil.rmtree(self.work, ignore_errors=True)
             self._repair_links(record)
             record.target_slot = record.target_version = None
-            record.last_outcome, record.last_rule = Outcome.INTERRUPTED, Rule.INTERRUPTED.value
+            record.last_rule = Rule.INTERRUPTED.value
+            record.conclude(Outcome.INTERRUPTED)
             record.last_message = f"the update was interrupted in state {state.value}"
             self._enter(record, UpdateState.FAILED)
         elif state in TRIAL:
