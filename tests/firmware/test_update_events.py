@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from firmware_helpers import DRIVER, Lab, fake_manager, repo_with, source_for
+from firmware_helpers import Fault, Lab, apply_in_child, fake_manager, repo_with, source_for
 from mqtt_helpers import Broker, Subscriber, check_schema
 
-from mammoedge.firmware.state import Outcome, StateFile
+from mammoedge.firmware.state import Outcome, StateFile, UpdateState
 from mammoedge.runtime.config import TelemetryConfig, load_config
 from mammoedge.runtime.telemetry import Reporter
 from mammoedge.runtime.telemetry.inventory import update_fields
@@ -43,9 +41,7 @@ def _update_events(sub: Subscriber) -> list[dict]:
 def test_one_event_per_update_across_a_kill_and_restarts(box: Path, lab: Lab, tmp_path: Path) -> None:
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     # the updater is killed (power cut) right after it wrote "committed": no one has sent anything yet
-    killed = subprocess.run([sys.executable, str(DRIVER), "apply", str(box), str(repo), "committed", "kill"],
-                            capture_output=True, text=True, timeout=180, check=False)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert apply_in_child(box, repo, UpdateState.COMMITTED, Fault.KILL) == -signal.SIGKILL
     assert StateFile(box / "update-state.json").load().last_outcome is Outcome.COMMITTED
 
     broker = Broker(tmp_path).start()
