@@ -165,6 +165,35 @@ class UpdateManager:
         shutil.rmtree(self.work, ignore_errors=True)
         return record
 
+    def seed(self, *, wheelhouse: Path, models: Path, version: str, requirements: Sequence[str],
+             running_prefix: Path) -> UpdateRecord:
+        """First install laid out by ``install.sh``: slot a's venv was built offline from ``wheelhouse`` and runs
+        this process; its wheelhouse and models are copied beside it, the slot is sealed, and ``current`` and
+        ``good`` point at it, so the box is updatable at once."""
+        record = self.state.load()
+        if record.good_slot is not None:
+            raise UpdateError(Rule.BUSY, f"this box is already provisioned (good slot {record.good_slot})")
+        root = self.store.path(Slot.A)
+        if running_prefix.resolve() != (root / "venv").resolve():
+            raise SlotError(Rule.NO_GOOD_SLOT, f"seed runs from slot a's own venv ({root / 'venv'}), not "
+                                               f"{running_prefix}")
+        ignore = shutil.ignore_patterns("__init__.py", "__pycache__", "*.pyc")
+        for name, folder in (("wheelhouse", wheelhouse), ("models", models)):
+            if not folder.is_dir():
+                raise SlotError(Rule.INSTALL, f"{name} folder {folder} does not exist")
+            shutil.rmtree(root / name, ignore_errors=True)
+            shutil.copytree(folder, root / name, ignore=ignore)
+        self.store.seal(Slot.A, version=version, software_version=version, kind="full",
+                        manifest={"version": version, "software_version": version, "kind": "full",
+                                  "requirements": list(requirements), "seeded_by": "install.sh"})
+        self._slot_config(Slot.A, version, version)
+        self.store.switch(Link.CURRENT, Slot.A)
+        self.store.switch(Link.GOOD, Slot.A)
+        record = UpdateRecord(good_slot=Slot.A.value, last_to_version=version)
+        self._enter(record, UpdateState.IDLE)
+        log.info("slot a seeded with mammoedge %s", version)
+        return record
+
     def apply(self, source: BundleSource) -> UpdateRecord:
         """Run one update to its end: committed, or refused/rolled back with the old slot running."""
         record = self.state.load()
