@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import textwrap
 import time
 import traceback
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,12 +75,20 @@ class Lab:
     root: Path
     repo: Repository
     bundles: dict[str, Path]
+    #: (version, behaviour) -> the wheel built for it (built once per session)
+    wheels: dict[tuple[str, str], Path] = dataclasses.field(default_factory=dict)
 
     def bundle(self, name: str, version: str, behaviour: str = "good", *, kind: BundleKind = BundleKind.FULL,
                min_from: str = "0.0.1", model: bytes | None = None, migrations: dict[str, str] | None = None) -> Path:
         wheelhouse = self.root / "wheels" / name
         if kind is BundleKind.FULL:
-            make_fake_wheel(self.root / "build" / name, version, behaviour, wheelhouse)
+            built = self.wheels.get((version, behaviour))
+            if built is None:
+                built = self.wheels[(version, behaviour)] = make_fake_wheel(self.root / "build" / name, version,
+                                                                            behaviour, wheelhouse)
+            else:
+                wheelhouse.mkdir(parents=True)
+                shutil.copy2(built, wheelhouse / built.name)
         models = self.root / "models" / name
         models.mkdir(parents=True)
         (models / "model.bin").write_bytes(model if model is not None else f"model for {version}".encode())
@@ -128,8 +138,9 @@ class TemplateInstaller(Installer):
 
     def _venv(self, root: Path, requirements: list[str]) -> None:
         digest = hashlib.sha256("\n".join(requirements).encode())
-        for wheel in sorted((root / "wheelhouse").glob("*.whl")):
-            digest.update(wheel.name.encode() + hashlib.sha256(wheel.read_bytes()).digest())
+        for wheel in sorted((root / "wheelhouse").glob("*.whl")):  # by content (names and CRCs), not zip dates
+            with zipfile.ZipFile(wheel) as zf:
+                digest.update(wheel.name.encode() + repr(sorted((i.filename, i.CRC) for i in zf.infolist())).encode())
         template = self.cache / digest.hexdigest()[:16]
         if not template.is_dir():
             super()._venv(root, requirements)
