@@ -155,7 +155,9 @@ def fake_manager(root: Path, *, timeout_s: float = 20.0, on_state: StateHook | N
                  config_file: Path | None = None, installer: Installer | None = None) -> UpdateManager:
     python = "{slot}/venv/bin/python"
     if installer is None:
-        installer = TemplateInstaller(cache=VENV_CACHE[0]) if VENV_CACHE else Installer()
+        # this venv's pip installs into the fake slots (no ensurepip per template); the product's own-pip path
+        # runs in test_update_machine's plain-Installer update and in the end-to-end test
+        installer = TemplateInstaller(cache=VENV_CACHE[0], pip_python=sys.executable) if VENV_CACHE else Installer()
     return UpdateManager(
         root,
         start=SlotCommand(argv=(python, "-m", "fakeapp", "start"), timeout_s=timeout_s, rule=Rule.START),

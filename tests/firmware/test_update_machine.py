@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -112,12 +113,16 @@ def test_fault_ends_in_a_consistent_startable_slot(box: Path, repos: dict[str, P
 
 
 def test_good_update_commits_and_a_second_update_uses_the_other_slot(box: Path, lab: Lab, tmp_path: Path) -> None:
-    """With the plain Installer: the slot's venv is built by venv + pip install --no-index from its wheelhouse."""
+    """With the plain Installer (the appliance's): the slot's venv is built by venv + its own pip install --no-index
+    from its wheelhouse; that pip is there for the next update, which runs from this slot once it is good."""
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     manager = fake_manager(box, installer=Installer())
     record = manager.apply(source_for(box, repo))
     assert record.state is S.COMMITTED and record.good_slot == "b" and record.previous_good_slot == "a"
     assert start_current(box) == NEW
+    own_pip = subprocess.run([str(box / "slots" / "b" / "venv" / "bin" / "python"), "-m", "pip", "--version"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert own_pip.returncode == 0 and str(box / "slots" / "b" / "venv") in own_pip.stdout, own_pip.stderr
     # the repository offers nothing newer: up to date, nothing changes (the timer runs this hourly)
     again = manager.apply(source_for(box, repo))
     assert again.state is S.COMMITTED and again.last_outcome is Outcome.COMMITTED and start_current(box) == NEW
