@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 from mammoedge.runtime.config import Config
@@ -25,7 +24,7 @@ def manager(config: Config, config_file: str | None) -> UpdateManager:
     return UpdateManager(
         u.root, start=slot_command(u.start_command, u.start_timeout_s, Rule.START),
         health=health_command(config_file, u.health_timeout_s),
-        installer=Installer(base_site=u.base_site, pip_python=sys.executable),
+        installer=Installer(base_site=u.base_site),
         policy=Policy(max_trial_starts=u.max_trial_starts, crash_loop_starts=u.crash_loop_starts,
                       crash_loop_window_s=u.crash_loop_window_s, max_bundle_bytes=int(u.max_bundle_mb * 2**20)),
         config_file=Path(config_file) if config_file else None)

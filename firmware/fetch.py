@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import TargetFile
+from tuf.api.metadata import Metadata, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from .bundle import parse_version
@@ -85,6 +85,15 @@ class BundleTarget:
     sha256: str
 
 
+def _bundle_target(info: TargetFile) -> BundleTarget | None:
+    """The bundle a signed target describes (None: not a bundle target)."""
+    custom = info.custom if isinstance(info.custom, dict) else {}
+    if not info.path.startswith(BUNDLE_PREFIX) or not isinstance(custom.get("version"), str):
+        return None
+    return BundleTarget(path=info.path, version=custom["version"], kind=str(custom.get("kind", "full")),
+                        length=info.length, sha256=info.hashes.get("sha256", ""))
+
+
 class RepositorySource:
     """A TUF update repository: the newest bundle it signs, downloaded and verified."""
 
@@ -119,23 +128,34 @@ class RepositorySource:
             raise translate(exc) from None
 
     def latest(self) -> tuple[Updater, TargetFile, BundleTarget]:
-        """Refresh the metadata and pick the highest-versioned bundle target."""
+        """Refresh the metadata and pick the highest-versioned bundle target.
+
+        ngclient has no public "list targets": after ``refresh()`` the top-level targets metadata it
+        verified is the ``targets.json`` it keeps in its metadata directory (read with the Metadata
+        API); the chosen path is then looked up again with ``Updater.get_targetinfo``, whose answer
+        (length, hashes, custom fields) is the one used.
+        """
         updater = self._updater()
         try:
             updater.refresh()
-            targets = updater._trusted_set.targets.targets  # top-level targets only (no delegations)
+            verified = Metadata[Targets].from_file(str(self.cache_dir / "metadata" / "targets.json"))
         except (tuf_errors.RepositoryError, tuf_errors.DownloadError) as exc:
             raise translate(exc) from None
-        bundles: list[BundleTarget] = []
-        for path, info in targets.items():
-            custom = info.custom if isinstance(info.custom, dict) else {}
-            if path.startswith(BUNDLE_PREFIX) and isinstance(custom.get("version"), str):
-                bundles.append(BundleTarget(path=path, version=custom["version"], kind=str(custom.get("kind", "full")),
-                                            length=info.length, sha256=info.hashes.get("sha256", "")))
+        except (OSError, ValueError) as exc:
+            raise VerificationError(Rule.INVALID_METADATA, f"verified targets metadata cannot be read: "
+                                                           f"{type(exc).__name__}") from None
+        bundles = [b for b in map(_bundle_target, verified.signed.targets.values()) if b is not None]
         if not bundles:
             raise VerificationError(Rule.NO_UPDATE, "the repository's signed targets list no bundle")
         best = max(bundles, key=lambda b: parse_version(b.version))
-        return updater, targets[best.path], best
+        try:
+            info = updater.get_targetinfo(best.path)
+        except (tuf_errors.RepositoryError, tuf_errors.DownloadError) as exc:
+            raise translate(exc) from None
+        chosen = None if info is None else _bundle_target(info)
+        if info is None or chosen is None:
+            raise VerificationError(Rule.NO_UPDATE, f"bundle {best.version} is not in the verified targets")
+        return updater, info, chosen
 
     def check(self) -> BundleTarget:
         """The newest signed bundle, without downloading it."""

@@ -23,10 +23,13 @@ class Installer:
 
     ``base_site``: a read-only directory of dependencies shared by both slots, added to the slot
     venv's path after its own site-packages (empty: every dependency comes from the wheelhouse).
+    ``pip_python``: an interpreter whose pip installs into the slot (``pip --python``); None (the
+    appliance): the venv gets its own pip (ensurepip, offline), which installs it, so the next update,
+    run from this slot once it is good, has a pip too (a full wheelhouse holds no pip wheel).
     """
 
     base_python: str = getattr(sys, "_base_executable", sys.executable)
-    pip_python: str = sys.executable
+    pip_python: str | None = None
     base_site: Path | None = None
     timeout_s: float = 900.0
 
@@ -59,12 +62,15 @@ class Installer:
 
     def _venv(self, root: Path, requirements: list[str]) -> None:
         venv = root / "venv"
-        self._run([self.base_python, "-m", "venv", "--without-pip", str(venv)], "venv")
+        own_pip = self.pip_python is None
+        self._run([self.base_python, "-m", "venv", *([] if own_pip else ["--without-pip"]), str(venv)], "venv")
         if self.base_site is not None:
             purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
             Path(purelib).mkdir(parents=True, exist_ok=True)
             (Path(purelib) / "_mammoedge_base_site.pth").write_text(f"{self.base_site}\n")
-        self._run([self.pip_python, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+        python = str(venv / "bin" / "python")
+        pip = [python, "-m", "pip"] if self.pip_python is None else [self.pip_python, "-m", "pip", "--python", python]
+        self._run([*pip, "install", "--no-index",
                    "--find-links", str(root / "wheelhouse"), "--no-cache-dir", "--disable-pip-version-check",
                    "--quiet", *(["--no-deps", "--ignore-installed"] if self.base_site is not None else []),
                    *requirements], "pip install")

@@ -165,6 +165,35 @@ class UpdateManager:
         shutil.rmtree(self.work, ignore_errors=True)
         return record
 
+    def seed(self, *, wheelhouse: Path, models: Path, version: str, requirements: Sequence[str],
+             running_prefix: Path) -> UpdateRecord:
+        """First install laid out by ``install.sh``: slot a's venv was built offline from ``wheelhouse`` and runs
+        this process; its wheelhouse and models are copied beside it, the slot is sealed, and ``current`` and
+        ``good`` point at it, so the box is updatable at once."""
+        record = self.state.load()
+        if record.good_slot is not None:
+            raise UpdateError(Rule.BUSY, f"this box is already provisioned (good slot {record.good_slot})")
+        root = self.store.path(Slot.A)
+        if running_prefix.resolve() != (root / "venv").resolve():
+            raise SlotError(Rule.NO_GOOD_SLOT, f"seed runs from slot a's own venv ({root / 'venv'}), not "
+                                               f"{running_prefix}")
+        ignore = shutil.ignore_patterns("__init__.py", "__pycache__", "*.pyc")
+        for name, folder in (("wheelhouse", wheelhouse), ("models", models)):
+            if not folder.is_dir():
+                raise SlotError(Rule.INSTALL, f"{name} folder {folder} does not exist")
+            shutil.rmtree(root / name, ignore_errors=True)
+            shutil.copytree(folder, root / name, ignore=ignore)
+        self.store.seal(Slot.A, version=version, software_version=version, kind="full",
+                        manifest={"version": version, "software_version": version, "kind": "full",
+                                  "requirements": list(requirements), "seeded_by": "install.sh"})
+        self._slot_config(Slot.A, version, version)
+        self.store.switch(Link.CURRENT, Slot.A)
+        self.store.switch(Link.GOOD, Slot.A)
+        record = UpdateRecord(good_slot=Slot.A.value, last_to_version=version)
+        self._enter(record, UpdateState.IDLE)
+        log.info("slot a seeded with mammoedge %s", version)
+        return record
+
     def apply(self, source: BundleSource) -> UpdateRecord:
         """Run one update to its end: committed, or refused/rolled back with the old slot running."""
         record = self.state.load()
@@ -210,7 +239,8 @@ class UpdateManager:
         rule = exc.rule if isinstance(exc, UpdateError) else Rule.INSTALL
         log.warning("update refused: %s", exc)
         self._discard_target(record)
-        record.last_outcome, record.last_rule, record.last_message = Outcome.REFUSED, rule.value, str(exc)
+        record.last_rule, record.last_message = rule.value, str(exc)
+        record.conclude(Outcome.REFUSED)
         record.target_slot = record.target_version = None
         self._enter(record, UpdateState.FAILED)
         return record
@@ -247,7 +277,7 @@ class UpdateManager:
             record.previous_good_slot = record.good_slot
         record.good_slot, record.target_slot, record.target_version = target.value, None, None
         record.trial_starts, record.starts = 0, []
-        record.last_outcome = Outcome.COMMITTED
+        record.conclude(Outcome.COMMITTED)
         self._enter(record, UpdateState.COMMITTED)
         log.info("update committed: slot %s is good", target.value)
         return record
@@ -272,7 +302,8 @@ class UpdateManager:
             except UpdateError as exc:  # the old slot ran before the update; say so, keep the state consistent
                 log.error("the good slot %s did not restart after the rollback: %s", good.value, exc)
         record.target_slot = record.target_version = None
-        record.trial_starts, record.last_outcome = 0, Outcome.ROLLED_BACK
+        record.trial_starts = 0
+        record.conclude(Outcome.ROLLED_BACK)
         self._enter(record, UpdateState.FAILED)
         return record
 
@@ -292,7 +323,8 @@ class UpdateManager:
             shutil.rmtree(self.work, ignore_errors=True)
             self._repair_links(record)
             record.target_slot = record.target_version = None
-            record.last_outcome, record.last_rule = Outcome.INTERRUPTED, Rule.INTERRUPTED.value
+            record.last_rule = Rule.INTERRUPTED.value
+            record.conclude(Outcome.INTERRUPTED)
             record.last_message = f"the update was interrupted in state {state.value}"
             self._enter(record, UpdateState.FAILED)
         elif state in TRIAL:

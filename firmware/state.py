@@ -67,7 +67,24 @@ class UpdateRecord:
     last_message: str | None = None
     last_from_version: str | None = None
     last_to_version: str | None = None
+    #: how many updates this box has concluded, and when the last one concluded (epoch s): the
+    #: last outcome's identity, from which its one telemetry event is derived
+    outcome_seq: int = 0
+    outcome_at: float | None = None
     updated_at: float | None = None
+
+    def conclude(self, outcome: Outcome) -> None:
+        """Record how this update ended (saved with the resting state that follows)."""
+        self.last_outcome = outcome
+        self.outcome_seq += 1
+        self.outcome_at = round(time.time(), 3)
+
+    @property
+    def outcome_key(self) -> str | None:
+        """Names the last concluded update (None: none yet): the same key for the same outcome, in any process."""
+        if self.last_outcome is Outcome.NONE or self.outcome_at is None:
+            return None
+        return f"{self.outcome_seq}:{self.outcome_at!r}"
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -126,6 +143,14 @@ class StateFile:
     def save(self, record: UpdateRecord) -> None:
         record.updated_at = round(time.time(), 3)
         write_durably(self.path, json.dumps(record.as_dict(), indent=1, sort_keys=True).encode())
+
+
+def event_fields(record: UpdateRecord) -> dict[str, Any]:
+    """The fields of the one ``update`` event of the last concluded update (rules and versions only, never the
+    free-text message)."""
+    return {"outcome": record.last_outcome.value, "rule": record.last_rule, "state": record.state.value,
+            "from_version": record.last_from_version, "to_version": record.last_to_version,
+            "update_seq": record.outcome_seq, "concluded_at": record.outcome_at}
 
 
 def telemetry_fields(record: UpdateRecord, good_version: str | None) -> dict[str, Any]:

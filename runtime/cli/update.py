@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("health", help="health-check the slot on trial: commit or roll back (health unit)")
     provision = sub.add_parser("provision", help="first install of an empty box from a repository")
     provision.add_argument("repository", nargs="?")
+    seed = sub.add_parser("seed", help="first install by install.sh: record slot a (its venv runs this command)")
+    seed.add_argument("--wheelhouse", type=Path, required=True, help="the wheels slot a's venv was installed from")
+    seed.add_argument("--models", type=Path, help="models for slot a (default: the ones shipped in the package)")
     hc = sub.add_parser("health-check", help="run the health checks in this slot (used by 'health')")
     hc.add_argument("--models", type=Path, help="models directory to check (default: the configured one)")
     hc.add_argument("--json", action="store_true")
@@ -113,6 +116,13 @@ def _act(manager: Any, action: str, args: argparse.Namespace, config: Config) ->
         record = manager.apply(appliance.source(config, args.repository))
     elif action == "provision":
         record = manager.provision(appliance.source(config, args.repository))
+    elif action == "seed":
+        from .. import __version__
+        from ..inference import shipped_models_dir
+
+        record = manager.seed(wheelhouse=args.wheelhouse, models=args.models or shipped_models_dir(),
+                              version=__version__, requirements=[f"mammoedge=={__version__}"],
+                              running_prefix=Path(sys.prefix))
     elif action == "rollback":
         record = manager.rollback()
     elif action == "mark-good":

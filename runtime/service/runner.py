@@ -83,7 +83,8 @@ class Service:
 
             self.reporter = Reporter(config.telemetry, self.paths.state_dir, queue=self.queue,
                                      status_source=lambda: status_fields(config),
-                                     health_source=lambda: {**update_fields(config), **forward_fields(config)})
+                                     health_source=lambda: {**update_fields(config), **forward_fields(config)},
+                                     update_state=config.update.root / "update-state.json")
         if role in (Role.ALL, Role.WORKER) and analyzer is None:
             self._analyzer = default_analyzer(config)
             view_analyzer = view_analyzer or default_view_analyzer(config)

@@ -8,10 +8,17 @@ watermark and queues the event of any whose result has none yet. Whoever
 queues an event marks (study key, the run's ``started_at``) in the same outbox
 transaction, so the hook and the reconciler, in one process or two, queue it
 once between them.
+
+Update events come the same way from the update state file (``firmware/state.py``): the updater
+writes each update's outcome there, durably, and never talks to the broker itself;
+:class:`UpdateEventReconciler` queues one ``update`` message per concluded outcome, marking the
+outcome's key in the same outbox transaction. A kill of the updater right after the outcome, or of
+the reporter before its run, loses nothing; the same outcome is never queued twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -19,13 +26,14 @@ from pathlib import Path
 
 from ..jobs.queue import JobQueue, JobState
 from .outbox import Outbox
-from .payloads import ExamEvent, event_payload, exam_event
+from .payloads import ExamEvent, build, event_payload, exam_event
 
 log = logging.getLogger(__name__)
 EVENT_QOS = 2  #: exactly once between a live client session and the broker (see docs/telemetry.md)
 WATERMARK = "events_scanned_upto"
 LAG_S = 10.0  #: exams finished this long before the watermark are listed again (late commits)
 KEEP_MARKS_S = 7 * 86400.0  #: marks of queued events are kept this long
+UPDATE_MARK = "update_event_queued"  #: outbox state: the key of the last update outcome queued
 
 
 def queue_event(outbox: Outbox, topic_name: str, event: ExamEvent, now: float | None = None) -> bool:
@@ -65,4 +73,33 @@ class EventReconciler:
                 stuck_at = finished_at if stuck_at is None else min(stuck_at, finished_at)
         self.outbox.set_state(WATERMARK, repr(now if stuck_at is None else min(now, stuck_at)))
         self.outbox.forget_events_before(now - KEEP_MARKS_S)
+        return queued
+
+
+class UpdateEventReconciler:
+    """Queues the ``update`` event of the update state file's last outcome, once; :meth:`run` is cheap."""
+
+    def __init__(self, state_path: Path, outbox: Outbox, topic_name: str, device: str) -> None:
+        self.state_path, self.outbox, self.topic, self.device = state_path, outbox, topic_name, device
+
+    def run(self) -> bool:
+        """True when an event was queued now (False: no concluded update, already queued, or unreadable)."""
+        from ...firmware.state import RESTING, StateFile, event_fields
+
+        if not self.state_path.is_file():
+            return False
+        try:
+            record = StateFile(self.state_path).load()
+        except Exception as exc:  # a broken state file is reported by the health message, not here
+            log.warning("update state unreadable for its event: %s", type(exc).__name__)
+            return False
+        key = record.outcome_key
+        if key is None or record.state not in RESTING:
+            return False
+        message_id = hashlib.sha256(f"update:{self.device}:{key}".encode()).hexdigest()[:32]
+        payload = build("update", message_id=message_id, **event_fields(record))
+        queued = self.outbox.put(self.topic, payload, qos=EVENT_QOS, state={UPDATE_MARK: key},
+                                 unless_state=(UPDATE_MARK, key)) is not None
+        if queued:
+            log.info("update event queued: outcome %s (update %d)", record.last_outcome.value, record.outcome_seq)
         return queued

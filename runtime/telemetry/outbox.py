@@ -54,15 +54,22 @@ class Outbox:
         return self._open()
 
     def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, *,
-            state: dict[str, str] | None = None, emitted: tuple[str, float, float] | None = None) -> int | None:
+            state: dict[str, str] | None = None, emitted: tuple[str, float, float] | None = None,
+            unless_state: tuple[str, str] | None = None) -> int | None:
         """Queue a message; with it, in one transaction, ``state`` values and the ``emitted`` mark.
 
         ``emitted`` is (study key, the analysis run's started_at, now): when that result already has its
-        event, nothing is written and None is returned.
+        event, nothing is written and None is returned. ``unless_state`` is (name, value): when that state
+        value is already stored, nothing is written and None is returned (a once-only mark kept in ``state``).
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if unless_state is not None:
+                    row = self._db.execute("SELECT value FROM state WHERE name = ?", unless_state[:1]).fetchone()
+                    if row is not None and row[0] == unless_state[1]:
+                        self._db.execute("COMMIT")
+                        return None
                 if emitted is not None:
                     if self._db.execute("SELECT 1 FROM emitted WHERE study_key=? AND started_at=?",
                                         emitted[:2]).fetchone():

@@ -39,6 +39,9 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "counting_since": (int, float),
                 "interval": (dict,), "since_start": (dict,)},
     "command_result": {"accepted": (bool,), "action": (str,), "request_id": (str,), "rule": (str,), "error": (str,)},
+    # one per concluded update, on the event topic (firmware.state.event_fields)
+    "update": {"outcome": (str,), "rule": (str, type(None)), "state": (str,), "from_version": (str, type(None)),
+               "to_version": (str, type(None)), "update_seq": (int,), "concluded_at": (int, float)},
 }
 #: (message type, field) -> keys allowed inside that object
 NESTED: dict[tuple[str, str], tuple[str, ...]] = {

@@ -35,7 +35,7 @@ from .. import __version__
 from ..config import MqttVersion, TelemetryConfig
 from ..jobs.queue import JobQueue
 from .commands import MAX_COMMAND_BYTES, Action, Command, CommandError, parse_command
-from .events import EventReconciler, queue_event
+from .events import EventReconciler, UpdateEventReconciler, queue_event
 from .health import CpuSampler, service_health, system_health
 from .metrics import STATE_NAME, CollectorState, MetricsCollector
 from .outbox import Outbox
@@ -82,11 +82,12 @@ class Reporter:
 
     With ``queue`` (the service's job queue) it also reports the service's health,
     durable metrics, and derives events the worker could not queue (see :mod:`.events`).
+    With ``update_state`` (the updater's state file) it sends one ``update`` event per concluded update.
     """
 
     def __init__(self, config: TelemetryConfig, state_dir: Path, health_source: HealthSource | None = None,
                  metrics_source: MetricsSource | None = None, status_source: StatusSource | None = None,
-                 queue: JobQueue | None = None) -> None:
+                 queue: JobQueue | None = None, update_state: Path | None = None) -> None:
         self.config = config
         self.device = device_id(config)
         self.state_dir = state_dir
@@ -98,6 +99,8 @@ class Reporter:
         self.collector: MetricsCollector | None = None
         self.reconciler: EventReconciler | None = None
         self.metrics_source = metrics_source
+        self.update_events = None if update_state is None else UpdateEventReconciler(
+            update_state, self.outbox, topic(config, self.device, "event"), self.device)
         try:
             self._resume()
         except sqlite3.Error as exc:  # e.g. a full disk: the service starts anyway; retried by the loop
@@ -356,7 +359,7 @@ class Reporter:
             self.client.publish(name, build("metrics", **self.metrics_source(now)), qos=1, retain=True)
 
     def _loop(self) -> None:
-        next_health = next_metrics = next_reconcile = time.monotonic()
+        next_health = next_metrics = next_reconcile = next_update_event = time.monotonic()
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.5)
             self._wake.clear()
@@ -366,6 +369,9 @@ class Reporter:
                     self._resume()  # when the state could not be read or written at start
                     if self.reconciler is not None:
                         self.reconciler.run()
+                if self.update_events is not None and time.monotonic() >= next_update_event:
+                    next_update_event = time.monotonic() + RECONCILE_EVERY_S
+                    self.update_events.run()
                 self._flush()
                 self._handle_commands()
                 if self.client.is_connected() and time.monotonic() >= next_health:

@@ -71,6 +71,20 @@ def test_a_good_bundle_is_fetched(served, lab, tmp_path):
     assert path.read_bytes() == lab.bundles["v2"].read_bytes()
 
 
+def test_the_newest_signed_bundle_is_chosen_from_the_verified_targets(served, lab, tmp_path):
+    """Listed from the targets.json ngclient verified (Metadata API), taken through Updater.get_targetinfo."""
+    import hashlib
+
+    repo = _repo(served, lab)
+    publish(repo, lab.bundles["v1"], version="1.0.0", kind=BundleKind.FULL)  # published later, older
+    source = _box(served, repo, tmp_path)
+    newest = source.check()
+    data = lab.bundles["v2"].read_bytes()
+    assert (newest.version, newest.length, newest.sha256) == ("2.0.0", len(data), hashlib.sha256(data).hexdigest())
+    assert (tmp_path / "box-cache" / "metadata" / "targets.json").is_file()
+    assert source.fetch(tmp_path / "download").read_bytes() == data
+
+
 def test_tampered_payload(served, lab, tmp_path):
     repo = _repo(served, lab)
     target = next((repo.targets_dir / "bundles").glob("*.tar"))

@@ -1,22 +1,46 @@
 """The update state machine as a table: every state x {error, kill -9, hang} ends in one consistent slot that starts.
 
-Each case runs a real update in a subprocess, faults it at one state (an exception, SIGKILL standing
-for a power cut, or a hang ended by a timeout), then "reboots": a new process reloads the state from
-disk, runs boot(), starts the current slot and finishes any trial. The box must then rest with
-``current`` = ``good`` = the recorded good slot, that slot's files matching its record, and the
-running software being that slot's version: the old one, or the committed new one, never a mix.
+Each case runs a real update of a tiny wheel, faults it at one state, then "reboots": a new manager
+reloads the state from disk, runs boot(), starts the current slot and finishes any trial. The box
+must then rest with ``current`` = ``good`` = the recorded good slot, that slot's files matching its
+record, and the running software being that slot's version: the old one, or the committed new one,
+never a mix.
+
+Where each fault runs:
+
+- **kill** (all 10 states): a power cut. The update runs in a forked child process that SIGKILLs itself
+  right after the state is on disk, so nothing after it runs (no ``finally``, no cleanup).
+- **hang** in the 8 states whose step the manager does not bound itself: a forked child blocks in
+  the step and is SIGKILLed as systemd's ``TimeoutStartSec`` would, once seen hung.
+- **hang** in starting-new / health-checking: the slot's own start or check command hangs and the
+  manager's timeout ends it; in the test process (no kill is involved).
+- **error** (all 10 states): an exception from the step; in the test process (nothing is killed, and a
+  process that dies of an exception leaves the same files as one whose caller catches it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from firmware_helpers import DRIVER, Lab, fake_manager, repo_with, start_current
+from firmware_helpers import (
+    FAULT_TIMEOUT_S,
+    SELF_TIMED,
+    Fault,
+    Lab,
+    apply_in_child,
+    fake_manager,
+    fault_hook,
+    recover,
+    repo_with,
+    source_for,
+    start_current,
+)
+from mammoedge.firmware.install import Installer
 from mammoedge.firmware.slots import Link, Slot, SlotStore
 from mammoedge.firmware.state import RESTING, Outcome, StateFile, UpdateState
 
@@ -35,7 +59,7 @@ TABLE = {
     S.ROLLING_BACK: ("v2-unhealthy", OLD, OLD, OLD),
     S.FAILED: ("v2-unhealthy", OLD, OLD, OLD),
 }
-FAULTS = ("error", "kill", "hang")
+FAULTS = (Fault.ERROR, Fault.KILL, Fault.HANG)
 CASES = [(state, fault) for state in UpdateState for fault in FAULTS]
 
 
@@ -49,35 +73,26 @@ def repos(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return {name: repo_with(lab, base / name, name).repo_dir for name in ("v2", "v2-unhealthy")}
 
 
-def run_faulted(root: Path, repo: Path, state: UpdateState, fault: str) -> int:
-    argv = [sys.executable, str(DRIVER), "apply", str(root), str(repo), state.value, fault]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if fault == "hang" and state not in (S.STARTING_NEW, S.HEALTH_CHECKING):
-        deadline = time.monotonic() + 120
-        while not (root / "reached").exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the state was never reached"
-            time.sleep(0.05)
-        time.sleep(0.3)
-        assert proc.poll() is None, "a hung step must still be running"
-        proc.send_signal(signal.SIGKILL)  # the supervisor's timeout (systemd TimeoutStartSec)
-    _, err = proc.communicate(timeout=180)
-    assert (root / "reached").read_text() == state.value, err.decode()[-2000:]
-    return proc.returncode
+def in_process(root: Path, repo: Path, state: UpdateState, fault: str) -> None:
+    """An error, or a self-timed hang, at ``state`` in this process."""
+    manager = fake_manager(root, timeout_s=FAULT_TIMEOUT_S, on_state=fault_hook(root, state, fault))
+    try:
+        with contextlib.suppress(RuntimeError):
+            manager.apply(source_for(root, repo))
+    finally:
+        os.environ.pop("FAKEAPP_HANG", None)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("state", "fault"), CASES, ids=[f"{s.value}-{f}" for s, f in CASES])
 def test_fault_ends_in_a_consistent_startable_slot(box: Path, repos: dict[str, Path], state: UpdateState,
                                                   fault: str) -> None:
     bundle, *expected = TABLE[state]
-    code = run_faulted(box, repos[bundle], state, fault)
-    if fault in ("kill", "hang") and not (fault == "hang" and state in (S.STARTING_NEW, S.HEALTH_CHECKING)):
-        assert code == -signal.SIGKILL
-    # the reboot: a new process reloads the state from disk
-    recover = subprocess.run([sys.executable, str(DRIVER), "recover", str(box)], capture_output=True, text=True,
-                             timeout=180, check=False)
-    assert recover.returncode == 0, recover.stderr[-2000:]
+    if fault == Fault.KILL or (fault == Fault.HANG and state not in SELF_TIMED):
+        assert apply_in_child(box, repos[bundle], state, fault) == -signal.SIGKILL
+    else:
+        in_process(box, repos[bundle], state, fault)
+    assert (box / "reached").read_text() == state.value
+    recover(box)  # the reboot: a new manager reloads the state from disk
 
     record = StateFile(box / "update-state.json").load()
     store = SlotStore(box)
@@ -98,12 +113,16 @@ def test_fault_ends_in_a_consistent_startable_slot(box: Path, repos: dict[str, P
 
 
 def test_good_update_commits_and_a_second_update_uses_the_other_slot(box: Path, lab: Lab, tmp_path: Path) -> None:
+    """With the plain Installer (the appliance's): the slot's venv is built by venv + its own pip install --no-index
+    from its wheelhouse; that pip is there for the next update, which runs from this slot once it is good."""
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
-    manager = fake_manager(box)
-    from firmware_helpers import source_for
+    manager = fake_manager(box, installer=Installer())
     record = manager.apply(source_for(box, repo))
     assert record.state is S.COMMITTED and record.good_slot == "b" and record.previous_good_slot == "a"
     assert start_current(box) == NEW
+    own_pip = subprocess.run([str(box / "slots" / "b" / "venv" / "bin" / "python"), "-m", "pip", "--version"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert own_pip.returncode == 0 and str(box / "slots" / "b" / "venv") in own_pip.stdout, own_pip.stderr
     # the repository offers nothing newer: up to date, nothing changes (the timer runs this hourly)
     again = manager.apply(source_for(box, repo))
     assert again.state is S.COMMITTED and again.last_outcome is Outcome.COMMITTED and start_current(box) == NEW
@@ -111,7 +130,6 @@ def test_good_update_commits_and_a_second_update_uses_the_other_slot(box: Path, 
 
 @pytest.mark.parametrize("bundle", ["v2-unhealthy", "v2-crash"])
 def test_bad_update_rolls_back_by_itself(box: Path, lab: Lab, tmp_path: Path, bundle: str) -> None:
-    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", bundle).repo_dir
     record = fake_manager(box).apply(source_for(box, repo))
     assert record.state is S.FAILED and record.last_outcome is Outcome.ROLLED_BACK
@@ -120,7 +138,6 @@ def test_bad_update_rolls_back_by_itself(box: Path, lab: Lab, tmp_path: Path, bu
 
 
 def test_crash_loop_after_commit_rolls_back(box: Path, lab: Lab, tmp_path: Path) -> None:
-    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     now = [1000.0]
     manager = fake_manager(box)
@@ -138,9 +155,7 @@ def test_crash_loop_after_commit_rolls_back(box: Path, lab: Lab, tmp_path: Path)
 def test_trial_start_limit_rolls_back(box: Path, lab: Lab, tmp_path: Path) -> None:
     """A new slot that never gets through its health check (killed each time) is abandoned after 3 starts."""
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
-    code = subprocess.run([sys.executable, str(DRIVER), "apply", str(box), str(repo), "health-checking", "kill"],
-                          capture_output=True, check=False).returncode
-    assert code == -signal.SIGKILL
+    assert apply_in_child(box, repo, S.HEALTH_CHECKING, Fault.KILL) == -signal.SIGKILL
     manager = fake_manager(box)
     for starts in (2, 3):
         record = manager.boot()
@@ -151,7 +166,6 @@ def test_trial_start_limit_rolls_back(box: Path, lab: Lab, tmp_path: Path) -> No
 
 
 def test_operator_rollback_and_fresh_status(box: Path, lab: Lab, tmp_path: Path) -> None:
-    from firmware_helpers import source_for
     repo = repo_with(lab, tmp_path / "repo", "v2").repo_dir
     manager = fake_manager(box)
     manager.apply(source_for(box, repo))

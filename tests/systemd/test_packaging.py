@@ -90,5 +90,5 @@ def test_an_incomplete_wheelhouse_is_refused_before_anything_is_installed(tmp_pa
     assert "installing offline from the wheelhouse" in out.stdout
     assert "cannot satisfy mammoedge's requirements" in out.stderr
     assert "numpy" in out.stderr or "No matching distribution" in out.stderr, out.stderr
-    assert (prefix / "venv" / "bin" / "pip").exists()
-    assert not list((prefix / "venv").rglob("mammoedge-*.dist-info"))  # nothing was installed
+    assert (prefix / "slots" / "a" / "venv" / "bin" / "pip").exists()  # slot a of the A/B layout (docs/updates.md)
+    assert not list((prefix / "slots" / "a" / "venv").rglob("mammoedge-*.dist-info"))  # nothing was installed
