@@ -56,7 +56,7 @@ SLOT=$PREFIX/slots/a
 SYSTEMCTL=(systemctl); SYSUSERS=(systemd-sysusers)
 [[ -n "$ROOT" ]] && { SYSTEMCTL=(systemctl "--root=$ROOT"); SYSUSERS=(systemd-sysusers "--root=$ROOT"); }
 UNITS=(mammoedge-intake.service mammoedge-worker.service mammoedge.target mammoedge-update.service
-       mammoedge-update.timer mammoedge-update-boot.service mammoedge-health.service)
+       mammoedge-update.timer mammoedge-update-boot.service mammoedge-health.service mammoedge-web.service)
 DROPINS=(mammoedge-intake.service.d/slot.conf mammoedge-worker.service.d/slot.conf)
 
 run() {
@@ -162,7 +162,7 @@ if (( ! PROVISIONED )); then
     [[ "$WHEELHOUSE" == "$SLOT/wheelhouse.build" ]] && run rm -rf "$WHEELHOUSE"
     run ln -sfn current/venv "$PREFIX/venv"  # /opt/mammoedge/venv: whatever slot is current
 fi
-for doc in service.md updates.md; do
+for doc in service.md updates.md web.md; do
     run install -m 0644 "$SRC/docs/$doc" "$PREFIX/docs/$doc"
 done
 
@@ -193,7 +193,7 @@ done
 if [[ -z "$ROOT" ]]; then
     run systemd-analyze verify "$UNIT_DIR/mammoedge-intake.service" "$UNIT_DIR/mammoedge-worker.service" \
         "$UNIT_DIR/mammoedge-update.service" "$UNIT_DIR/mammoedge-update-boot.service" \
-        "$UNIT_DIR/mammoedge-health.service"
+        "$UNIT_DIR/mammoedge-health.service" "$UNIT_DIR/mammoedge-web.service"
     run systemctl daemon-reload
     run systemctl enable mammoedge-update-boot.service mammoedge-health.service
     run systemctl enable --now mammoedge.target
