@@ -462,6 +462,7 @@ class ForwardObject(enum.StrEnum):
     SUMMARY_SR = "summary_sr"
     GSPS = "gsps"
     SC = "sc"
+    BIOPSY_SR = "biopsy_sr"  #: the biopsy target of a stereotactic set (Comprehensive 3D SR, docs/biopsy.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -473,8 +474,8 @@ class DestinationConfig:
     host: str = option("", "Host name or address of the destination.")
     port: int = option(104, "TCP port of the destination.")
     objects: tuple[ForwardObject, ...] = option(
-        (ForwardObject.CAD_SR, ForwardObject.SUMMARY_SR, ForwardObject.GSPS, ForwardObject.SC),
-        "Which objects it gets: cad_sr, summary_sr, gsps, sc.")
+        (ForwardObject.CAD_SR, ForwardObject.SUMMARY_SR, ForwardObject.GSPS, ForwardObject.SC, ForwardObject.BIOPSY_SR),
+        "Which objects it gets: cad_sr, summary_sr, gsps, sc, biopsy_sr.")
     tls: bool = option(False, "Associate over TLS (>= 1.2), verifying the destination's certificate.")
     tls_ca_file: Path | None = option(None, "PEM CA bundle that signed the destination's certificate; empty: "
                                             "the system's.")
