@@ -287,6 +287,9 @@ class BiopsyConfig(Section):
         5.0, "Smallest stereo angle theta accepted, deg (depth error grows as 1/tan theta).", gt=0, le=45)
     thickness_tolerance_mm: float = option(
         1.0, "All images of a set must show one compression: BodyPartThickness equal within this, mm.", gt=0)
+    peak_threshold: float | None = option(
+        None, "Smallest detector probability kept as a calcification in a stereo image (the cluster is known to "
+              "exist, and matches are confirmed across views); empty: [analysis] peak_threshold.", ge=0, le=1)
     epipolar_tolerance_mm: float = option(
         0.25, "Two detections match only if their source rays pass within this of each other, mm.", gt=0)
     scout_tolerance_mm: float = option(

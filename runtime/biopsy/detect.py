@@ -48,8 +48,8 @@ class ViewDetections:
 
 def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, clusters: bool = True) -> ViewDetections:
     """Read and normalize one image, run ``detector`` (the configured detector, compiled once by the caller) over
-    it in tiles and take its peaks exactly as the screening path does (``detect_map``, ``extract_calcifications``
-    with ``[analysis]``'s threshold and NMS); with ``clusters``, form the screening clusters too (the target
+    it in tiles and take its peaks as the screening path does (``detect_map``, ``extract_calcifications``
+    with ``[analysis]``'s NMS, at ``[biopsy] peak_threshold``, else ``[analysis]``'s); with ``clusters``, form the screening clusters too (the target
     choice reads them on the scout only). Positions are refined on the stored pixels.
 
     A stereo image is a small field inside the breast: the whole image is breast, so the screening path's
@@ -63,7 +63,8 @@ def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, cluster
     a = config.analysis
     pmap = detect_map(view.image, mask, detector, tile_size=a.tile_size, overlap=a.tile_overlap,
                       batch_size=a.batch_size)
-    found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=a.peak_threshold,
+    threshold = config.biopsy.peak_threshold if config.biopsy.peak_threshold is not None else a.peak_threshold
+    found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=threshold,
                                    nms_distance_mm=a.nms_distance_mm, to_original=view.transform.to_original)
     found = away_from_skin(found, mask, view.spacing_mm, a.skin_margin_mm)  # the image edge, as screening does
     formed = (find_clusters(found, mask, view.spacing_mm, view.view, a, nipple=(float(cols - 1), rows / 2.0),
