@@ -302,6 +302,10 @@ class BiopsyConfig(Section):
         8.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.", gt=0)
     outlier_distance_mm: float = option(
         9.0, "Members of the chosen candidate farther than this from its median point are left out, mm.", gt=0)
+    strong_score: float = option(
+        0.0, "A match is kept only if one of its detections (+theta, -theta or scout) scores at least this.", ge=0, le=1)
+    weighted_centre: bool = option(
+        False, "The target is the mean of the matched calcifications weighted by their detector scores (else plain).")
     min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.", ge=1)
     stroke_margin_mm: float = option(
         5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.", ge=0)
