@@ -295,7 +295,8 @@ class BiopsyConfig(Section):
     scout_tolerance_mm: float = option(
         0.5, "With a scout, a match's 3-D point should project within this of a scout detection (detector mm).", gt=0)
     require_scout_match: bool = option(
-        False, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred).")
+        True, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred; "
+              "chosen on BIOPSY_TUNE, docs/biopsy.md).")
     ambiguity_margin: float = option(
         0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.", ge=0)
     group_distance_mm: float = option(
