@@ -287,9 +287,6 @@ class BiopsyConfig(Section):
         5.0, "Smallest stereo angle theta accepted, deg (depth error grows as 1/tan theta).", gt=0, le=45)
     thickness_tolerance_mm: float = option(
         1.0, "All images of a set must show one compression: BodyPartThickness equal within this, mm.", gt=0)
-    peak_threshold: float | None = option(
-        None, "Smallest detector probability kept as a calcification in a stereo image (the cluster is known to "
-              "exist, and matches are confirmed across views); empty: [analysis] peak_threshold.", ge=0, le=1)
     epipolar_tolerance_mm: float = option(
         0.25, "Two detections match only if their source rays pass within this of each other, mm.", gt=0)
     scout_tolerance_mm: float = option(
@@ -303,10 +300,6 @@ class BiopsyConfig(Section):
         8.0, "Matched calcifications closer than this in 3-D form one target candidate (single linkage), mm.", gt=0)
     outlier_distance_mm: float = option(
         9.0, "Members of the chosen candidate farther than this from its median point are left out, mm.", gt=0)
-    strong_score: float = option(
-        0.0, "A match is kept only if one of its detections (+theta, -theta or scout) scores at least this.", ge=0, le=1)
-    weighted_centre: bool = option(
-        False, "The target is the mean of the matched calcifications weighted by their detector scores (else plain).")
     min_matches: int = option(3, "Fewer matched calcifications in the target cluster than this gives a warning.", ge=1)
     stroke_margin_mm: float = option(
         5.0, "A target closer than this to the breast support gives a warning (the needle's throw), mm.", ge=0)

@@ -48,9 +48,10 @@ class ViewDetections:
 
 def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, clusters: bool = True) -> ViewDetections:
     """Read and normalize one image, run ``detector`` (the configured detector, compiled once by the caller) over
-    it in tiles and take its peaks as the screening path does (``detect_map``, ``extract_calcifications``
-    with ``[analysis]``'s NMS, at ``[biopsy] peak_threshold``, else ``[analysis]``'s); with ``clusters``, form
-    the screening clusters too (the target choice reads them on the scout only). Positions are refined on the stored pixels.
+    it in tiles and take its peaks exactly as the screening path does (``detect_map``, ``extract_calcifications``
+    with ``[analysis]``'s threshold and NMS; a lower threshold was measured worse, docs/biopsy.md); with
+    ``clusters``, form the screening clusters too (the target choice reads them on the scout only). Positions
+    are refined on the stored pixels.
 
     A stereo image is a small field inside the breast: the whole image is breast, so the screening path's
     skin margin (``[analysis] skin_margin_mm``) drops detections near the image's edges (the chest-wall column 0
@@ -63,8 +64,7 @@ def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, cluster
     a = config.analysis
     pmap = detect_map(view.image, mask, detector, tile_size=a.tile_size, overlap=a.tile_overlap,
                       batch_size=a.batch_size)
-    threshold = config.biopsy.peak_threshold if config.biopsy.peak_threshold is not None else a.peak_threshold
-    found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=threshold,
+    found = extract_calcifications(pmap, view.image, view.spacing_mm, threshold=a.peak_threshold,
                                    nms_distance_mm=a.nms_distance_mm, to_original=view.transform.to_original)
     found = away_from_skin(found, mask, view.spacing_mm, a.skin_margin_mm)  # the image edge, as screening does
     formed = (find_clusters(found, mask, view.spacing_mm, view.view, a, nipple=(float(cols - 1), rows / 2.0),

@@ -55,14 +55,6 @@ def _pixels(det: ViewDetections) -> np.ndarray:
     return np.array([(d.x, d.y) for d in det.detections], float).reshape(-1, 2)
 
 
-def _best_score(m: Match, plus: ViewDetections, minus: ViewDetections, scout: ViewDetections | None) -> float:
-    """The highest detector score among a match's detections."""
-    scores = [plus.detections[m.plus].score, minus.detections[m.minus].score]
-    if scout is not None and m.scout is not None:
-        scores.append(scout.detections[m.scout].score)
-    return max(scores)
-
-
 def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], config: BiopsyConfig,
            at: tuple[float, float] | None = None) -> BiopsyResult:
     """Match, triangulate and choose the target; ``at`` is a (column, row) on the scout (the +view without one)."""
@@ -74,7 +66,6 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
     scout_px = _pixels(scout_det) if scout_det is not None else None
     found = match(stereo.plus.geometry, stereo.minus.geometry, plus_px, minus_px, stereo.thickness_mm, config,
                   scout_geo, scout_px)
-    found = [m for m in found if _best_score(m, plus_det, minus_det, scout_det) >= config.strong_score]
     if not found:
         raise NoTargetError(f"no calcification matched between the two stereo views ({len(plus_px)} and "
                             f"{len(minus_px)} detections); rule: rays within {config.epipolar_tolerance_mm:g} mm"
@@ -126,11 +117,7 @@ def locate(stereo: StereoSet, detections: dict[StereoRole, ViewDetections], conf
     chosen = sorted(chosen)
     median = np.median(xyz[chosen], axis=0)  # a chance pair that linked on is far from the group's median
     chosen = [k for k in chosen if np.linalg.norm(xyz[k] - median) <= config.outlier_distance_mm] or chosen
-    if config.weighted_centre:  # the detector's confidence weighs each matched calcification
-        weights = np.array([evidence(k) for k in chosen])
-        target = (xyz[chosen] * weights[:, None]).sum(axis=0) / weights.sum()
-    else:
-        target = xyz[chosen].mean(axis=0)
+    target = xyz[chosen].mean(axis=0)
     squared, dof = 0.0, 0
     for k in chosen:
         views, pixels = views_and_pixels(found[k])

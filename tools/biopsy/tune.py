@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     base = Config()
-    low_config = dataclasses.replace(base, biopsy=dataclasses.replace(base.biopsy, peak_threshold=args.low))
+    low_config = dataclasses.replace(base, analysis=dataclasses.replace(base.analysis, peak_threshold=args.low))
     detector = load_detector(Engine(base.inference), base.analysis)
     detect = functools.partial(detect_view, detector=detector, config=low_config)
     started = time.perf_counter()
