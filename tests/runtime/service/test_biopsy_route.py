@@ -102,7 +102,7 @@ def test_stereo_sets_go_to_the_biopsy_stage(stereo_set, phantom_exam, serve, sto
     other_breast = copy_study(stereo, tmp_path / "bad", change={"minus15.dcm": {"ImageLaterality": other}})
     screening = [phantom_exam / f"{v}.dcm" for v in ("RCC", "LCC", "RMLO", "LMLO")]
     mixed = copy_study(stereo + screening, tmp_path / "mixed")
-    served = serve(options={"settle_s": 30.0})  # a marked stereo pair completes its exam: no waiting to settle
+    served = serve(options={"settle_s": 600.0})  # a marked stereo pair completes its exam: no waiting to settle
     served.config.write_text(served.config.read_text() + f"""
 [forward]
 retry_initial_s = 0.2
@@ -120,9 +120,7 @@ objects = ["biopsy_sr", "cad_sr"]
         sent = subprocess.run(["storescu", "-aet", "MODALITY", "-aec", "MAMMOEDGE", "127.0.0.1", str(served.port),
                                *map(str, files)], capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stderr
-    started = time.monotonic()
-    results = served.wait_results(3, timeout=60)
-    assert time.monotonic() - started < 30  # inside settle_s: each exam was assembled once its pair was in
+    results = served.wait_results(3, timeout=180)  # well inside settle_s: assembled once the pair was in
     documents = []
     for path in results:  # the forwarding record is added after the flag
         document = wait_for(lambda p=path: d if (d := json.loads(p.read_text()))["analyzed"] is False
