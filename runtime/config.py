@@ -292,7 +292,8 @@ class BiopsyConfig(Section):
     scout_tolerance_mm: float = option(
         0.5, "With a scout, a match's 3-D point should project within this of a scout detection (detector mm).", gt=0)
     require_scout_match: bool = option(
-        False, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred).")
+        True, "With a scout, keep only pairs whose 3-D point lands on a scout detection (else those are preferred; "
+              "chosen on BIOPSY_TUNE, docs/biopsy.md).")
     ambiguity_margin: float = option(
         0.5, "A match is ambiguous when another candidate's normalized cost is within this of its own.", ge=0)
     group_distance_mm: float = option(
@@ -462,6 +463,7 @@ class ForwardObject(enum.StrEnum):
     SUMMARY_SR = "summary_sr"
     GSPS = "gsps"
     SC = "sc"
+    BIOPSY_SR = "biopsy_sr"  #: the biopsy target of a stereotactic set (Comprehensive 3D SR, docs/biopsy.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -473,8 +475,8 @@ class DestinationConfig:
     host: str = option("", "Host name or address of the destination.")
     port: int = option(104, "TCP port of the destination.")
     objects: tuple[ForwardObject, ...] = option(
-        (ForwardObject.CAD_SR, ForwardObject.SUMMARY_SR, ForwardObject.GSPS, ForwardObject.SC),
-        "Which objects it gets: cad_sr, summary_sr, gsps, sc.")
+        (ForwardObject.CAD_SR, ForwardObject.SUMMARY_SR, ForwardObject.GSPS, ForwardObject.SC, ForwardObject.BIOPSY_SR),
+        "Which objects it gets: cad_sr, summary_sr, gsps, sc, biopsy_sr.")
     tls: bool = option(False, "Associate over TLS (>= 1.2), verifying the destination's certificate.")
     tls_ca_file: Path | None = option(None, "PEM CA bundle that signed the destination's certificate; empty: "
                                             "the system's.")

@@ -49,8 +49,9 @@ class ViewDetections:
 def detect_view(ds: Dataset, detector: CompiledModel, config: Config, *, clusters: bool = True) -> ViewDetections:
     """Read and normalize one image, run ``detector`` (the configured detector, compiled once by the caller) over
     it in tiles and take its peaks exactly as the screening path does (``detect_map``, ``extract_calcifications``
-    with ``[analysis]``'s threshold and NMS); with ``clusters``, form the screening clusters too (the target
-    choice reads them on the scout only). Positions are refined on the stored pixels.
+    with ``[analysis]``'s threshold and NMS; a lower threshold was measured worse, docs/biopsy.md); with
+    ``clusters``, form the screening clusters too (the target choice reads them on the scout only). Positions
+    are refined on the stored pixels.
 
     A stereo image is a small field inside the breast: the whole image is breast, so the screening path's
     skin margin (``[analysis] skin_margin_mm``) drops detections near the image's edges (the chest-wall column 0

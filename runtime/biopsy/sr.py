@@ -8,6 +8,7 @@ images' Frame of Reference UID (mammograms have no patient-based image plane to 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import highdicom as hd
@@ -19,11 +20,17 @@ from .. import __version__
 from .errors import BiopsyError
 from .result import BiopsyResult
 
+# highdicom logs the evidence's SOP Instance UIDs at INFO ("copy Patient-related attributes from dataset <UID>"):
+# silenced below WARNING unless the application set its level itself (as runtime/dicom_results does)
+if logging.getLogger("highdicom").level == logging.NOTSET:
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
+
 #: Series number of the biopsy SR.
 SERIES_NUMBER = 951
 
 
-def target_sr(result: BiopsyResult, evidence: Sequence[Dataset]) -> hd.sr.Comprehensive3DSR:
+def target_sr(result: BiopsyResult, evidence: Sequence[Dataset], *, instance_number: int = 1
+              ) -> hd.sr.Comprehensive3DSR:
     """The target of ``result`` as a Comprehensive 3D SR referencing the stereo images (``evidence``)."""
     frames = {str(ds.get("FrameOfReferenceUID", "")) for ds in evidence} - {""}
     if len(frames) != 1:
@@ -49,5 +56,5 @@ def target_sr(result: BiopsyResult, evidence: Sequence[Dataset]) -> hd.sr.Compre
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=codes.SCT.DiagnosticRadiographyStereotacticLocalization, imaging_measurements=[group])
     return hd.sr.Comprehensive3DSR(evidence=list(evidence), content=report[0], series_instance_uid=hd.UID(),
-                                   series_number=SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
+                                   series_number=SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=instance_number,
                                    manufacturer="mammoedge", is_complete=True)

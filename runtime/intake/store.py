@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import pydicom
 
+from ..biopsy.route import marked_role
 from ..config import ReaderConfig
 from ..dicom import read_header
 from ..dicom.header import check_deflate
@@ -73,9 +74,11 @@ class Intake:
             return self._disk_full(intake)
         self.flush_disk_full_count()
         try:
-            header = read_header(_parse(data, self._reader), self._reader)
+            dataset = _parse(data, self._reader)
+            header = read_header(dataset, self._reader)
         except InputError as exc:
             return self._quarantine(data, exc.reason, str(exc), intake)
+        stereo = marked_role(dataset)  # a stereotactic image is queued by its role (its set completes the exam)
         skey = study_key(header.study_instance_uid, self._secret)
         ikey = instance_key(header.sop_instance_uid, self._secret)
         path = self.spool_dir / skey / f"{ikey}.dcm"
@@ -83,7 +86,8 @@ class Intake:
             if not path.exists():
                 write_durable(path, data)
             added = self.queue.add_instance(instance_key=ikey, study_key=skey, path=path,
-                                            view_name=f"{header.laterality.value}{header.view.value}", intake=intake)
+                                            view_name=stereo.value if stereo is not None else
+                                            f"{header.laterality.value}{header.view.value}", intake=intake)
         except DiskFullError:
             return self._disk_full(intake)
         except sqlite3.OperationalError as exc:  # the queue cannot be written (full, or I/O error)

@@ -24,6 +24,16 @@ from ..codes import SCREENING_VIEWS
 
 SCREENING_VIEW_NAMES: tuple[str, ...] = tuple(f"{lat.value}{view.value}" for lat, view in SCREENING_VIEWS)
 
+#: View names the intake gives stereotactic images (Image Type value 3; runtime/biopsy/route.py)
+STEREO_PAIR = frozenset({"STEREO_PLUS", "STEREO_MINUS"})
+
+
+def stereo_pair_alone(views: set[str]) -> bool:
+    """A marked stereo pair (with or without its scout) and no screening view: a whole biopsy exam, analyzed
+    without waiting to settle."""
+    return STEREO_PAIR <= views and not views & set(SCREENING_VIEW_NAMES)
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
     instance_key TEXT PRIMARY KEY,
@@ -189,7 +199,7 @@ class JobQueue:
             for key, last in rows:
                 views = {r[0] for r in db.execute("SELECT view_name FROM instances WHERE study_key=?", (key,))}
                 missing = [v for v in SCREENING_VIEW_NAMES if v not in views]
-                if missing and now - last < settle_s:
+                if missing and not stereo_pair_alone(views) and now - last < settle_s:
                     continue
                 db.execute("UPDATE exams SET state=?, missing_views=?, updated_at=? WHERE study_key=?",
                            (JobState.ASSEMBLED, json.dumps(missing), now, key))

@@ -20,6 +20,7 @@ from ..errors import InputError, MammoedgeError
 from ..pipeline import ExamPipeline, ViewStore, shared_models
 from ..privacy import load_or_create_secret, study_key
 from ..results import to_dict
+from .biopsy_job import ExamKind, analyze_stereo, forward_target, is_stereo, split_instances, write_pictures
 from .paths import ServicePaths
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,14 @@ class AnalyzerOutput:
     """What an analyzer gives the worker: the exam result document, the instances it refused, and the step
     that writes the exam's pictures afterwards (returning the result document with their names)."""
 
-    result: dict[str, Any]
+    result: dict[str, Any] | None  #: None: a study with a stereo set and no screening view
     rejected: tuple[dict[str, str], ...] = field(default=())
-    outputs: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
+    outputs: Callable[[], dict[str, Any] | None] | None = field(default=None, compare=False)
     #: run after the flag, before the pictures: the DICOM results written and queued for [forward]; what it
     #: returns is the result document's "forwarding" record
     after: Callable[[], dict[str, Any] | None] | None = field(default=None, compare=False)
+    kind: ExamKind = ExamKind.SCREENING
+    biopsy: dict[str, Any] | None = None  #: the biopsy stage's result (BiopsyResult.to_dict()) for a stereo set
 
 
 #: (spooled instances, missing screening views) -> output; the worker wraps it in the result envelope.
@@ -60,6 +63,8 @@ def _pipeline(config: Config) -> tuple[ExamPipeline, ViewStore]:
 
 def analyze_instance(path: Path, *, config: Config) -> str | None:
     """One spooled view on its own, stored for its exam; None, or the reason the reader refused it."""
+    if is_stereo(path):  # a stereotactic image: the biopsy stage reads it with its set
+        return None
     pipeline, store = _pipeline(config)
     key = store.key(path)
     if store.get(key) is not None:
@@ -74,7 +79,63 @@ def analyze_instance(path: Path, *, config: Config) -> str | None:
 
 
 def analyze_instances(instances: list[Path], missing_views: list[str], *, config: Config) -> AnalyzerOutput:
-    """The exam: stored views reused, the rest analyzed; the pictures (overlays, saliency) are written by
+    """The exam: a stereotactic set goes to the biopsy stage (``biopsy_job``), the screening views to
+    triage."""
+    stereo, screening = split_instances(instances, config)
+    if not stereo:
+        return analyze_screening(instances, missing_views, config=config)
+    return analyze_biopsy(stereo, screening, missing_views, config=config)
+
+
+def analyze_biopsy(stereo: list[Path], screening: list[Path], missing_views: list[str], *,
+                   config: Config) -> AnalyzerOutput:
+    """A study with a stereo set: its target first (a refused set raises when there is nothing else, else it
+    is named in ``rejected``), then its screening views, if any, through triage; the target's SR joins the
+    forwarding, its overlay the pictures."""
+    from ..biopsy.errors import BiopsyError
+
+    paths = ServicePaths.of(config.service)
+    key = study_key(read_header(stereo[0], config.reader).study_instance_uid, load_or_create_secret(paths.secret))
+    try:
+        run = analyze_stereo(stereo, config, lock=models_in_use)
+        refused: tuple[dict[str, str], ...] = ()
+    except BiopsyError as exc:
+        if not screening:
+            raise
+        log.warning("exam %s: stereo set not targeted: %s", key[:8], exc.reason)
+        run, refused = None, ({"reason": exc.reason, "message": str(exc)},)
+    triage = analyze_screening(screening, missing_views, config=config) if screening else None
+    biopsy = None if run is None else run.result.to_dict()
+
+    def outputs() -> dict[str, Any] | None:
+        if run is not None:
+            write_pictures(run, key, paths.results / "exams")
+        return triage.outputs() if triage is not None and triage.outputs is not None else (
+            triage.result if triage is not None else None)
+
+    def forwarding() -> dict[str, Any] | None:
+        target: dict[str, Any] | None = None
+        if run is not None:
+            try:
+                target = forward_target(run, key, config)
+            except Exception as exc:  # never fails the analysed exam; the result says what went wrong
+                log.error("exam %s: biopsy SR not queued: %s", key[:8], type(exc).__name__)
+                target = {"objects": 0, "deliveries": [], "error": type(exc).__name__}
+        records = [r for r in (target, triage.after() if triage is not None and triage.after is not None else None)
+                   if r is not None]
+        if not records:
+            return None
+        return {"objects": sum(r["objects"] for r in records), "error": next((r["error"] for r in records
+                                                                              if r["error"]), None),
+                "deliveries": [d for r in records for d in r["deliveries"]]}
+
+    return AnalyzerOutput(result=None if triage is None else triage.result, kind=ExamKind.BIOPSY, biopsy=biopsy,
+                          rejected=refused + (triage.rejected if triage is not None else ()),
+                          outputs=outputs, after=forwarding if config.forward.destinations else None)
+
+
+def analyze_screening(instances: list[Path], missing_views: list[str], *, config: Config) -> AnalyzerOutput:
+    """Screening views: stored views reused, the rest analyzed; the pictures (overlays, saliency) are written by
     ``outputs`` under ``results/exams/`` once the flag is out."""
     paths = ServicePaths.of(config.service)
     key = study_key(read_header(instances[0], config.reader).study_instance_uid, load_or_create_secret(paths.secret))

@@ -15,6 +15,8 @@ from ..errors import InputError, MammoedgeError
 from ..intake.durable import write_durable
 from ..jobs.queue import Job, JobQueue, JobState
 from ..jobs import ViewState
+from ..biopsy.errors import BiopsyError
+from .biopsy_job import ExamKind
 from .exam_job import Analyzer, AnalyzerOutput, ViewAnalyzer
 
 log = logging.getLogger(__name__)
@@ -25,13 +27,18 @@ def result_path(results_dir: Path, study_key: str) -> Path:
 
 
 def envelope(job: Job, started: float, *, output: AnalyzerOutput | None = None,
-             not_analyzed: tuple[str, str] | None = None) -> dict[str, Any]:
+             not_analyzed: tuple[str, str] | None = None, kind: ExamKind = ExamKind.SCREENING) -> dict[str, Any]:
     """The service's result document (result_envelope.schema.json): the exam result, or why there is none."""
+    kind = output.kind if output is not None else kind
+    # a stereo set alone is a whole biopsy exam: no screening view is missing from it
+    missing = [] if kind is ExamKind.BIOPSY and (output is None or output.result is None) else list(job.missing_views)
     return {
         "study_key": job.study_key,
+        "kind": kind.value,
+        "biopsy": output.biopsy if output is not None else None,
         "instances": len(job.instances),
-        "missing_views": list(job.missing_views),
-        "complete": not job.missing_views,
+        "missing_views": missing,
+        "complete": not missing,
         "rejected": list(output.rejected) if output is not None else [],
         "software_version": __version__,
         "started_at": started,
@@ -49,11 +56,11 @@ def write_envelope(results_dir: Path, document: dict[str, Any]) -> Path:
 
 
 def give_up(job: Job, *, queue: JobQueue, results_dir: Path, reason: str, message: str, started: float,
-            max_attempts: int) -> JobState:
+            max_attempts: int, kind: ExamKind = ExamKind.SCREENING) -> JobState:
     """Fail the exam for good with a "not analyzed" result that says why (the give-up is logged)."""
     log.error("exam %s: not analyzed, given up after %d attempt(s) and %d interruption(s): %s", job.study_key[:8],
               job.attempt, job.interruptions, reason)
-    path = write_envelope(results_dir, envelope(job, started, not_analyzed=(reason, message)))
+    path = write_envelope(results_dir, envelope(job, started, not_analyzed=(reason, message), kind=kind))
     return queue.fail(job, reason, max_attempts=max_attempts, final=True, result_path=path)
 
 
@@ -72,7 +79,8 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
     except InputError as exc:  # the exam's own data: trying again gives the same answer
         log.warning("exam %s: no view could be analyzed: %s", job.study_key[:8], exc.reason)
         return give_up(job, queue=queue, results_dir=results_dir, reason=exc.reason, message=str(exc),
-                       started=started, max_attempts=max_attempts)
+                       started=started, max_attempts=max_attempts,
+                       kind=ExamKind.BIOPSY if isinstance(exc, BiopsyError) else ExamKind.SCREENING)
     except Exception as exc:  # a bug or a failing model must not kill the worker
         reason = type(exc).__name__ if isinstance(exc, MammoedgeError) else f"crash:{type(exc).__name__}"
         log.warning("exam %s: analysis failed (attempt %d of %d): %s", job.study_key[:8], job.attempt,

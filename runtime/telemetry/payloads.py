@@ -22,6 +22,9 @@ from .metrics import WINDOW_FIELDS
 
 SCHEMA_VERSION = 1
 
+#: the biopsy target an event carries (unit frame, mm; docs/biopsy.md): position, uncertainty, matches, warnings
+BIOPSY_EVENT_FIELDS = ("x_mm", "y_mm", "z_mm", "sigma_x_mm", "sigma_y_mm", "sigma_z_mm", "n_matches", "unit",
+                       "warnings")
 #: message type -> allowed fields and their JSON types (besides the common ones)
 ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
     "status": {"state": (str,), "software_version": (str,), "models": (dict,), "devices": (list,),
@@ -35,7 +38,7 @@ ALLOWED: dict[str, dict[str, tuple[type, ...]]] = {
                "uptime_s": (int, float), "restarts": (int,), "unclean_restarts": (int,), "update": (dict,),
                "forward": (dict,)},  # DICOM results send queue: destination -> state -> count
     "event": {"study_key": (str,), "flag": (bool,), "clusters_by_birads": (dict,), "models": (dict,),
-              "latency_s": (dict,)},
+              "latency_s": (dict,), "exam_kind": (str,), "biopsy": (dict,)},
     "metrics": {"interval_s": (int, float), "uptime_s": (int, float), "counting_since": (int, float),
                 "interval": (dict,), "since_start": (dict,)},
     "command_result": {"accepted": (bool,), "action": (str,), "request_id": (str,), "rule": (str,), "error": (str,)},
@@ -48,6 +51,7 @@ NESTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("metrics", "interval"): WINDOW_FIELDS,
     ("metrics", "since_start"): WINDOW_FIELDS,
     ("health", "update"): ("state", "last_outcome", "last_rule", "version", "target_version"),
+    ("event", "biopsy"): BIOPSY_EVENT_FIELDS,
 }
 COMMON = ("schema_version", "type", "ts", "message_id")
 
@@ -65,6 +69,8 @@ class ExamEvent:
     clusters_by_birads: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
+    kind: str = "screening"  #: "biopsy": a stereotactic set went to the biopsy stage
+    biopsy: dict[str, Any] | None = None  #: its target (BIOPSY_EVENT_FIELDS), when one was found
     started_at: float | None = None  #: when the analysis run behind it began; with the key, names it (not sent)
 
     @property
@@ -97,9 +103,20 @@ def build(kind: str, *, message_id: str | None = None, **fields: Any) -> bytes:
 
 
 def event_payload(event: ExamEvent) -> bytes:
+    extra: dict[str, Any] = {"biopsy": dict(event.biopsy)} if event.biopsy is not None else {}
     return build("event", message_id=event.message_id, study_key=event.study_key, flag=event.flag,
                  clusters_by_birads=dict(event.clusters_by_birads), models=dict(event.models),
-                 latency_s=dict(event.latency_s))
+                 latency_s=dict(event.latency_s), exam_kind=event.kind, **extra)
+
+
+def biopsy_event(biopsy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The target of a result document's ``biopsy`` (BiopsyResult.to_dict()) as an event carries it."""
+    if not biopsy:
+        return None
+    target = biopsy["target"]
+    out: dict[str, Any] = {k: round(float(target[k]), 2) for k in BIOPSY_EVENT_FIELDS if k.endswith("_mm")}
+    return {**out, "n_matches": int(target["n_matches"]), "unit": str(biopsy["unit"]),
+            "warnings": [str(w) for w in biopsy["warnings"]]}
 
 
 def exam_event(document: dict) -> ExamEvent:
@@ -115,5 +132,6 @@ def exam_event(document: dict) -> ExamEvent:
                      clusters_by_birads=by_category if clusters else {},
                      models={m["name"]: m["version"] for m in result.get("models", [])},
                      latency_s={t["stage"]: round(float(t["seconds"]), 3) for t in result.get("timings", [])},
+                     kind=str(document.get("kind") or "screening"), biopsy=biopsy_event(document.get("biopsy")),
                      started_at=float(started) if isinstance(started := document.get("started_at"),
                                                              (int, float)) else None)
