@@ -8,6 +8,7 @@ inverted so that attenuation always reads as brightness.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +18,15 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.decoders.base import get_decoder
 
+from . import codecs
 from .errors import PixelDecodeError, TruncatedError
 from .header import MammogramHeader
 from .redact import shown_number, shown_uid
 
+log = logging.getLogger(__name__)
+codecs.register()
 
 #: JPEG 2000 family: the codestream's SIZ marker gives the image size.
 J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
@@ -70,7 +75,7 @@ def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
     """The stored pixel array, or a typed error when the codec cannot produce it."""
     check_codestream_size(ds, header)
     try:
-        arr = ds.pixel_array
+        arr = _stored_array(ds, header)
     except (EOFError, ValueError) as exc:
         text = str(exc).lower()
         if isinstance(exc, EOFError) or "truncat" in text or "buffer" in text or "end of" in text:
@@ -86,6 +91,20 @@ def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
         raise PixelDecodeError(f"decoded pixel array has shape {arr.shape}; the header says "
                                f"({header.rows}, {header.columns})")
     return arr
+
+
+def _stored_array(ds: Dataset, header: MammogramHeader) -> np.ndarray:
+    """The stored values: the project's plugin first where it has a codec (codecs.py), else or on its failure
+    pydicom's own plugins."""
+    ts = header.transfer_syntax_uid
+    if codecs.handles(ts):
+        try:
+            arr: np.ndarray = get_decoder(ts).as_array(ds, decoding_plugin=codecs.PLUGIN)[0]
+            return arr
+        except Exception as exc:  # a codestream imagecodecs refuses may still decode with pydicom's plugins
+            log.warning("the %s decoder failed on a %s image (%s); trying pydicom's decoders",
+                        codecs.CODECS[ts].value, shown_uid(ts), type(exc).__name__)
+    return ds.pixel_array
 
 
 def _via_table(values: np.ndarray, transform: Callable[[np.ndarray], Any]) -> np.ndarray:
