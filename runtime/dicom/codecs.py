@@ -44,7 +44,6 @@ CODECS: dict[str, Codec] = {
     uid.JPEG2000Lossless: Codec.OPENJPEG,
     uid.JPEG2000: Codec.OPENJPEG,
     uid.HTJ2KLossless: Codec.OPENJPH,
-    uid.HTJ2KLosslessRPCL: Codec.OPENJPH,
     uid.HTJ2K: Codec.OPENJPH,
     uid.JPEGLSLossless: Codec.CHARLS,
     uid.JPEGLSNearLossless: Codec.CHARLS,

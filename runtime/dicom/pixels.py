@@ -44,11 +44,53 @@ def _j2k_size(codestream: bytes) -> tuple[int, int] | None:
     return ysiz - yosiz, xsiz - xosiz
 
 
+#: Bytes an encapsulated frame may carry after its end marker (PS3.5 A.4 pads fragments to an even length).
+END_PADDING = b"\x00\xff"
+
+
+def _j2k_complete(codestream: bytes) -> bool:
+    """Whether a JPEG 2000 codestream holds every tile-part its SOT segments declare, then EOC (15444-1 A.4).
+
+    The main header's marker segments are skipped by their lengths; each tile-part by its Psot (counted from
+    its SOT marker); Psot 0 means the last tile-part, which runs to the EOC ending the stream.
+    """
+    size, pos = len(codestream), 2  # after SOC
+    while True:
+        if pos + 4 > size or codestream[pos] != 0xFF:
+            return False
+        if codestream[pos + 1] == 0x90:  # SOT: the first tile-part
+            break
+        length = int.from_bytes(codestream[pos + 2:pos + 4], "big")
+        if length < 2:
+            return False
+        pos += 2 + length
+    while True:
+        if codestream[pos:pos + 2] == b"\xff\xd9":
+            return True
+        if codestream[pos:pos + 2] != b"\xff\x90" or pos + 10 > size:
+            return False
+        psot = int.from_bytes(codestream[pos + 6:pos + 10], "big")
+        if psot == 0:
+            return codestream.rstrip(END_PADDING).endswith(b"\xff\xd9")
+        if psot < 14:  # an SOT segment alone is 12 bytes, then SOD
+            return False
+        pos += psot
+
+
+def _complete(ts: str, frame: bytes) -> bool:
+    """Whether ``frame`` reaches its codestream's end marker (EOC for JPEG 2000, EOI for JPEG and JPEG-LS)."""
+    if ts in J2K_SYNTAXES:
+        return _j2k_complete(frame)
+    return frame.rstrip(END_PADDING).endswith(b"\xff\xd9")
+
+
 def check_codestream_size(ds: Dataset, header: MammogramHeader) -> None:
-    """Refuse an encapsulated frame whose codestream declares another size than Rows x Columns.
+    """Refuse an encapsulated frame whose codestream declares another size than Rows x Columns, or ends early.
 
     A mutated codestream header can declare a 10-million-row image: openjpeg then spends a minute and
-    gigabytes decoding it before pydicom notices the mismatch (found by the fuzz harness, issue 16).
+    gigabytes decoding it before pydicom notices the mismatch (found by the fuzz harness, issue 16). A cut
+    codestream is refused before decoding because OpenJPH and libjpeg-turbo decode one without an error,
+    filling the missing part with noise.
     """
     ts = header.transfer_syntax_uid
     if ts not in J2K_SYNTAXES and ts not in JPEG_SYNTAXES:
@@ -69,6 +111,10 @@ def check_codestream_size(ds: Dataset, header: MammogramHeader) -> None:
     if size != (header.rows, header.columns):
         raise PixelDecodeError(f"the codestream declares {shown_number(size[0])} x {shown_number(size[1])} pixels "
                                f"but Rows x Columns is {header.rows} x {header.columns}; rule: they agree")
+    if not _complete(ts, bytes(frame)):
+        raise TruncatedError(f"the {shown_uid(ts)} codestream of a {header.rows}x{header.columns} image ends before "
+                             f"its end marker ({len(frame)} bytes); rule: a whole codestream (ISO/IEC 15444-1 A.4 "
+                             f"tile-parts then EOC, or JPEG's EOI)")
 
 
 def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
