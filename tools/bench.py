@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also the service path: storescu -> serve on 127.0.0.1 (last ack -> flag, -> all outputs, "
                              "a burst of --burst exams from 4 storescu processes)")
     parser.add_argument("--burst", type=int, default=20, help="exams in the service burst (20)")
+    parser.add_argument("--layers", action="store_true",
+                        help="only the detector's per-operator profile (one thread, four 512 px tiles): onnxruntime "
+                             "FP32 / INT8 / INT8 with its default optimizers, OpenVINO FP32 / INT8")
     parser.add_argument("--decoders", action="store_true",
                         help="only the decoder table: one 3328x4096 view in each compressed syntax, every decoder "
                              "(wall and CPU time, pixel-identical?) beside the uncompressed decode floor")
@@ -220,6 +223,84 @@ def decoder_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ort_profile(data: bytes, runs: int, disabled: list[str]) -> dict[str, float]:
+    """onnxruntime, one thread: operator type -> ms (each node's minimum over ``runs``, summed per type)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads, options.enable_profiling = 1, 1, True
+    with tempfile.TemporaryDirectory() as tmp:
+        options.profile_file_prefix = str(Path(tmp) / "ort")
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=disabled)
+        x = {session.get_inputs()[0].name: np.random.default_rng(0).random((4, 1, 512, 512), dtype=np.float32)}
+        for _ in range(runs):
+            session.run(None, x)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    best: dict[str, tuple[str, float]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            op, ms = e["args"]["op_name"], e["dur"] / 1000
+            best[e["name"]] = (op, min(ms, best.get(e["name"], (op, ms))[1]))
+    per: dict[str, float] = {}
+    for op, ms in best.values():
+        per[op] = round(per.get(op, 0.0) + ms, 1)
+    return per
+
+
+def _ov_profile(data: bytes, runs: int) -> dict[str, float]:
+    """OpenVINO CPU, one thread: '<layer type> <kernel>' -> ms (each layer's minimum over ``runs``, summed)."""
+    import numpy as np
+    import openvino as ov
+
+    from mammoedge.runtime.inference.openvino_backend import CPU_F32
+
+    core = ov.Core()
+    model = core.read_model(model=data)
+    model.reshape({model.inputs[0].get_any_name(): [4, 1, 512, 512]})
+    request = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERF_COUNT": True,
+                                                "PERFORMANCE_HINT": "LATENCY", **CPU_F32}).create_infer_request()
+    x = np.random.default_rng(0).random((4, 1, 512, 512), dtype=np.float32)
+    best: dict[str, tuple[str, float]] = {}
+    for _ in range(runs):
+        request.infer({model.inputs[0].get_any_name(): x})
+        for info in request.profiling_info:
+            if info.status.name == "EXECUTED":
+                key, ms = f"{info.node_type} {info.exec_type}", info.real_time.total_seconds() * 1000
+                best[info.node_name] = (key, min(ms, best.get(info.node_name, (key, ms))[1]))
+    per: dict[str, float] = {}
+    for key, ms in best.values():
+        per[key] = round(per.get(key, 0.0) + ms, 1)
+    return per
+
+
+def layer_profiles(runs: int) -> dict:
+    """Per-operator time of the shipped detector, FP32 and INT8, on both backends (one thread)."""
+    from mammoedge.runtime.inference.onnxruntime_backend import DISABLED_OPTIMIZERS
+    from mammoedge.runtime.inference.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    fp32, int8 = registry.verified(MODEL["fp32"]).data, registry.verified(MODEL["int8"]).data
+    profiles = {
+        "onnxruntime FP32": _ort_profile(fp32, runs, list(DISABLED_OPTIMIZERS)),
+        "onnxruntime INT8 (shipped session)": _ort_profile(int8, runs, list(DISABLED_OPTIMIZERS)),
+        "onnxruntime INT8 (default optimizers)": _ort_profile(int8, runs, []),
+        "OpenVINO FP32": _ov_profile(fp32, runs),
+        "OpenVINO INT8": _ov_profile(int8, runs),
+    }
+    return {name: {"total_ms": round(sum(p.values()), 1), "ops": dict(sorted(p.items(), key=lambda kv: -kv[1]))}
+            for name, p in profiles.items()}
+
+
+def layers_markdown(profiles: dict) -> str:
+    lines = ["Detector on four 512 px tiles, one thread, each node's minimum over the runs (ms):", ""]
+    for name, p in profiles.items():
+        top = ", ".join(f"{op} {ms}" for op, ms in list(p["ops"].items())[:6])
+        lines.append(f"- **{name}**: {p['total_ms']} ms — {top}")
+    return "\n".join(lines) + "\n"
+
+
 def load() -> str:
     """The load average (1, 5, 15 min) as ``uptime`` shows it."""
     return ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -304,6 +385,14 @@ def run(args: argparse.Namespace, config: object) -> int:
     from tqdm import tqdm
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.layers:
+        before = load()
+        profiles = layer_profiles(max(10, args.repeats))
+        text = f"Load average before / after: {before} / {load()}.\n\n" + layers_markdown(profiles)
+        (args.out / "layers.json").write_text(json.dumps(profiles, indent=2))
+        (args.out / "layers.md").write_text(text)
+        print(text)
+        return 0
     if args.decoders:
         with tempfile.TemporaryDirectory() as tmp:
             folder = make_bench_exam(Path(tmp) / "exam", EXAMS["3328x4096 uncompressed"])
