@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also the service path: storescu -> serve on 127.0.0.1 (last ack -> flag, -> all outputs, "
                              "a burst of --burst exams from 4 storescu processes)")
     parser.add_argument("--burst", type=int, default=20, help="exams in the service burst (20)")
+    parser.add_argument("--exams", default=",".join(EXAMS), help=f"comma-separated exams to run (default all: "
+                        f"{', '.join(EXAMS)})")
     parser.add_argument("--layers", action="store_true",
                         help="only the detector's per-operator profile (one thread, four 512 px tiles): onnxruntime "
                              "FP32 / INT8 / INT8 with its default optimizers, OpenVINO FP32 / INT8")
@@ -349,7 +351,8 @@ def markdown(report: dict) -> str:
                 f"({s['last_ack_to_flag_s']['p90']:.3f}) | {s['flag_over_decode_floor']} | "
                 f"{s['flag_over_last_view_decode']} | "
                 f"{s['last_ack_to_all_outputs_s']['median']:.3f} ({s['last_ack_to_all_outputs_s']['p90']:.3f}) | "
-                f"{s['all_outputs_over_decode_floor']} | {b['exams_per_hour']} ({b['exams']} from {b['senders']}) | "
+                f"{s['all_outputs_over_decode_floor']} | "
+                f"{b['exams_per_hour']} ({b['complete']} of {b['exams']} from {b['senders']}) | "
                 f"{b['seconds_per_exam_over_floor']} | {b['last_ack_to_flag_s']['median']:.3f} "
                 f"({b['last_ack_to_flag_s']['p90']:.3f}) | {b['lost']}/{b['duplicated']} | {s['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
@@ -404,7 +407,12 @@ def run(args: argparse.Namespace, config: object) -> int:
         (args.out / "decoders.md").write_text(text)
         print(text)
         return 0
-    exams = {k: v for k, v in EXAMS.items() if not args.quick or k == "3328x4096 uncompressed"}
+    chosen = [e.strip() for e in args.exams.split(",") if e.strip()]
+    unknown = sorted(set(chosen) - set(EXAMS))
+    if unknown:
+        print(f"unknown exam(s) {unknown}; known: {', '.join(EXAMS)}", file=sys.stderr)
+        return 2
+    exams = {k: v for k, v in EXAMS.items() if k in chosen and (not args.quick or k == "3328x4096 uncompressed")}
     runs = [r for r in RUNS if not args.quick or r[0] == "openvino"]
     rows = []
     load_before = load()
@@ -422,6 +430,9 @@ def run(args: argparse.Namespace, config: object) -> int:
                 continue
             rows.append({"exam": name, **json.loads(out.stdout.strip().splitlines()[-1])})
         load_after = load()
+        (args.out / "bench.json").write_text(json.dumps({"machine": machine(), "repeats": args.repeats, "rows": rows,
+                                                          "ratios": ratios(rows), "load_before": load_before,
+                                                          "load_after": load_after}, indent=2))  # kept if the service part fails
         service = None
         if args.service:
             from .bench_service import measure
