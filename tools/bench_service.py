@@ -2,7 +2,8 @@
 
 Per exam: last acknowledged C-STORE → flag (the result file appears) and → all outputs (the result lists its
 overlays); a burst of exams from several ``storescu`` processes at once (exams/hour, latency percentiles);
-every figure beside the decode floor measured in the same run (decoding the exam's four files serially).
+every figure beside the decode floor measured in the same run (decoding the exam's four files serially, and the
+last view alone with every core), the service's peak RSS (VmHWM) and the load average.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ class Service:
             raise RuntimeError(f"storescu failed: {out.stderr[-300:]}")
         return time.monotonic()
 
-    def wait(self, known: set[Path], count: int, timeout: float = 300) -> dict[Path, tuple[float, float]]:
-        """New result files -> (monotonic time the file appeared, time it listed its overlays)."""
+    def wait(self, known: set[Path], count: int, timeout: float = 300,
+             partial: bool = False) -> dict[Path, tuple[float, float]]:
+        """New result files -> (monotonic time the file appeared, time it listed its overlays); with ``partial``
+        the complete ones when ``timeout`` passes, else RuntimeError."""
         seen: dict[Path, tuple[float, float | None]] = {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -94,7 +97,16 @@ class Service:
             if len(seen) >= count and all(d is not None for _, d in seen.values()):
                 return {p: (f, d) for p, (f, d) in seen.items() if d is not None}
             time.sleep(POLL_S)
+        if partial:
+            return {p: (f, d) for p, (f, d) in seen.items() if d is not None}
         raise RuntimeError(f"{count} result(s) not complete within {timeout:.0f} s")
+
+    def peak_rss_mb(self) -> float:
+        """The serve process's peak resident set (VmHWM) so far, MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -116,10 +128,16 @@ def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, 
     from mammoedge.runtime.dicom import read_mammogram
 
     config = Config()
+    load_before = os.getloadavg()
+    files = sorted(exam.glob("*.dcm"))
+    read_mammogram(files[-1], config.reader)  # warm-up (imports, codec tables)
     started = time.monotonic()
-    for path in sorted(exam.glob("*.dcm")):
+    for path in files:
         read_mammogram(path, config.reader)
     decode_floor = time.monotonic() - started
+    started = time.monotonic()
+    read_mammogram(files[-1], config.reader)  # storescu sends in this order: the last view alone
+    last_view = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         service = Service(root)
@@ -138,16 +156,26 @@ def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, 
             begin = time.monotonic()
             with ThreadPoolExecutor(senders) as pool:
                 acks = list(pool.map(service.send, exams))
-            done = service.wait(known, burst)
-            end = max(d for _, d in done.values())
+            done = service.wait(known, burst, timeout=max(300.0, 90.0 * burst), partial=True)
+            end = max((d for _, d in done.values()), default=time.monotonic())
+            time.sleep(1.0)  # a duplicate result would show up beside the others
+            results = len(set(service.results.glob("*.json")) - known)
+            peak = service.peak_rss_mb()
         finally:
             service.stop()
             shutil.rmtree(root / "state", ignore_errors=True)
-    flags = sorted(f for f, _ in done.values())
+    flags = sorted(f for f, _ in done.values()) or [begin]
     return {
-        "decode_floor_s": round(decode_floor, 3),
+        "load_before": [round(v, 2) for v in load_before], "load_after": [round(v, 2) for v in os.getloadavg()],
+        "decode_floor_s": round(decode_floor, 3), "last_view_decode_s": round(last_view, 3),
         "last_ack_to_flag_s": percentiles(flag), "last_ack_to_all_outputs_s": percentiles(outputs),
         "flag_over_decode_floor": round(statistics.median(flag) / decode_floor, 2),
-        "burst": {"exams": burst, "senders": senders, "exams_per_hour": round(burst / (end - begin) * 3600),
+        "flag_over_last_view_decode": round(statistics.median(flag) / last_view, 2),
+        "all_outputs_over_decode_floor": round(statistics.median(outputs) / decode_floor, 2),
+        "peak_rss_mb": peak,
+        "burst": {"exams": burst, "senders": senders, "complete": len(done),
+                  "exams_per_hour": round(len(done) / (end - begin) * 3600),
+                  "results": results, "lost": max(0, burst - results), "duplicated": max(0, results - burst),
+                  "seconds_per_exam_over_floor": round((end - begin) / max(1, len(done)) / decode_floor, 2),
                   "last_ack_to_flag_s": percentiles([f - a for f, a in zip(flags, sorted(acks))])},
     }

@@ -8,6 +8,7 @@ inverted so that attenuation always reads as brightness.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +18,15 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.decoders.base import get_decoder
 
+from . import codecs
 from .errors import PixelDecodeError, TruncatedError
 from .header import MammogramHeader
 from .redact import shown_number, shown_uid
 
+log = logging.getLogger(__name__)
+codecs.register()
 
 #: JPEG 2000 family: the codestream's SIZ marker gives the image size.
 J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
@@ -39,11 +44,53 @@ def _j2k_size(codestream: bytes) -> tuple[int, int] | None:
     return ysiz - yosiz, xsiz - xosiz
 
 
+#: Bytes an encapsulated frame may carry after its end marker (PS3.5 A.4 pads fragments to an even length).
+END_PADDING = b"\x00\xff"
+
+
+def _j2k_complete(codestream: bytes) -> bool:
+    """Whether a JPEG 2000 codestream holds every tile-part its SOT segments declare, then EOC (15444-1 A.4).
+
+    The main header's marker segments are skipped by their lengths; each tile-part by its Psot (counted from
+    its SOT marker); Psot 0 means the last tile-part, which runs to the EOC ending the stream.
+    """
+    size, pos = len(codestream), 2  # after SOC
+    while True:
+        if pos + 4 > size or codestream[pos] != 0xFF:
+            return False
+        if codestream[pos + 1] == 0x90:  # SOT: the first tile-part
+            break
+        length = int.from_bytes(codestream[pos + 2:pos + 4], "big")
+        if length < 2:
+            return False
+        pos += 2 + length
+    while True:
+        if codestream[pos:pos + 2] == b"\xff\xd9":
+            return True
+        if codestream[pos:pos + 2] != b"\xff\x90" or pos + 10 > size:
+            return False
+        psot = int.from_bytes(codestream[pos + 6:pos + 10], "big")
+        if psot == 0:
+            return codestream.rstrip(END_PADDING).endswith(b"\xff\xd9")
+        if psot < 14:  # an SOT segment alone is 12 bytes, then SOD
+            return False
+        pos += psot
+
+
+def _complete(ts: str, frame: bytes) -> bool:
+    """Whether ``frame`` reaches its codestream's end marker (EOC for JPEG 2000, EOI for JPEG and JPEG-LS)."""
+    if ts in J2K_SYNTAXES:
+        return _j2k_complete(frame)
+    return frame.rstrip(END_PADDING).endswith(b"\xff\xd9")
+
+
 def check_codestream_size(ds: Dataset, header: MammogramHeader) -> None:
-    """Refuse an encapsulated frame whose codestream declares another size than Rows x Columns.
+    """Refuse an encapsulated frame whose codestream declares another size than Rows x Columns, or ends early.
 
     A mutated codestream header can declare a 10-million-row image: openjpeg then spends a minute and
-    gigabytes decoding it before pydicom notices the mismatch (found by the fuzz harness, issue 16).
+    gigabytes decoding it before pydicom notices the mismatch (found by the fuzz harness, issue 16). A cut
+    codestream is refused before decoding because OpenJPH and libjpeg-turbo decode one without an error,
+    filling the missing part with noise.
     """
     ts = header.transfer_syntax_uid
     if ts not in J2K_SYNTAXES and ts not in JPEG_SYNTAXES:
@@ -64,13 +111,17 @@ def check_codestream_size(ds: Dataset, header: MammogramHeader) -> None:
     if size != (header.rows, header.columns):
         raise PixelDecodeError(f"the codestream declares {shown_number(size[0])} x {shown_number(size[1])} pixels "
                                f"but Rows x Columns is {header.rows} x {header.columns}; rule: they agree")
+    if not _complete(ts, bytes(frame)):
+        raise TruncatedError(f"the {shown_uid(ts)} codestream of a {header.rows}x{header.columns} image ends before "
+                             f"its end marker ({len(frame)} bytes); rule: a whole codestream (ISO/IEC 15444-1 A.4 "
+                             f"tile-parts then EOC, or JPEG's EOI)")
 
 
 def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
     """The stored pixel array, or a typed error when the codec cannot produce it."""
     check_codestream_size(ds, header)
     try:
-        arr = ds.pixel_array
+        arr = _stored_array(ds, header)
     except (EOFError, ValueError) as exc:
         text = str(exc).lower()
         if isinstance(exc, EOFError) or "truncat" in text or "buffer" in text or "end of" in text:
@@ -86,6 +137,20 @@ def decode(ds: Dataset, header: MammogramHeader) -> np.ndarray:
         raise PixelDecodeError(f"decoded pixel array has shape {arr.shape}; the header says "
                                f"({header.rows}, {header.columns})")
     return arr
+
+
+def _stored_array(ds: Dataset, header: MammogramHeader) -> np.ndarray:
+    """The stored values: the project's plugin first where it has a codec (codecs.py), else or on its failure
+    pydicom's own plugins."""
+    ts = header.transfer_syntax_uid
+    if codecs.handles(ts):
+        try:
+            arr: np.ndarray = get_decoder(ts).as_array(ds, decoding_plugin=codecs.PLUGIN)[0]
+            return arr
+        except Exception as exc:  # a codestream imagecodecs refuses may still decode with pydicom's plugins
+            log.warning("the %s decoder failed on a %s image (%s); trying pydicom's decoders",
+                        codecs.CODECS[ts].value, shown_uid(ts), type(exc).__name__)
+    return ds.pixel_array
 
 
 def _via_table(values: np.ndarray, transform: Callable[[np.ndarray], Any]) -> np.ndarray:

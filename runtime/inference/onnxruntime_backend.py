@@ -19,6 +19,12 @@ NAME = "onnxruntime"
 OPENVINO_EP = "OpenVINOExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
 
+#: Graph optimizers left out of every session. ``QDQPropagationTransformer`` moves a QuantizeLinear in front of
+#: the MaxPool before it; for the detector's float stem that leaves a uint8 MaxPool in NCHW, which onnxruntime
+#: runs with its generic kernel (~240 ms of a 455 ms INT8 run on four 512 px tiles, one thread). Without it the
+#: MaxPool stays float and INT8 beats FP32 (docs/bench.md); results are identical (max commutes with quantizing).
+DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
+
 _ORT_TYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
     "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64",
@@ -46,6 +52,14 @@ class OnnxRuntimeModel(CompiledModel):
         return dict(zip(self._names, self._session.run(self._names, feeds)))
 
 
+def session(data: bytes, options: Any, chosen: list[Any]) -> Any:
+    """An onnxruntime session of the model bytes ``data``, without ``DISABLED_OPTIMIZERS``."""
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(data, sess_options=options, providers=chosen,
+                                        disabled_optimizers=list(DISABLED_OPTIMIZERS))
+
+
 def compile_model(model: VerifiedModel, device: str, config: InferenceConfig,
                   static_shapes: Mapping[str, tuple[int, ...]] | None = None) -> OnnxRuntimeModel:
     """``device`` "CPU" uses the CPU EP; any other device needs onnxruntime's OpenVINO EP.
@@ -69,16 +83,16 @@ def compile_model(model: VerifiedModel, device: str, config: InferenceConfig,
             f"(available providers: {', '.join(providers())})"
         )
     try:
-        session = onnxruntime.InferenceSession(model.data, sess_options=options, providers=chosen)
+        compiled = session(model.data, options, chosen)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         text = str(exc)
         if "provider" in text.lower() or "device" in text.lower():
             raise DeviceError(f"onnxruntime could not run {model.entry.name} on {device!r}: {text}") from None
         raise ModelError(f"model file {model.entry.path} is not a model onnxruntime can load: {text}") from None
-    used = session.get_providers()[0]
+    used = compiled.get_providers()[0]
     return OnnxRuntimeModel(
-        session, entry=model.entry, backend=NAME, device="CPU" if used == CPU_EP else f"{used}:{device}",
+        compiled, entry=model.entry, backend=NAME, device="CPU" if used == CPU_EP else f"{used}:{device}",
         requested=device,
-        inputs=tuple(_info(a) for a in session.get_inputs()),
-        outputs=tuple(_info(a) for a in session.get_outputs()),
+        inputs=tuple(_info(a) for a in compiled.get_inputs()),
+        outputs=tuple(_info(a) for a in compiled.get_outputs()),
     )
