@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import training
 from ..splits import Split
-from ..training import Loop, finish, intensity_augment, load_weights, run_loop, seeded
+from ..training import Loop, domain_augment, finish, intensity_augment, load_weights, run_loop, seeded
 from .data import STRIDE, PatchSource, PhantomPatches, make_set
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
     patches: int = training.option(2400, "training patches made up front")
     val_patches: int = 200  #: validation patches (seed ``validation_seed``)
     crop: int = training.option(160, "side of the random training crops, px")
+    domain: float = training.option(0.7, "share of training crops rendered through a random film or digital "
+                                         "look (training.domain_augment; 0: the v1.0 recipe's data)")
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -47,8 +49,8 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, 
     return (weight * ce).sum() / target.sum().clamp(min=1.0)
 
 
-def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int,
+           domain: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 
     idx = rng.integers(0, len(images), batch)
@@ -56,7 +58,7 @@ def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, ba
     xs, ys = [], []
     for i in idx:
         ox, oy = (int(v) * STRIDE for v in rng.integers(0, (size - crop) // STRIDE + 1, 2))
-        img = intensity_augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng)
+        img = intensity_augment(domain_augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng, domain), rng)
         tgt = targets[i, :, oy // STRIDE:(oy + crop) // STRIDE, ox // STRIDE:(ox + crop) // STRIDE]
         if rng.random() < 0.5:
             img, tgt = img[::-1], tgt[:, ::-1]
@@ -81,7 +83,7 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     model = CalcDetector(config.width)
 
     def step_loss(rng: np.random.Generator) -> torch.Tensor:
-        x, y = _batch(images, targets, rng, config.batch, config.crop)
+        x, y = _batch(images, targets, rng, config.batch, config.crop, config.domain)
         return focal_loss(model.logits(x), y)
 
     run = run_loop(model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
