@@ -20,7 +20,7 @@ import numpy as np
 from .. import training
 from ..splits import Split
 from ..training import Loop, domain_augment, finish, intensity_augment, load_weights, run_loop, seeded
-from .data import STRIDE, PatchSource, PhantomPatches, make_set
+from .data import STRIDE, PatchSource, PhantomPatches, emphasis_map, make_set
 
 if TYPE_CHECKING:
     import torch
@@ -35,10 +35,14 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
     crop: int = training.option(160, "side of the random training crops, px")
     domain: float = training.option(0.7, "share of training crops rendered through a random film or digital "
                                          "look (training.domain_augment; 0: the v1.0 recipe's data)")
+    faint: float = training.option(1.0, "focal-loss weight of the cells of faint (amorphous) calcifications "
+                                        "(1: no emphasis)")
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
-    """Mean focal loss, normalized by the number of positive cells (as in RetinaNet)."""
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0,
+               cell_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean focal loss, normalized by the number of positive cells (as in RetinaNet); ``cell_weight`` scales
+    each cell's term (``faint`` emphasis)."""
     import torch
     import torch.nn.functional as F
 
@@ -46,25 +50,32 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, 
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p_t = p * target + (1 - p) * (1 - target)
     weight = (alpha * target + (1 - alpha) * (1 - target)) * (1 - p_t) ** gamma
+    if cell_weight is not None:
+        weight = weight * cell_weight
     return (weight * ce).sum() / target.sum().clamp(min=1.0)
 
 
 def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, batch: int, crop: int,
-           domain: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+           domain: float = 0.0, weights: np.ndarray | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     import torch
 
     idx = rng.integers(0, len(images), batch)
     size = images.shape[-1]
-    xs, ys = [], []
+    xs, ys, ws = [], [], []
     for i in idx:
         ox, oy = (int(v) * STRIDE for v in rng.integers(0, (size - crop) // STRIDE + 1, 2))
         img = intensity_augment(domain_augment(images[i, 0, oy:oy + crop, ox:ox + crop], rng, domain), rng)
-        tgt = targets[i, :, oy // STRIDE:(oy + crop) // STRIDE, ox // STRIDE:(ox + crop) // STRIDE]
+        cells = (slice(None), slice(oy // STRIDE, (oy + crop) // STRIDE), slice(ox // STRIDE, (ox + crop) // STRIDE))
+        tgt = targets[i][cells]
+        wgt = weights[i][cells] if weights is not None else tgt
         if rng.random() < 0.5:
-            img, tgt = img[::-1], tgt[:, ::-1]
+            img, tgt, wgt = img[::-1], tgt[:, ::-1], wgt[:, ::-1]
         xs.append(np.ascontiguousarray(img))
         ys.append(np.ascontiguousarray(tgt))
-    return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys))
+        ws.append(np.ascontiguousarray(wgt))
+    cell_weight = torch.from_numpy(np.stack(ws)) if weights is not None else None
+    return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)), cell_weight
 
 
 def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None, progress: bool = True
@@ -76,15 +87,17 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     seeded(config.seed, config.threads)
     source = source or PhantomPatches()
     started = time.perf_counter()
-    images, targets, _ = make_set(source, config.patches, seed=config.training_seed, progress=progress)
+    images, targets, truths = make_set(source, config.patches, seed=config.training_seed, progress=progress)
+    weights = (np.stack([emphasis_map(t, images.shape[-2:], 0.1, config.faint) for t in truths])[:, None]
+               if config.faint != 1.0 else None)
     val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.validation_seed)
     data_seconds = time.perf_counter() - started
 
     model = CalcDetector(config.width)
 
     def step_loss(rng: np.random.Generator) -> torch.Tensor:
-        x, y = _batch(images, targets, rng, config.batch, config.crop, config.domain)
-        return focal_loss(model.logits(x), y)
+        x, y, w = _batch(images, targets, rng, config.batch, config.crop, config.domain, weights)
+        return focal_loss(model.logits(x), y, cell_weight=w)
 
     run = run_loop(model, Loop(seed=config.seed, steps=config.steps, lr=config.lr, threads=config.threads,
                                desc="train detector"), step_loss,
