@@ -115,6 +115,8 @@ def vessels(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: float,
         radius_mm = rng.uniform(0.4, 1.5)
         line = np.full(shape, 255, np.uint8)
         cv2.polylines(line, [np.round(pts).astype(np.int32)], False, 0, 1, cv2.LINE_8)
+        if line.all():  # the vessel runs outside the image
+            continue
         dist_mm = cv2.distanceTransform(line, cv2.DIST_L2, 3) * np.float32(spacing_mm)
         # taper: the radius shrinks along the vessel (nearest centreline point's position along it)
         along = np.clip((np.arange(h)[:, None] * 0 + np.arange(w)[None, :] - start[0]) / max(w, 1), 0.0, 1.0)
