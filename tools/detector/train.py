@@ -35,6 +35,9 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
     crop: int = training.option(160, "side of the random training crops, px")
     domain: float = training.option(0.7, "share of training crops rendered through a random film or digital "
                                          "look (training.domain_augment; 0: the v1.0 recipe's data)")
+    lr: float = training.option(2e-3, "peak learning rate of the one-cycle schedule")
+    init: str = training.option("", "start from this FP32 detector ONNX (fine-tuning; BatchNorm statistics "
+                                    "frozen); '': from scratch")
     faint: float = training.option(1.0, "focal-loss weight of the cells of faint (amorphous) calcifications "
                                         "(1: no emphasis)")
 
@@ -94,6 +97,8 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     data_seconds = time.perf_counter() - started
 
     model = CalcDetector(config.width)
+    if config.init:
+        init_from_onnx(model, Path(config.init))
 
     def step_loss(rng: np.random.Generator) -> torch.Tensor:
         x, y, w = _batch(images, targets, rng, config.batch, config.crop, config.domain, weights)
@@ -105,6 +110,53 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     return finish(model, config, out_dir, weights="detector.pt", data_seconds=data_seconds, run=run,
                   title="Calcification detector training", loss="focal",
                   patches_per_second=lambda seconds: round(config.steps * config.batch / seconds, 1))
+
+
+def init_from_onnx(model: CalcDetector, path: Path) -> None:
+    """Load an exported detector's weights into ``model`` and keep its BatchNorm layers in eval mode.
+
+    The export folded each BatchNorm into the convolution before it (weight and bias); here each BatchNorm
+    becomes that bias with unit statistics (mean 0, variance 1 - eps), so ``model`` computes what the ONNX
+    file does, and ``model.train()`` leaves the BatchNorms frozen (batch statistics would change it).
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    modules = dict(model.named_modules())
+    loaded = 0
+    for node in (n for n in graph.node if n.op_type == "Conv"):
+        conv_path = node.name.strip("/").split("/")[-2] if node.name.count("/") > 2 else node.name.strip("/").split("/")[0]
+        w, b = (torch.from_numpy(weights[name].copy()) for name in node.input[1:3])
+        conv = modules[conv_path]
+        assert isinstance(conv, nn.Conv2d) and conv.weight.shape == w.shape, f"{path.name}: {node.name} does not fit"
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            if conv.bias is not None:
+                conv.bias.copy_(b)
+            else:
+                bn = modules[conv_path[:-1] + "1"]
+                assert isinstance(bn, nn.BatchNorm2d)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(b)
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+        loaded += 1
+    if loaded != sum(isinstance(m, nn.Conv2d) for m in modules.values()):
+        raise ValueError(f"{path.name} holds {loaded} convolutions; the detector has another number")
+    plain_train = model.train
+
+    def train_frozen_bn(mode: bool = True) -> CalcDetector:
+        plain_train(mode)
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return model
+
+    model.train = train_frozen_bn  # type: ignore[method-assign]
 
 
 def validation_loss(model: CalcDetector, images: np.ndarray, targets: np.ndarray) -> float:
