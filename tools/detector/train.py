@@ -33,7 +33,7 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
     patches: int = training.option(2400, "training patches made up front")
     val_patches: int = 200  #: validation patches (seed ``validation_seed``)
     crop: int = training.option(160, "side of the random training crops, px")
-    domain: float = training.option(0.7, "share of training crops rendered through a random film or digital "
+    domain: float = training.option(0.0, "share of training crops rendered through a random film or digital "
                                          "look (training.domain_augment; 0: the v1.0 recipe's data)")
     lr: float = training.option(2e-3, "peak learning rate of the one-cycle schedule")
     init: str = training.option("", "start from this FP32 detector ONNX (fine-tuning; BatchNorm statistics "
