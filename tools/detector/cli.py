@@ -65,6 +65,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=TrainConfig.out)
     parser.add_argument("--patches", type=int, default=300, help="held-out patches (0: full views only)")
     parser.add_argument("--seed", type=int, default=Split.TEST.seed, help="held-out patch seed (Split.TEST)")
+    parser.add_argument("--backends", default=",".join(map(str, Backend)), help="backends of the exam rows "
+                        "(openvino, onnxruntime; comma-separated)")
+    parser.add_argument("--precisions", default="INT8,FP32", help="detector files of the exam rows (INT8, FP32)")
 
 
 def _exam_config(args: argparse.Namespace, config: Any) -> Any:
@@ -99,7 +102,9 @@ def evaluate_command(args: argparse.Namespace, config: Any = None) -> int:
         config = _exam_config(args, config)
         exams = make_exams(args.exams_dir, count=args.exams, seed=args.exam_seed,
                            profiles=parse_profiles(args.profiles))
-        report = evaluate_views(exams, load_rows(args.models_dir, config), config, args.out,
+        rows = load_rows(args.models_dir, config, backends=parse_profiles(args.backends),
+                         precisions=parse_profiles(args.precisions))
+        report = evaluate_views(exams, rows, config, args.out,
                                 bootstrap_samples=args.bootstrap)
         _print_views(report, ("suspicious", "clusters", "calcs"))
         print(f"suspicious clusters at {OPERATING_RATE} FP/view, by morphology/density/vendor: see "

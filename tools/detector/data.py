@@ -53,6 +53,17 @@ def target_map(truths: Sequence[Any], shape: tuple[int, int], spacing_mm: float)
     return target
 
 
+def emphasis_map(truths: Sequence[Any], shape: tuple[int, int], spacing_mm: float, faint: float,
+                 morphologies: frozenset[str] = frozenset({"amorphous"})) -> np.ndarray:
+    """Stride-4 loss weights: ``faint`` on the cells of calcifications of ``morphologies`` (the faint amorphous
+    type), 1 elsewhere."""
+    weights = np.ones((shape[0] // STRIDE, shape[1] // STRIDE), np.float32)
+    chosen = [t for t in truths if str(t.morphology) in morphologies]
+    if faint != 1.0 and chosen:
+        weights[target_map(chosen, shape, spacing_mm) > 0] = np.float32(faint)
+    return weights
+
+
 def make_set(source: PatchSource, count: int, seed: int, spacing_mm: float = 0.1,
              progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
     """``count`` standardized patches (N,1,H,W), targets (N,1,H/4,W/4) and the truths, deterministic."""

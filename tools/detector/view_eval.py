@@ -126,9 +126,10 @@ def pipeline(model: Any, config: Any, analysis: Any = None) -> ExamPipeline:
                         config if analysis is None else dataclasses.replace(config, analysis=analysis))
 
 
-def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str] = tuple(Backend)
-              ) -> dict[str, ExamPipeline]:
-    """Name -> exam pipeline for FP32/INT8 x ``backends`` (those in the manifest), and the baseline."""
+def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str] = tuple(Backend),
+              precisions: Sequence[str] = ("INT8", "FP32")) -> dict[str, ExamPipeline]:
+    """Name -> exam pipeline for ``precisions`` (INT8, FP32) x ``backends`` (those in the manifest), and the
+    baseline."""
     from mammoedge.runtime.inference import Engine
     from mammoedge.runtime.inference.registry import ModelRegistry
 
@@ -138,7 +139,7 @@ def load_rows(models_dir: Path, config: Any, *, backends: Sequence[Backend | str
     engine = Engine(config.inference, ModelRegistry(models_dir))
     rows: dict[str, ExamPipeline] = {}
     for label, name in (("INT8", MODEL_NAME), ("FP32", f"{MODEL_NAME}-fp32")):
-        if name not in engine.registry.names():
+        if name not in engine.registry.names() or label not in precisions:
             continue
         row_config = dataclasses.replace(config, analysis=dataclasses.replace(
             config.analysis, detector_model=name, morphology_model=""))

@@ -4,7 +4,7 @@ Real mammograms have an anatomical noise power spectrum P(f) ~ f^-beta with
 beta about 3 (Burgess et al., Med Phys 28:419, 2001; Heine & Velthuizen 2002).
 Glandular tissue is built as the mean of a few soft-thresholded power-law
 layers (a binary-like tissue mixture keeps the f^-3 law), then ducts running
-toward the nipple and thin ligament arcs in fat are added on top.
+toward the nipple, thin ligament arcs in fat and blood vessels (smooth tubes, ``vessels``) are added on top.
 """
 
 from __future__ import annotations
@@ -82,13 +82,60 @@ def _random_walk(rng: np.random.Generator, start: np.ndarray, heading: float, st
     return start + np.vstack([[0.0, 0.0], np.cumsum(deltas, axis=0)])
 
 
+#: Visible vessels per cm² of image (a CC view of ~150 cm² shows ~5-10 vessels of 1-3 mm).
+VESSELS_PER_CM2 = 0.05
+#: Nominal compressed thickness (mm) turning a vessel's chord into a fraction of the breast's thickness.
+NOMINAL_THICKNESS_MM = 50.0
+
+
+def _spawned(rng: np.random.Generator) -> np.random.Generator:
+    """A child generator that leaves ``rng``'s own stream untouched (every older phantom seed draws as before)."""
+    try:
+        return rng.spawn(1)[0]
+    except (TypeError, ValueError):  # a generator made without a SeedSequence
+        return np.random.default_rng(int(rng.integers(2**63)))
+
+
+def vessels(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: float,
+            toward: tuple[float, float] | None = None, count: int | None = None) -> np.ndarray:
+    """Blood vessels as extra glandular fraction: long, gently curving tubes of 0.8-3 mm whose projection is the
+    chord through a cylinder (2 sqrt(r^2 - d^2), over a nominal 50 mm thickness; blood attenuates about as
+    glandular tissue). They run toward ``toward`` (the nipple, (col, row) px) or rightward, and taper."""
+    h, w = shape
+    area_cm2 = h * w * spacing_mm * spacing_mm / 100.0
+    n = count if count is not None else int(rng.poisson(VESSELS_PER_CM2 * area_cm2))
+    out = np.zeros(shape, np.float32)
+    scale = 1.0 / spacing_mm
+    for _ in range(n):
+        start = rng.uniform([-0.1 * w, 0], [0.6 * w, h])
+        heading = (rng.normal(0.0, 0.5) if toward is None else
+                   float(np.arctan2(toward[1] - start[1], toward[0] - start[0])) + rng.normal(0, 0.4))
+        length_mm = rng.uniform(30, 120)
+        pts = _random_walk(rng, start, heading, 40, length_mm * scale / 40, 0.03)
+        radius_mm = rng.uniform(0.4, 1.5)
+        line = np.full(shape, 255, np.uint8)
+        cv2.polylines(line, [np.round(pts).astype(np.int32)], False, 0, 1, cv2.LINE_8)
+        if line.all():  # the vessel runs outside the image
+            continue
+        dist_mm = cv2.distanceTransform(line, cv2.DIST_L2, 3) * np.float32(spacing_mm)
+        # taper: the radius shrinks along the vessel (nearest centreline point's position along it)
+        along = np.clip((np.arange(h)[:, None] * 0 + np.arange(w)[None, :] - start[0]) / max(w, 1), 0.0, 1.0)
+        r = np.float32(radius_mm) * (1.0 - 0.4 * along.astype(np.float32))
+        chord = 2.0 * np.sqrt(np.maximum(r * r - dist_mm * dist_mm, 0.0))
+        out += chord.astype(np.float32) * np.float32(1.0 / NOMINAL_THICKNESS_MM)
+    return out
+
+
 def structures(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: float,
                gland: np.ndarray, toward: tuple[float, float] | None = None,
-               duct_count: int | None = None, ligament_count: int | None = None) -> np.ndarray:
-    """Ducts (toward the nipple, branching) and Cooper's ligament arcs, as extra glandular fraction.
+               duct_count: int | None = None, ligament_count: int | None = None,
+               vessel_count: int | None = None) -> np.ndarray:
+    """Ducts (toward the nipple, branching), Cooper's ligament arcs and vessels, as extra glandular fraction.
 
-    ``toward`` is the (col, row) pixel the ducts converge on (the nipple); None: rightward.
+    ``toward`` is the (col, row) pixel the ducts converge on (the nipple); None: rightward. The vessels draw
+    from a spawned generator, so the rest of a phantom is the same for a seed as before they were added.
     """
+    vessel_rng = _spawned(rng)
     h, w = shape
     area_cm2 = h * w * spacing_mm * spacing_mm / 100.0
     canvas = np.zeros(shape, np.float32)
@@ -122,4 +169,5 @@ def structures(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: flo
     sigma = max(0.3, 0.35 * scale)
     canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
     ligaments = cv2.GaussianBlur(ligaments, (0, 0), max(0.3, 0.12 * scale))
-    return 0.10 * canvas + 0.06 * ligaments * (1.0 - np.clip(gland * 2.0, 0.0, 1.0))
+    tubes = vessels(vessel_rng, shape, spacing_mm, toward, vessel_count)
+    return 0.10 * canvas + 0.06 * ligaments * (1.0 - np.clip(gland * 2.0, 0.0, 1.0)) + tubes
