@@ -44,7 +44,7 @@ def archive(tmp_path_factory):
     """Three small phantom exams; one with a cut copy of a view; a file of zeros beside them."""
     root = tmp_path_factory.mktemp("archive")
     for index in range(3):
-        make_exam(root / "in" / f"exam{index}", seed=24, index=index, size="small")
+        make_exam(root / "in" / f"exam{index}", seed=26, index=index, size="small")  # 26: clusters in all three
     (root / "in" / "exam2" / "cut.dcm").write_bytes((root / "in" / "exam2" / "RCC.dcm").read_bytes()[:5000])
     (root / "in" / "junk.dcm").write_bytes(b"\0" * 200)
     (root / "secret").write_bytes(os.urandom(32))
