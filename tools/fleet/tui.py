@@ -42,6 +42,7 @@ class MonitorApp(App[None]):
         self.problem_first = True
         self._columns: list[ColumnKey] = []
         self._drawn: dict[str, list[Text]] = {}  # row key -> cells as drawn
+        self._scroll_wanted: float | None = None  # the page to restore after a rebuild, until it is restored
 
     def compose(self) -> ComposeResult:
         yield Static("", id="top")  # title line and summary line: fixed, the table scrolls under them
@@ -82,14 +83,22 @@ class MonitorApp(App[None]):
                     if old_cell != new_cell:
                         table.update_cell(key, column, new_cell)
         else:
-            cursor, scroll = table.cursor_row, table.scroll_y
+            # two rebuilds before the screen refreshes: the second must not read the cleared table's scroll (0)
+            cursor = table.cursor_row
+            scroll = table.scroll_y if self._scroll_wanted is None else self._scroll_wanted
             table.clear()
             for key, row_cells in drawn.items():
                 table.add_row(*row_cells, key=key)
             if rows:
                 table.move_cursor(row=min(cursor, len(rows) - 1), animate=False, scroll=False)
-                self.call_after_refresh(table.scroll_to, y=scroll, animate=False)
+                self._scroll_wanted = scroll
+                self.call_after_refresh(self._restore_scroll)
         self._drawn = drawn
+
+    def _restore_scroll(self) -> None:
+        if self._scroll_wanted is not None:
+            self.query_one(DataTable).scroll_to(y=self._scroll_wanted, animate=False)
+            self._scroll_wanted = None
 
     @staticmethod
     def _cell(text: str, row: DeviceRow) -> Text:
