@@ -29,7 +29,7 @@ def confusion(logits: np.ndarray, data: RoiSet) -> dict[str, Any]:
     """Confusion (12 true x 12 predicted, ROIs with a cluster), per-class recall, reported-class accuracy, and
     the punctate and fine pleomorphic rows."""
     known = [i for i, m in enumerate(data.morphology) if m is not None]
-    truth = np.array([CLASSES.index(data.morphology[i]) for i in known])  # type: ignore[arg-type]
+    truth = np.array([CLASSES.index(data.morphology[i]) for i in known])
     predicted = np.argmax(logits[known, :len(CLASSES)], axis=1)
     matrix = np.zeros((len(CLASSES), len(CLASSES)), int)
     np.add.at(matrix, (truth, predicted), 1)

@@ -12,6 +12,10 @@ are accepted (never the held-out ones).
         --exams-dir build/dev-exams --cache build/dev-cache
     python -m mammoedge.tools.morphology.replay score --exams 20 --exam-seed 5000000 \\
         --exams-dir build/dev-exams --cache build/dev-cache [--morphology-dir DIR] [--set analysis.x=VALUE]
+    python -m mammoedge.tools.morphology.replay sweep ... --vary analysis.faint_max_p=1e-4,1e-6 [--vary ...]
+
+``sweep`` scores every combination of the ``--vary`` values (one line each: the figures the FP budget and
+the targets are read from).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import json
 import pickle
 from collections.abc import Sequence
@@ -136,9 +141,21 @@ def with_settings(config: Config, settings: Sequence[str]) -> Config:
     return config
 
 
+def sweep_line(settings: dict[str, str], report: dict[str, Any]) -> str:
+    """One line: settings, sensitivity, FP/view, amorphous, regional, breast sensitivity and specificity."""
+    def kn(row: dict[str, Any] | None) -> str:
+        return "-" if row is None else f"{row['k']}/{row['n']}"
+
+    return (f"{settings} sens {kn(report['suspicious_sensitivity'])} fp {kn(report['fp_clusters_per_view'])} "
+            f"amorphous {kn(report['by_morphology'].get('amorphous'))} "
+            f"regional {kn(report['by_distribution'].get('regional'))} "
+            f"breast sens {kn(report['breast_flag_sensitivity'])} spec {kn(report['breast_flag_specificity'])} "
+            f"punctate counted {kn(report['benign_clusters_counted'].get('punctate'))}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("cache", "score"))
+    parser.add_argument("step", choices=("cache", "score", "sweep"))
     parser.add_argument("--exams", type=int, default=20)
     parser.add_argument("--first", type=int, default=0, help="first exam index")
     parser.add_argument("--exam-seed", type=int, default=Split.DEVELOPMENT_EXAMS.seed)
@@ -146,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("build/dev-cache"))
     parser.add_argument("--morphology-dir", type=Path, help="models folder of the morphology model to replay")
     parser.add_argument("--set", action="append", default=[], help="section.option=value (JSON value)")
-    parser.add_argument("--out", type=Path, help="write the score report (JSON) here")
+    parser.add_argument("--vary", action="append", default=[], help="sweep: section.option=v1,v2,...")
+    parser.add_argument("--out", type=Path, help="write the score report (JSON; sweep: one per line) here")
     args = parser.parse_args(argv)
     check_seed(args.exam_seed, *TUNABLE, what="exam seed")
     config = with_settings(load_config(None), args.set)
@@ -154,8 +172,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.step == "cache":
         cache_views(exams, args.cache, config)
         return 0
+    morphology = load_morphology(config, args.morphology_dir)
+    if args.step == "sweep":
+        names = [v.partition("=")[0] for v in args.vary]
+        values = [v.partition("=")[2].split(",") for v in args.vary]
+        lines = []
+        for combo in itertools.product(*values):
+            varied = with_settings(config, [f"{n}={v}" for n, v in zip(names, combo)])
+            a = varied.analysis
+            report = score(replay(exams, args.cache, varied, morphology), operating_point=a.triage_threshold,
+                           min_birads=a.flag_min_birads, flag_uncertain=a.flag_uncertain)
+            lines.append(json.dumps({"settings": dict(zip(names, combo)), "report": report}))
+            print(sweep_line(dict(zip(names, combo)), report), flush=True)
+        if args.out is not None:
+            args.out.write_text("\n".join(lines) + "\n")
+        return 0
     a = config.analysis
-    report = score(replay(exams, args.cache, config, load_morphology(config, args.morphology_dir)),
+    report = score(replay(exams, args.cache, config, morphology),
                    operating_point=a.triage_threshold, min_birads=a.flag_min_birads, flag_uncertain=a.flag_uncertain)
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2))
