@@ -14,7 +14,7 @@ from ..codes import Laterality, View
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
 from ..morphology import Saliency
-from .clusters import Cluster, classify, counts_toward_flag, describe, find_clusters
+from .clusters import Cluster, ClusterEvidence, classify, counts_toward_flag, describe, find_clusters
 from .faint import evidence_groups, evidence_suspicion
 from .geometry import nipple_position
 from .peaks import Calcification, calcifications_at, extract_calcifications
@@ -193,7 +193,7 @@ def add_faint_clusters(pmap: ProbabilityMap, image: np.ndarray, mask: np.ndarray
         points = np.array([(c.x_mm, c.y_mm) for c in out_calcs])
         cluster = describe(kind, np.arange(start, len(out_calcs)), out_calcs, points, spacing_mm, view, config,
                            nipple, to_original)
-        out_clusters.append(dataclasses.replace(cluster, suspicion=max(
+        out_clusters.append(dataclasses.replace(cluster, evidence=ClusterEvidence.SUB_THRESHOLD, suspicion=max(
             cluster.suspicion, evidence_suspicion(group.p_value, config.faint_full_log10))))
     out_clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
     return out_calcs, [dataclasses.replace(c, id=i + 1) for i, c in enumerate(out_clusters)]
