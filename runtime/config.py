@@ -230,14 +230,6 @@ class AnalysisConfig(Section):
     wide_group_min_outside_fraction: float = option(
         0.25, "... and at least this fraction of the breast lies outside it (else there is no background to "
               "compare with: not a finding).", ge=0, le=0.95)
-    faint_low_threshold: float = option(
-        0.0, "Faint clusters from joint evidence (docs/analysis.md): map peaks at or above this are counted in "
-             "windows against the view's rate of such peaks; 0: off.", ge=0, le=1)
-    faint_window_mm: float = option(8.0, "... the window's diameter, mm.", gt=0)
-    faint_max_p: float = option(
-        1e-4, "... a window is significant when the Poisson probability of its count is at most this.", gt=0, le=1)
-    faint_full_log10: float = option(
-        10.0, "... a faint cluster's suspicion is -log10(p) / this (at most 1).", gt=0)
     triage_threshold: float = option(
         0.3, "Operating point: a breast is flagged when its case score is at least this (docs/morphology.md).",
         ge=0, le=1)

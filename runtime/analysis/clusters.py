@@ -22,7 +22,6 @@ Rule (configurable in ``[analysis]``, documented in docs/analysis.md):
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -53,14 +52,6 @@ DISTRIBUTION_WEIGHT = {
 }
 #: Wide distributions: kept only when denser than the rest of the view (density.py).
 WIDE = frozenset({Distribution.REGIONAL, Distribution.DIFFUSE})
-
-
-class ClusterEvidence(enum.StrEnum):
-    """What found a cluster: linked detections above the peak threshold, or joint sub-threshold evidence
-    (``faint.py``; it counts toward the flag only with a confident suspicious morphology)."""
-
-    DETECTIONS = "detections"
-    SUB_THRESHOLD = "sub_threshold"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +90,6 @@ class Cluster:
     centroid_original_y: float | None = None
     outline_original: tuple[tuple[float, float], ...] | None = None
     morphology: MorphologyAssessment | None = None  #: None: not assessed (no morphology model)
-    evidence: ClusterEvidence = ClusterEvidence.DETECTIONS
 
 
 def _axis_angle(axis: np.ndarray, centroid: np.ndarray, nipple: np.ndarray) -> float:
@@ -215,11 +205,8 @@ def split_wide(group: np.ndarray, points: np.ndarray, scores: np.ndarray, breast
 
 
 def counts_toward_flag(cluster: Cluster, min_birads: BiradsCategory | str, flag_uncertain: bool) -> bool:
-    """Whether a cluster's suspicion may raise the flag (triage.RULE). A cluster found from sub-threshold
-    evidence counts only with an assessed, confident (not uncertain) morphology of at least ``min_birads``."""
+    """Whether a cluster's suspicion may raise the flag (triage.RULE)."""
     m = cluster.morphology
-    if cluster.evidence is ClusterEvidence.SUB_THRESHOLD:
-        return m is not None and not m.uncertain and m.birads.rank >= BiradsCategory(min_birads).rank
     return (m is None or m.birads.rank >= BiradsCategory(min_birads).rank
             or (flag_uncertain and m.uncertain))
 

@@ -100,20 +100,6 @@ def extract_calcifications(
     computed from) around each map peak.
     """
     peaks = local_maxima(pmap.prob, threshold)[: MAX_CALCIFICATIONS * 4]
-    return calcifications_at(pmap, image, spacing_mm, peaks, nms_distance_mm=nms_distance_mm,
-                             to_original=to_original)
-
-
-def calcifications_at(
-    pmap: ProbabilityMap,
-    image: np.ndarray,
-    spacing_mm: float,
-    peaks: np.ndarray,
-    *,
-    nms_distance_mm: float,
-    to_original: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> list[Calcification]:
-    """Calcifications measured at map ``peaks`` ((row, col), highest score first), NMS'd in mm."""
     if peaks.size == 0:
         return []
     centres = map_to_image(peaks[:, ::-1], pmap.stride)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +13,9 @@ from ..codes import Laterality, View
 from ..config import AnalysisConfig
 from ..inference import CompiledModel
 from ..morphology import Saliency
-from .clusters import Cluster, ClusterEvidence, classify, counts_toward_flag, describe, find_clusters
-from .faint import evidence_groups, evidence_suspicion
+from .clusters import Cluster, counts_toward_flag, find_clusters
 from .geometry import nipple_position
-from .peaks import Calcification, calcifications_at, extract_calcifications
+from .peaks import Calcification, extract_calcifications
 from .tiling import ProbabilityMap, detect_map
 
 
@@ -60,15 +58,6 @@ def skin_distance(mask: np.ndarray, step: int = SKIN_DISTANCE_STEP) -> np.ndarra
     inside = np.pad(mask[::step, ::step].astype(np.uint8), ((1, 1), (0, 1)))
     inside = np.pad(inside, ((0, 0), (1, 0)), constant_values=1)  # the chest wall is not skin
     return cv2.distanceTransform(inside, cv2.DIST_L2, 3)[1:-1, 1:-1] * step
-
-
-def beyond_skin(xy: np.ndarray, distance: np.ndarray, limit_px: float) -> np.ndarray:
-    """Which image positions ``xy`` (n, 2) px lie more than ``limit_px`` from the skin (``skin_distance``)."""
-    step = SKIN_DISTANCE_STEP
-    rows, cols = distance.shape
-    r = np.clip(np.round(xy[:, 1] / step).astype(int), 0, rows - 1)
-    c = np.clip(np.round(xy[:, 0] / step).astype(int), 0, cols - 1)
-    return np.asarray(distance[r, c] > limit_px)
 
 
 def away_from_skin(calcifications: list[Calcification], mask: np.ndarray, spacing_mm: float,
@@ -148,10 +137,6 @@ def analyze_map(
                                             nms_distance_mm=config.nms_distance_mm, to_original=to_original)
     calcifications = away_from_skin(calcifications, mask, spacing_mm, config.skin_margin_mm, distance)
     clusters = find_clusters(calcifications, mask, spacing_mm, view, config, nipple=nipple, to_original=to_original)
-    if config.faint_low_threshold > 0:
-        calcifications, clusters = add_faint_clusters(pmap, image, mask, spacing_mm, view, config, calcifications,
-                                                      clusters, nipple=nipple, to_original=to_original,
-                                                      distance=distance)
     done = time.perf_counter()
     return ViewAnalysis(
         laterality=laterality, view=view, spacing_mm=spacing_mm, rows=image.shape[0], columns=image.shape[1],
@@ -161,42 +146,6 @@ def analyze_map(
         tiles_run=pmap.tiles_run, tiles_total=pmap.tiles_total,
         timings=(*timings, StageTiming(stage="postprocess", seconds=done - started)),
     )
-
-
-def add_faint_clusters(pmap: ProbabilityMap, image: np.ndarray, mask: np.ndarray, spacing_mm: float, view: View,
-                       config: AnalysisConfig, calcifications: list[Calcification], clusters: list[Cluster], *,
-                       nipple: tuple[float, float], to_original: Callable[[np.ndarray], np.ndarray] | None,
-                       distance: np.ndarray | None) -> tuple[list[Calcification], list[Cluster]]:
-    """``clusters`` plus the faint ones found from sub-threshold evidence (``faint.evidence_groups``); their
-    members are appended to ``calcifications``. Clusters are sorted and numbered again."""
-    claimed = np.array([(calcifications[i].x_mm, calcifications[i].y_mm) for c in clusters for i in c.members])
-    limit = config.skin_margin_mm / spacing_mm
-    groups = evidence_groups(
-        pmap.prob, pmap.stride, mask, spacing_mm, low=config.faint_low_threshold,
-        radius_mm=config.faint_window_mm / 2, max_p=config.faint_max_p, min_count=config.min_cluster_count,
-        nms_distance_mm=config.nms_distance_mm, claimed_mm=claimed.reshape(-1, 2),
-        allowed=None if distance is None else (lambda xy: beyond_skin(xy, distance, limit)))
-    if not groups:
-        return calcifications, clusters
-    out_calcs, out_clusters = list(calcifications), list(clusters)
-    breast_area = float(mask.sum()) * spacing_mm ** 2
-    nipple_mm = np.asarray(nipple, float) * spacing_mm
-    for group in groups:
-        members = calcifications_at(pmap, image, spacing_mm, group.peaks, nms_distance_mm=config.nms_distance_mm,
-                                    to_original=to_original)
-        pts = np.array([(c.x_mm, c.y_mm) for c in members])
-        kind = classify(pts, breast_area, nipple_mm, config) if len(members) else None
-        if kind is None:
-            continue
-        start = len(out_calcs)
-        out_calcs.extend(members)
-        points = np.array([(c.x_mm, c.y_mm) for c in out_calcs])
-        cluster = describe(kind, np.arange(start, len(out_calcs)), out_calcs, points, spacing_mm, view, config,
-                           nipple, to_original)
-        out_clusters.append(dataclasses.replace(cluster, evidence=ClusterEvidence.SUB_THRESHOLD, suspicion=max(
-            cluster.suspicion, evidence_suspicion(group.p_value, config.faint_full_log10))))
-    out_clusters.sort(key=lambda c: (-c.suspicion, c.centroid_x, c.centroid_y))
-    return out_calcs, [dataclasses.replace(c, id=i + 1) for i, c in enumerate(out_clusters)]
 
 
 def view_score(clusters: Sequence[Cluster], config: AnalysisConfig) -> float:

@@ -64,8 +64,6 @@ def _build(hint: Any, value: Any, where: str) -> Any:
             if f.metadata.get("transient"):
                 continue
             if f.name not in value:
-                if f.default is not dataclasses.MISSING:  # a field added later with a default: older results
-                    continue
                 raise ResultError(f"{where} has no {f.name!r}")
             kwargs[f.name] = _build(hints[f.name], value[f.name], f"{where}.{f.name}")
         return hint(**kwargs)

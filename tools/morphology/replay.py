@@ -12,7 +12,7 @@ are accepted (never the held-out ones).
         --exams-dir build/dev-exams --cache build/dev-cache
     python -m mammoedge.tools.morphology.replay score --exams 20 --exam-seed 5000000 \\
         --exams-dir build/dev-exams --cache build/dev-cache [--morphology-dir DIR] [--set analysis.x=VALUE]
-    python -m mammoedge.tools.morphology.replay sweep ... --vary analysis.faint_max_p=1e-4,1e-6 [--vary ...]
+    python -m mammoedge.tools.morphology.replay sweep ... --vary analysis.peak_threshold=0.15,0.2 [--vary ...]
 
 ``sweep`` scores every combination of the ``--vary`` values (one line each: the figures the FP budget and
 the targets are read from).
