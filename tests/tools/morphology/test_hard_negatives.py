@@ -45,3 +45,27 @@ def test_with_settings_parses_json_values_and_tuples():
                                                "analysis.morphology_model=calc-morphology"])
     assert config.analysis.peak_threshold == 0.15 and config.analysis.split_levels == (0.1, 0.2)
     assert config.analysis.morphology_model == "calc-morphology"
+
+
+@pytest.mark.slow
+def test_replay_on_cached_maps_gives_the_pipelines_result(tmp_path):
+    from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
+    from mammoedge.tools.morphology.replay import cache_views, load_morphology, replay
+    from mammoedge.tools.phantom.exam import make_exam
+    from mammoedge.tools.phantom.truth import ExamTruth
+
+    folder = tmp_path / "exam-5000100-000"
+    make_exam(folder, seed=5_000_100, index=0, profile="ge", size="small", normal_fraction=0.0)
+    config = load_config(None)
+    pipeline = ExamPipeline(ExamModels.load(config, backend="openvino", force=True), config)
+    truth = ExamTruth.read(folder / "truth.json")
+    direct = [pipeline.view(pipeline.read(folder / v.file)) for v in truth.views]
+    cache_views([folder], tmp_path / "cache", config, progress=False)
+    ((_, replayed),) = replay([folder], tmp_path / "cache", config, load_morphology(config, None))
+    assert sum(len(v.clusters) for v in direct) >= 1
+    for a, b in zip(direct, replayed.views):
+        assert [c.members for c in a.clusters] == [c.members for c in b.clusters]
+        assert [c.suspicion for c in a.clusters] == pytest.approx([c.suspicion for c in b.clusters])
+        assert [c.morphology.morphology for c in a.clusters] == [c.morphology.morphology for c in b.clusters]
+        assert a.score == pytest.approx(b.score)
+    assert replayed.triage.flagged == pipeline.exam(direct, study_key=folder.name).triage.flagged
