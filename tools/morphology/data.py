@@ -26,6 +26,9 @@ OUTPUTS = len(CLASSES) + 1
 SUSPICIOUS = [m for m in Morphology if m.suspicious]
 BENIGN = [m for m in Morphology if not m.suspicious]
 PATCH = 160
+#: Benign subtypes the model confuses with fine pleomorphic (issue 23: punctate read as fine pleomorphic in 65 of
+#: 78 ROIs): drawn this many times as often as the other benign subtypes by default (``hard_negative_weight``).
+HARD_NEGATIVES = (Morphology.PUNCTATE, Morphology.ROUND)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,14 @@ def uniform_over_groups() -> np.ndarray:
     return target / target.sum()
 
 
-def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1
+def benign_weights(hard_negative_weight: float = 1.0) -> np.ndarray:
+    """Sampling probabilities of the benign subtypes (``BENIGN`` order): ``HARD_NEGATIVES`` weigh
+    ``hard_negative_weight``, the others 1."""
+    weights = np.array([hard_negative_weight if m in HARD_NEGATIVES else 1.0 for m in BENIGN])
+    return weights / weights.sum()
+
+
+def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1, hard_negative_weight: float = 1.0
                ) -> tuple[np.ndarray, np.ndarray, int, Morphology | None, Distribution | None]:
     from mammoedge.tools.phantom import make_training_patch
     from mammoedge.tools.phantom.clusters import TYPICAL_DISTRIBUTIONS, malignancy_probability, pick
@@ -56,8 +66,14 @@ def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1
         image, _ = make_training_patch(rng, size=PATCH, n_clusters=0, edge=False, label=False, marker=False)
         centre = rng.uniform(ROI_SIZE / 2, PATCH - ROI_SIZE / 2, 2)
         return standardize_roi(crop_roi(image, centre)), uniform_over_groups(), 0, None, None
+    weights = benign_weights(hard_negative_weight)
     while True:
-        morph = SUSPICIOUS[rng.integers(len(SUSPICIOUS))] if rng.random() < 0.5 else BENIGN[rng.integers(len(BENIGN))]
+        if rng.random() < 0.5:
+            morph = SUSPICIOUS[rng.integers(len(SUSPICIOUS))]
+        elif hard_negative_weight == 1.0:
+            morph = BENIGN[rng.integers(len(BENIGN))]  # the stream of the shipped 1.1.0 data
+        else:
+            morph = BENIGN[int(rng.choice(len(BENIGN), p=weights))]
         dist = pick(rng, TYPICAL_DISTRIBUTIONS[morph])
         image, truths = make_training_patch(rng, size=PATCH, n_clusters=1, morphology=morph, distribution=dist,
                                             label=False, marker=False, edge=morph is Morphology.SKIN)
@@ -72,12 +88,14 @@ def sample_roi(rng: np.random.Generator, background_fraction: float = 0.1
     return standardize_roi(crop_roi(image, centre)), target, malignant, morph, dist
 
 
-def make_rois(count: int, seed: int, background_fraction: float = 0.1, progress: bool = False) -> RoiSet:
-    """``count`` ROIs, deterministic for ``seed``."""
+def make_rois(count: int, seed: int, background_fraction: float = 0.1, progress: bool = False,
+              hard_negative_weight: float = 1.0) -> RoiSet:
+    """``count`` ROIs, deterministic for ``seed`` (``hard_negative_weight``: see ``benign_weights``; evaluation
+    ROIs keep 1)."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    rows = [sample_roi(rng, background_fraction) for _ in tqdm(range(count), desc="ROIs", unit="roi",
+    rows = [sample_roi(rng, background_fraction, hard_negative_weight) for _ in tqdm(range(count), desc="ROIs", unit="roi",
                                                                  disable=not progress)]
     return RoiSet(images=np.stack([r[0] for r in rows])[:, None], targets=np.stack([r[1] for r in rows]),
                   malignant=np.array([r[2] for r in rows], np.float32),
