@@ -207,6 +207,9 @@ def _report(exams: list[ExamTruth], per_row: dict[str, list[ViewCases]], seconds
                          "sensitivity_at_fp": {str(r): [round(v, 4) for v in ci[r]] for r in FP_RATES}}
             _, sens, fpi = froc_curve(kind_cases)
             curves[name][kind] = (fpi, sens)
+            # every reported detection counted: the runtime's own operating point (its peak threshold)
+            row[kind]["all_reported"] = {"sensitivity": round(float(sens[-1]) if len(sens) else 0.0, 4),
+                                         "false_per_view": round(float(fpi[-1]) if len(fpi) else 0.0, 4)}
         sus = [c.suspicious for c in cases]
         threshold = threshold_at(sus, OPERATING_RATE)
         row["suspicious"][f"threshold_at_{OPERATING_RATE}_fp"] = round(threshold, 4) if np.isfinite(threshold) else None

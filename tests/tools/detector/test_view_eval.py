@@ -158,6 +158,11 @@ def test_one_small_exam_through_the_runtime_path(tmp_path):
     assert strict["calcs"]["truths"] == row["calcs"]["truths"]
     assert report["row_analysis"]["baseline, peak 0.9"]["peak_threshold"] == 0.9
     assert strict["calcs"]["sensitivity_at_fp"]["2.0"][0] <= row["calcs"]["sensitivity_at_fp"]["2.0"][0]
+    for kind in ("suspicious", "clusters", "calcs"):  # every reported detection: the curve's far end
+        reported = row[kind]["all_reported"]
+        assert reported["false_per_view"] >= 0 and reported["sensitivity"] >= row[kind]["sensitivity_at_fp"]["0.1"][0]
+        assert strict[kind]["all_reported"]["false_per_view"] <= reported["false_per_view"]
+    assert strict["calcs"]["all_reported"]["sensitivity"] <= row["calcs"]["all_reported"]["sensitivity"]
     assert (tmp_path / "out" / "froc-views.png").stat().st_size > 1000
     assert (tmp_path / "out" / "view-evaluation.json").exists()
 
