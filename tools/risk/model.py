@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 YEARS = 5
@@ -92,7 +93,7 @@ class RiskNet(nn.Module):
         self.asym_max = nn.MaxPool2d(WINDOW, stride=1)
         self.asym_mean = nn.AvgPool2d(WINDOW, stride=1)
         self.cell_coverage = nn.AvgPool2d(ASYM_STRIDE)
-        self.erode = nn.MaxPool2d(5, stride=1, padding=2)
+        self.erode = nn.MaxPool2d(5, stride=1)
         #: training only (not in the forward pass): the asymmetry score -> "has a texture asymmetry" logit
         self.asym_logit = nn.Parameter(torch.tensor([1.0, -1.0]))
         # views in VIEW_ORDER: RCC, LCC, RMLO, LMLO
@@ -122,9 +123,11 @@ class RiskNet(nn.Module):
         c, th, tw = texture.shape[1:]
         texture = texture.reshape(n, v, c, th, tw)
         # a cell is in the breast when the breast covers all of it; then eroded by two cells (16 px: the texture
-        # features see about 20 px to each side, so no kept cell sees the outline)
+        # features see about 20 px to each side, so no kept cell sees the outline), the image's edges (the chest
+        # wall, the cut at the film's border) counted as outline
         coverage = self.cell_coverage((views > 0).to(views.dtype)).reshape(n, v, 1, th, tw)
-        inside = 1.0 - self.erode(1.0 - (coverage > 0.99).to(views.dtype).reshape(n * v, 1, th, tw))
+        outside = F.pad(1.0 - (coverage > 0.99).to(views.dtype).reshape(n * v, 1, th, tw), (2, 2, 2, 2), value=1.0)
+        inside = 1.0 - self.erode(outside)
         inside = inside.reshape(n, v, 1, th, tw)
         both = torch.stack([inside[:, 1] * inside[:, 0], inside[:, 3] * inside[:, 2]], dim=1)  # (N, 2, 1, h, w)
         cells = both.sum(dim=(3, 4), keepdim=True) + 1.0

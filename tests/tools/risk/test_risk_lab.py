@@ -159,7 +159,7 @@ def test_the_localization_term_is_lower_when_the_map_peaks_on_the_planted_region
     assert cells.shape == (1, 2, 27, 21) and cells[0, 0, 10, 7] and not cells[0, 0, 0, 0]
     model = RiskNet(8)
     on, off = torch.zeros(1, 2, 27, 21), torch.zeros(1, 2, 27, 21)
-    on[0, :, 10, 7] = off[0, :, 0, 0] = 5.0
+    on[0, :, 10, 7] = off[0, :, 0, 0] = 10.0
     texture = torch.tensor([True])
     loss_on, _ = asymmetry_terms(model, on, torch.from_numpy(cells), texture)
     loss_off, _ = asymmetry_terms(model, off, torch.from_numpy(cells), texture)
