@@ -109,6 +109,7 @@ def manifest_entry(path: Path, *, name: str, version: str, precision: str, train
         outputs=[{"name": "risk_logits", "meaning": "cumulative risk logit by year 1..5 (before calibration)",
                   "dtype": "float32"},
                  {"name": "density_logits", "meaning": "BI-RADS density a..d logits", "dtype": "float32"},
-                 {"name": "asymmetry", "meaning": "CC and MLO left-right dissimilarity heatmaps (27x21 windows of 6x6 texture-map cells)",
+                 {"name": "asymmetry", "meaning": "CC and MLO left-right dissimilarity heatmaps "
+                                                 "(27x21 windows of 6x6 texture-map cells)",
                   "stride": ENCODER_STRIDE, "dtype": "float32"}],
         parameters=parameters, training=training, metrics=metrics)

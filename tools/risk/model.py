@@ -10,8 +10,9 @@ reduced grid (runtime/risk/input.py). One small CNN encoder is shared by the fou
 - **asymmetry** (AsymMirai): per projection, ``|f_L - f_R|`` of the two views' texture maps (stride 8: 32 x 26;
   the right view is already mirrored onto the left by normalization, and both are registered to a shared
   breast-shape grid by runtime/risk/input.py), kept only on cells inside both breasts (the eroded intersection
-  of the two masks), each breast's map first centred by its own mean over those cells; pooled over 6 x 6 windows (about one fifth of the map, stride 1) as the mean of the window's max and
-  its average (the average breaks the max's plateaus, so the argmax is the window centred on the difference);
+  of the two masks), each breast's map first centred by its own mean over those cells; pooled over 6 x 6
+  windows (about one fifth of the map, stride 1) as the mean of the window's max and its average (the average
+  breaks the max's plateaus, so the argmax is the window centred on the difference);
   L2 norm over channels: a 27 x 21 heatmap; its maximum is the projection's score.
 - **risk** (Mirai's additive hazard): ``logit_t = b + sum_{i<=t} ReLU(h_i)``, t = 1..5, from the exam vector,
   the density probabilities (the model's own density estimate is a risk factor it uses) and the two
