@@ -39,7 +39,7 @@ SWAP_SIDES = np.array([1, 0, 3, 2])
 class TrainConfig(training.TrainConfig, validation=Split.RISK_CALIBRATION, out="build/risk"):
     exams: int = training.option(700, "training exams (Split.RISK_TRAIN, made once and cached in the out folder)")
     val_exams: int = training.option(160, "validation exams (Split.RISK_CALIBRATION, cached)")
-    steps: int = training.option(1000, "optimizer steps")
+    steps: int = training.option(700, "optimizer steps")
     batch: int = training.option(16, "exams per step")
     width: int = training.option(8, "channels of the first encoder stage")
     workers: int = training.option(2, "processes rendering the cohort")
