@@ -1,5 +1,6 @@
-"""Asymmetry picture PNG: a projection's left and right views side by side on the model grid, the
-left-right dissimilarity heatmap in colour over both, the top window outlined."""
+"""Asymmetry picture PNG: a projection's left and right views side by side, each whole view on the model grid's
+size, the left-right dissimilarity heatmap in colour over both (taken from the registered input grid back into
+each view's breast box), the top window outlined."""
 
 from __future__ import annotations
 
@@ -9,11 +10,30 @@ import cv2
 import numpy as np
 
 from ..preprocess import NormalizedView
-from .input import INPUT_SHAPE, prepare_view
+from .input import INPUT_SHAPE, BreastBox, breast_box, to_input_grid
 from .stage import AsymmetryFinding
 
 SCALE = 2  #: 256 x 208 -> 512 x 416 per view
 HEAT_FLOOR = 0.3  #: heat below this share of the maximum is left uncoloured
+
+
+def _whole_view(view: NormalizedView) -> np.ndarray:
+    """The whole normalized view on ``INPUT_SHAPE`` (not registered), zero outside the breast, 0..1 grey."""
+    whole = BreastBox(0, view.image.shape[0], view.image.shape[1])
+    inside = to_input_grid(view.mask.astype(np.float32), whole) > 0.5
+    return np.where(inside, np.clip(to_input_grid(view.image, whole), 0.0, 3.0), 0.0)
+
+
+def _into_box(heat: np.ndarray, box: BreastBox, shape: tuple[int, int]) -> np.ndarray:
+    """``heat`` on the registered input grid placed where ``box`` lies on a whole view of ``shape`` drawn on the
+    model grid's size."""
+    rows, cols = INPUT_SHAPE
+    top, bottom = (round(v * rows / shape[0]) for v in (box.top, box.bottom))
+    right = max(1, round(box.right * cols / shape[1]))
+    out = np.zeros(INPUT_SHAPE, np.float32)
+    if bottom > top:
+        out[top:bottom, :right] = cv2.resize(heat, (right, bottom - top), interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def render_asymmetry(finding: AsymmetryFinding, left: NormalizedView, right: NormalizedView) -> np.ndarray:
@@ -28,15 +48,22 @@ def render_asymmetry(finding: AsymmetryFinding, left: NormalizedView, right: Nor
     cells = cv2.resize(finding.heatmap.astype(np.float32), (w * stride, h * stride), interpolation=cv2.INTER_LINEAR)
     heat[offset:offset + h * stride, offset:offset + w * stride] = cells[:rows - offset, :cols - offset]
     heat /= max(float(heat.max()), 1e-6)
-    colour = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    alpha = (np.clip((heat - HEAT_FLOOR) / (1 - HEAT_FLOOR), 0, 1) * 0.5)[..., None]
+    boxes = finding.boxes or (breast_box(left.mask), breast_box(right.mask))
+    centre_r = (finding.y - boxes[0].top) / max(boxes[0].rows, 1) * rows
+    centre_c = finding.x / max(boxes[0].right, 1) * cols
     panels = []
-    for view, mirror in ((right, True), (left, False)):
-        grey = np.clip(prepare_view(view.image, view.mask) * 255.0, 0, 255).astype(np.uint8)
+    for view, box, mirror in ((right, boxes[1], True), (left, boxes[0], False)):
+        placed = _into_box(heat, box, view.image.shape)
+        colour = cv2.applyColorMap(np.clip(placed * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+        alpha = (np.clip((placed - HEAT_FLOOR) / (1 - HEAT_FLOOR), 0, 1) * 0.5)[..., None]
+        grey = np.clip(_whole_view(view) * 255.0, 0, 255).astype(np.uint8)
         panel = (cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR) * (1 - alpha) + colour * alpha).astype(np.uint8)
-        y, x = finding.y * rows / view.image.shape[0], finding.x * cols / view.image.shape[1]
-        half = window * stride / 2
-        cv2.rectangle(panel, (int(x - half), int(y - half)), (int(x + half), int(y + half)), (255, 255, 255), 1)
+        x, y = box.to_view(centre_r, centre_c)
+        x, y = x * cols / view.image.shape[1], y * rows / view.image.shape[0]
+        half_r = window * stride / 2 * box.rows / view.image.shape[0]
+        half_c = window * stride / 2 * box.right / view.image.shape[1]
+        cv2.rectangle(panel, (int(x - half_c), int(y - half_r)), (int(x + half_c), int(y + half_r)),
+                      (255, 255, 255), 1)
         panel = cv2.resize(panel, (cols * SCALE, rows * SCALE), interpolation=cv2.INTER_NEAREST)
         panels.append(panel[:, ::-1] if mirror else panel)  # the right breast's chest wall on the right
     picture = np.hstack(panels)

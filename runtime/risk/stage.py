@@ -22,7 +22,7 @@ from ..codes import Laterality, View
 from ..errors import ModelError
 from ..inference import CompiledModel
 from ..preprocess import NormalizedView
-from .input import INPUT_SHAPE, VIEW_ORDER, Projection, prepare_view
+from .input import VIEW_ORDER, BreastBox, Projection, register_view
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +83,19 @@ class AsymmetryFinding:
     projection: Projection
     score: float  #: the heatmap's maximum
     above_operating_point: bool  #: score above the model's operating point (manifest ``asymmetry_threshold``)
-    x: float  #: window centre on the normalized views (px; the same place in the left and the right view)
+    x: float  #: window centre on the left normalized view (px; the input grid is registered per breast box)
     y: float
     left_xy: tuple[float, float]  #: the centre in the left view's stored pixels (column, row)
     right_xy: tuple[float, float]  #: the centre in the right view's stored pixels (column, row)
-    window_mm: float  #: side of the window on the normalized views
+    window_mm: float  #: side of the window on the left normalized view (along its columns)
     picture: str | None = None  #: asymmetry PNG next to the result (outputs), when written
     #: (h, w) float32 in score units over the input grid (not serialized: outputs draw it as a picture)
     heatmap: np.ndarray | None = field(default=None, compare=False, metadata={"transient": True})
     #: heatmap geometry: a cell spans ``window`` encoder cells of ``stride`` input pixels (not serialized)
     window: int = field(default=3, compare=False, metadata={"transient": True})
     stride: int = field(default=16, compare=False, metadata={"transient": True})
+    #: the left and right views' breast boxes the input grid was registered with (not serialized)
+    boxes: tuple[BreastBox, BreastBox] | None = field(default=None, compare=False, metadata={"transient": True})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +154,9 @@ class RiskModel:
                                   message=f"risk needs four views (RCC, LCC, RMLO, LMLO); missing "
                                           f"{', '.join(missing)}")
         ordered = [by_key[key] for key in VIEW_ORDER]
-        batch = np.stack([prepare_view(v.image, v.mask) for v in ordered])[None]
+        registered = [register_view(v.image, v.mask) for v in ordered]
+        batch = np.stack([pixels for pixels, _ in registered])[None]
+        boxes = [box for _, box in registered]
         out = self.model.infer(batch)
         risk = calibrate(out["risk_logits"], self.a, self.b)[0]
         density_p = _softmax(out["density_logits"][0])
@@ -160,8 +164,8 @@ class RiskModel:
         density = DensityAssessment(category=list(DensityCategory)[int(np.argmax(density_p))],
                                     probabilities={c.value: round(float(p), 4)
                                                    for c, p in zip(DensityCategory, density_p)})
-        findings = tuple(self._finding(projection, maps[k], ordered[1 + 2 * k], ordered[2 * k])
-                         for k, projection in enumerate(Projection))
+        findings = tuple(self._finding(projection, maps[k], (ordered[1 + 2 * k], boxes[1 + 2 * k]),
+                                       (ordered[2 * k], boxes[2 * k])) for k, projection in enumerate(Projection))
         factors = (
             RiskFactor(name=FactorName.DENSITY, value=density.category.value, source=FactorSource.IMAGE_ESTIMATE,
                        used=True, note="the model's own density probabilities are an input of its hazard head"),
@@ -174,28 +178,26 @@ class RiskModel:
                               risk=tuple(round(float(r), 5) for r in risk), factors=factors, asymmetry=findings,
                               asymmetry_score=max(f.score for f in findings), density=density)
 
-    def _finding(self, projection: Projection, heatmap: np.ndarray, left: NormalizedView,
-                 right: NormalizedView) -> AsymmetryFinding:
-        """The top window of ``heatmap`` mapped back onto the normalized views' pixels."""
+    def _finding(self, projection: Projection, heatmap: np.ndarray, left: tuple[NormalizedView, BreastBox],
+                 right: tuple[NormalizedView, BreastBox]) -> AsymmetryFinding:
+        """The top window of ``heatmap`` mapped back through each view's breast box onto its pixels."""
         row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-        rows, cols = INPUT_SHAPE
-        h, w = left.image.shape
         # a heatmap cell covers encoder cells row..row+window-1; an encoder cell covers `stride` input pixels
         centre_r = (row + self.window / 2) * self.stride
         centre_c = (col + self.window / 2) * self.stride
         score = float(heatmap[row, col])
-        x, y = centre_c * w / cols, centre_r * h / rows
+        x, y = left[1].to_view(centre_r, centre_c)
 
-        def stored(view: NormalizedView) -> tuple[float, float]:
-            vh, vw = view.image.shape
-            point = view.transform.to_original(np.array([[x * vw / w, y * vh / h]]))[0]
+        def stored(view: NormalizedView, box: BreastBox) -> tuple[float, float]:
+            point = view.transform.to_original(np.array([box.to_view(centre_r, centre_c)]))[0]
             return round(float(point[0]), 1), round(float(point[1]), 1)
 
         return AsymmetryFinding(projection=projection, score=round(score, 5),
                                 above_operating_point=score > self.asymmetry_threshold,
-                                x=round(x, 1), y=round(y, 1), left_xy=stored(left), right_xy=stored(right),
-                                window_mm=round(self.window * self.stride * (w / cols) * left.spacing_mm, 1),
-                                heatmap=heatmap.astype(np.float32), window=self.window, stride=self.stride)
+                                x=round(x, 1), y=round(y, 1), left_xy=stored(*left), right_xy=stored(*right),
+                                window_mm=round(self.window * self.stride * left[1].scale()[1] * left[0].spacing_mm, 1),
+                                heatmap=heatmap.astype(np.float32), window=self.window, stride=self.stride,
+                                boxes=(left[1], right[1]))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

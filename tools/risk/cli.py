@@ -13,7 +13,7 @@ from ..modelfiles import read_json
 from ..splits import Split
 from .train import TrainConfig
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:

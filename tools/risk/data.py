@@ -27,7 +27,7 @@ import numpy as np
 from mammoedge.runtime.config import PreprocessConfig, ReaderConfig
 from mammoedge.runtime.dicom import read_mammogram
 from mammoedge.runtime.preprocess import normalize
-from mammoedge.runtime.risk.input import INPUT_SHAPE, prepare_view
+from mammoedge.runtime.risk.input import INPUT_SHAPE, BreastBox, register_view, to_input_grid
 
 from ..exams import PROFILES
 from ..phantom import anatomy, cohort, dicom_writer, views
@@ -122,15 +122,15 @@ def _projected(breast: anatomy.Breast, blob: np.ndarray, view: str, shape: tuple
     return anatomy.projected_bias(dataclasses.replace(breast, volume=blob), view, shape, spacing_mm, y0)
 
 
-def _to_input_grid(original: np.ndarray, normalized: Any) -> np.ndarray:
-    """A map on a view's stored pixel grid resampled onto the normalized view, then onto ``INPUT_SHAPE``."""
+def _to_input_grid(original: np.ndarray, normalized: Any, box: BreastBox) -> np.ndarray:
+    """A map on a view's stored pixel grid resampled onto the normalized view, then onto ``INPUT_SHAPE`` through
+    the view's breast box (the same registration as its pixels)."""
     h, w = normalized.image.shape
     yy, xx = np.mgrid[0:h, 0:w]
     xy = normalized.transform.to_original(np.stack([xx.ravel(), yy.ravel()], axis=1)).astype(np.float32)
     mapped = cv2.remap(original.astype(np.float32), xy[:, 0].reshape(h, w), xy[:, 1].reshape(h, w),
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    rows, cols = INPUT_SHAPE
-    return cv2.resize(mapped, (cols, rows), interpolation=cv2.INTER_AREA)
+    return to_input_grid(mapped, box)
 
 
 def cohort_exam(seed: int, index: int, profile: str) -> dict[str, Any]:
@@ -157,11 +157,12 @@ def cohort_exam(seed: int, index: int, profile: str) -> dict[str, Any]:
         if "PixelSpacing" in ds:
             ds.PixelSpacing = [f"{geo.spacing_mm:.5f}"] * 2
         normalized = normalize(read_mammogram(ds, READER), preprocess)
-        out_views.append(prepare_view(normalized.image, normalized.mask))
+        pixels, box = register_view(normalized.image, normalized.mask)
+        out_views.append(pixels)
         if blobs and lat == label.precursor_laterality:
             ideal = _projected(plan.breasts[lat], blobs[0], view, geo.shape, geo.spacing_mm)
             stored = ideal[:, ::-1] if flip else ideal
-            mapped = _to_input_grid(np.ascontiguousarray(stored), normalized)
+            mapped = _to_input_grid(np.ascontiguousarray(stored), normalized, box)
             asym[0 if view == "CC" else 1] = mapped / max(float(mapped.max()), 1e-6)
     side = {None: 0, "L": 1, "R": 2}[label.precursor_laterality]
     return {"views": np.stack(out_views).astype(np.float16), "density": DENSITIES.index(plan.density),

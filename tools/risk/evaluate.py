@@ -27,7 +27,7 @@ from mammoedge.runtime.risk import calibrate
 from ..modelfiles import Backend, cpu_runner
 from .data import YEARS, Cohort, Precursor
 
-WINDOW, STRIDE = 3, 16  #: asymmetry window (encoder cells) and encoder stride (input px): model.py
+WINDOW, STRIDE = 6, 8  #: asymmetry window (texture-map cells) and texture-map stride (input px): model.py
 
 
 def harrell_c(risk: np.ndarray, event_year: np.ndarray) -> float:

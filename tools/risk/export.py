@@ -22,7 +22,7 @@ from .model import WINDOW
 MODEL_NAME = "risk-fourview"
 INPUT_NAME = RISK_INPUT
 OUTPUTS = ("risk_logits", "density_logits", "asymmetry")
-ENCODER_STRIDE = 16
+ENCODER_STRIDE = 8  #: input pixels per texture-map cell (model.ASYM_STRIDE)
 #: share of calibration exams without a texture asymmetry allowed above the asymmetry operating point
 ASYMMETRY_FALSE_POSITIVE_RATE = 0.10
 
@@ -109,6 +109,7 @@ def manifest_entry(path: Path, *, name: str, version: str, precision: str, train
         outputs=[{"name": "risk_logits", "meaning": "cumulative risk logit by year 1..5 (before calibration)",
                   "dtype": "float32"},
                  {"name": "density_logits", "meaning": "BI-RADS density a..d logits", "dtype": "float32"},
-                 {"name": "asymmetry", "meaning": "CC and MLO left-right dissimilarity heatmaps (14x11 windows)",
+                 {"name": "asymmetry", "meaning": "CC and MLO left-right dissimilarity heatmaps "
+                                                 "(27x21 windows of 6x6 texture-map cells)",
                   "stride": ENCODER_STRIDE, "dtype": "float32"}],
         parameters=parameters, training=training, metrics=metrics)

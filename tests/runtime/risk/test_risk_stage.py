@@ -58,11 +58,18 @@ def test_four_views_give_monotone_risks_factors_density_and_asymmetry_on_the_bre
     for finding in assessment.asymmetry:
         left = by_key[(Laterality.LEFT, View(finding.projection.value))]
         h, w = left.image.shape
-        assert 0 <= finding.x < w and 0 <= finding.y < h and finding.heatmap.shape == (14, 11)
+        assert 0 <= finding.x < w and 0 <= finding.y < h and finding.heatmap.shape == (27, 21)
         assert finding.score == pytest.approx(float(finding.heatmap.max()), rel=1e-3)
         right = by_key[(Laterality.RIGHT, View(finding.projection.value))]
-        # the same normalized place is mirrored in the stored right view (the phantom stores R chest wall right)
-        assert finding.left_xy[0] == pytest.approx(right.header.columns - 1 - finding.right_xy[0], abs=2.0)
+        # the window centre is inside both breasts: read back from each stored view's pixels
+        for view, stored in ((left, finding.left_xy), (right, finding.right_xy)):
+            x, y = view.transform.from_original(np.array([stored]))[0]
+            assert view.mask[int(round(y)), int(round(x))], (finding.projection, view.laterality)
+        # the same relative place in each breast's box (registration): chest wall to nipple, top to bottom
+        lbox, rbox = finding.boxes
+        rx, ry = right.transform.from_original(np.array([finding.right_xy]))[0]
+        assert rx / rbox.right == pytest.approx(finding.x / lbox.right, abs=0.01)
+        assert (ry - rbox.top) / rbox.rows == pytest.approx((finding.y - lbox.top) / lbox.rows, abs=0.01)
     assert assessment.asymmetry_score == max(f.score for f in assessment.asymmetry)
 
 

@@ -149,7 +149,8 @@ def test_exam_view_marks_heatmaps_and_identity(browser, page, box_state, account
         after = screenshot(browser)
         changed = (np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 30).mean()
         print(f"{layer} on: {changed:.2%} of the screen's pixels changed")
-        assert changed > (0.001 if layer == "saliency" else 0.02)
+        # risk-fourview 0.2.0 draws asymmetry heat only inside both breasts (docs/risk.md): 1.1 % of the screen
+        assert changed > (0.001 if layer == "saliency" else 0.005)
         browser.find_element(By.ID, f"toggle-{layer}").click()
     rows = browser.find_elements(By.CSS_SELECTOR, "#clusters tbody tr")
     assert len(rows) == len(points)

@@ -60,7 +60,7 @@ def test_risk_grows_with_t_and_identical_sides_give_no_asymmetry():
     x = torch.rand(3, 4, *INPUT_SHAPE)
     with torch.no_grad():
         risk, density, asym = model(x)
-        assert risk.shape == (3, 5) and density.shape == (3, 4) and asym.shape == (3, 2, 14, 11)
+        assert risk.shape == (3, 5) and density.shape == (3, 4) and asym.shape == (3, 2, 27, 21)
         assert (torch.diff(risk, dim=1) >= 0).all()
         symmetric = x.clone()
         symmetric[:, 1], symmetric[:, 3] = symmetric[:, 0], symmetric[:, 2]
@@ -98,9 +98,9 @@ def test_figures_on_known_cases():
     truth = np.array([0, 1, 2, 3, 1, 2])
     assert weighted_kappa(truth, truth) == pytest.approx(1.0)
     assert weighted_kappa(truth, np.array([3, 3, 0, 0, 2, 0])) < 0
-    maps = np.zeros((1, 2, 14, 11))
+    maps = np.zeros((1, 2, 27, 21))
     maps[0, 0, 5, 7] = maps[0, 1, 0, 0] = 1
-    assert window_centres(maps).tolist() == [[[104.0, 136.0], [24.0, 24.0]]]
+    assert window_centres(maps).tolist() == [[[64.0, 80.0], [24.0, 24.0]]]
 
 
 def test_platt_fit_recovers_a_known_calibration_and_calibrated_risk_is_monotone():
@@ -117,7 +117,7 @@ def test_fit_parameters_sets_the_asymmetry_operating_point_on_exams_without_one(
     n = 200
     rng = np.random.default_rng(2)
     precursor = np.where(np.arange(n) < 20, Precursor.TEXTURE_ASYMMETRY, Precursor.NONE)
-    maps = rng.random((n, 2, 14, 11))
+    maps = rng.random((n, 2, 27, 21))
     maps[:20] += 1.0
     event = np.where(rng.random(n) < 0.2, rng.integers(1, 6, n), 0)
     c = Cohort(views=np.zeros((n, 4, 1, 1), np.float16), density=rng.integers(0, 4, n), event_year=event,
@@ -126,5 +126,41 @@ def test_fit_parameters_sets_the_asymmetry_operating_point_on_exams_without_one(
     params = fit_parameters({"risk_logits": rng.normal(-2, 1, (n, 5)), "asymmetry": maps}, c)
     symmetric = maps[20:].max(axis=(2, 3)).max(axis=1)
     assert (symmetric > params["asymmetry_threshold"]).mean() == pytest.approx(0.10, abs=0.01)
-    assert len(params["calibration"]["a"]) == 5 and params["asymmetry_window"] == 3
+    assert len(params["calibration"]["a"]) == 5 and params["asymmetry_window"] == 6 and params["asymmetry_stride"] == 8
     assert dataclasses.replace(c).seed == Split.RISK_CALIBRATION.seed
+
+
+def test_the_asymmetry_map_ignores_outline_differences_and_points_at_a_local_difference_inside_both_breasts():
+    torch.manual_seed(0)
+    model = RiskNet(8).eval()
+    rng = np.random.default_rng(5)
+    texture = rng.random(INPUT_SHAPE).astype(np.float32) + 0.5
+    views = np.zeros((1, 4, *INPUT_SHAPE), np.float32)
+    views[0, :, 16:240, :180] = texture[16:240, :180]
+    views[0, 1, 16:250, :200] = texture[16:250, :200]  # the left CC breast reaches further: outlines differ
+    views[0, 3, 20:240, :180] = 0.0  # the left MLO breast is narrower at the top
+    views[0, 3, 20:240, :150] = texture[20:240, :150]
+    with torch.no_grad():
+        maps = model(torch.from_numpy(views))[2].numpy()
+    assert maps.max() < 0.01  # only the outlines differ: nothing inside both breasts
+    views[0, 1, 120:140, 80:100] += 1.5  # a local difference inside both breasts
+    with torch.no_grad():
+        maps = model(torch.from_numpy(views))[2].numpy()
+    row, col = window_centres(maps)[0, 0]
+    assert abs(row - 130) <= 16 and abs(col - 90) <= 16 and maps[0, 0].max() > 0.01 > maps[0, 1].max()
+
+
+def test_the_localization_term_is_lower_when_the_map_peaks_on_the_planted_region():
+    from mammoedge.tools.risk.train import asymmetry_terms, region_cells
+
+    region = np.zeros((1, 2, *INPUT_SHAPE), np.float16)
+    region[0, :, 100:140, 60:100] = 1.0
+    cells = region_cells(region)
+    assert cells.shape == (1, 2, 27, 21) and cells[0, 0, 10, 7] and not cells[0, 0, 0, 0]
+    model = RiskNet(8)
+    on, off = torch.zeros(1, 2, 27, 21), torch.zeros(1, 2, 27, 21)
+    on[0, :, 10, 7] = off[0, :, 0, 0] = 10.0
+    texture = torch.tensor([True])
+    loss_on, _ = asymmetry_terms(model, on, torch.from_numpy(cells), texture)
+    loss_off, _ = asymmetry_terms(model, off, torch.from_numpy(cells), texture)
+    assert float(loss_on) < 1.0 < float(loss_off)
