@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,16 @@ from .files import Rejected
 from .models import ExamModels
 from .outputs import write_exam_outputs
 from .views import ViewStore
+
+
+class Step(enum.StrEnum):
+    """What ``ExamPipeline.analyze_files`` reports as it goes (``on_step``), for the service's timeline."""
+
+    DECODED = "decoded"  #: a view not in the store read and decoded
+    NORMALIZED = "normalized"  #: ... normalized
+    DETECTED = "detected"  #: ... analyzed and stored
+    VIEWS = "views"  #: every view analyzed or taken from the store
+    EXAM_STEPS = "exam-steps"  #: the exam-level steps done
 
 
 class NoViewError(InputError):
@@ -105,9 +116,11 @@ class ExamPipeline:
                                  rule=rule_text(config.flag_min_birads, config.flag_uncertain),
                                  views_not_analyzed=not_analyzed, risk=risk)
 
-    def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None) -> ExamRun:
+    def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None,
+                      on_step: Callable[[Step], None] = lambda step: None) -> ExamRun:
         """One study's files end to end; a file the reader refuses is listed, the others analyzed. With a
-        ``store``, a view already analyzed (same file, same fingerprint) is taken from it, and new ones go in."""
+        ``store``, a view already analyzed (same file, same fingerprint) is taken from it, and new ones go in.
+        ``on_step`` is told of each step as it ends."""
         rejected: list[Rejected] = []
         analyzed: list[tuple[Path, NormalizedView | None, ViewAnalysis]] = []
         read_s = normalize_s = 0.0
@@ -125,12 +138,16 @@ class ExamPipeline:
                 rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc), view=self._view_name(path)))
                 continue
             read = time.perf_counter()
+            on_step(Step.DECODED)
             view = self.normalize(mammogram)
             read_s, normalize_s = read_s + read - started, normalize_s + time.perf_counter() - read
+            on_step(Step.NORMALIZED)
             analysis = self.view(view)
             analyzed.append((path, view, analysis))
             if store is not None and key is not None:
                 store.put(key, analysis, view)
+            on_step(Step.DETECTED)
+        on_step(Step.VIEWS)
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
         result = self.exam([a for _, _, a in analyzed], study_key=study_key,
@@ -139,6 +156,7 @@ class ExamPipeline:
                            not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
                                          for r in rejected],
                            normalized=self._risk_views(analyzed))
+        on_step(Step.EXAM_STEPS)
         return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
                        rejected=tuple(rejected))
 

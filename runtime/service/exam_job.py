@@ -21,6 +21,7 @@ from ..pipeline import ExamPipeline, ViewStore, shared_models
 from ..privacy import load_or_create_secret, study_key
 from ..results import to_dict
 from .biopsy_job import ExamKind, analyze_stereo, forward_target, is_stereo, split_instances, write_pictures
+from . import timeline
 from .paths import ServicePaths
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,14 @@ def analyze_screening(instances: list[Path], missing_views: list[str], *, config
     key = study_key(read_header(instances[0], config.reader).study_instance_uid, load_or_create_secret(paths.secret))
     pipeline, store = _pipeline(config)
     with models_in_use:
-        run = pipeline.analyze_files(instances, study_key=key, store=store)
+        timeline.mark(timeline.Step.MODELS_FREE)
+        run = pipeline.analyze_files(instances, study_key=key, store=store,
+                                     on_step=lambda step: timeline.mark(timeline.Step(step.value)))
 
     def outputs() -> dict[str, Any]:
         with models_in_use:  # a view taken from the store is read (and its saliency made) again
             result, _ = pipeline.write_outputs(run, paths.results / "exams")
+        timeline.mark(timeline.Step.PICTURES)
         return to_dict(result)
 
     def forwarding() -> dict[str, Any] | None:
@@ -156,7 +160,9 @@ def analyze_screening(instances: list[Path], missing_views: list[str], *, config
             log.info("exam %s: %d of %d view(s) decoded again for the secondary captures", key[:8], missing,
                      len(run.views))
         images = [image if image is not None else pipeline.read(path) for image, path in zip(run.views, run.paths)]
-        return forward_results(run.result, images, list(run.paths), config)
+        forwarded = forward_results(run.result, images, list(run.paths), config)
+        timeline.mark(timeline.Step.DICOM_OBJECTS)
+        return forwarded
 
     return AnalyzerOutput(result=to_dict(run.result), outputs=outputs,
                           rejected=tuple({"reason": r.reason, "message": r.message} for r in run.rejected),
