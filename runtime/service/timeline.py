@@ -17,7 +17,7 @@ class Step(enum.StrEnum):
     """The steps of the service path, in the order they happen for a screening exam."""
 
     CLAIMED = "claimed"  #: the exam worker took the exam from the queue
-    MODELS_FREE = "models-free"  #: the compiled models were free (the view worker had finished its view)
+    REUSED = "reused"  #: a view analyzed on arrival taken from the store (waited for while it was analyzed)
     DECODED = "decoded"  #: a view not analyzed on arrival: read and decoded (marked once per such view)
     NORMALIZED = "normalized"  #: ... normalized
     DETECTED = "detected"  #: ... detector, clusters and morphology done, the view stored

@@ -183,8 +183,8 @@ class ViewWorker(threading.Thread):
     finds its views done; an exam being analyzed is left to the exam worker."""
 
     def __init__(self, *, queue: JobQueue, analyze: ViewAnalyzer, wake: threading.Event, stop: threading.Event,
-                 poll_s: float = 0.2) -> None:
-        super().__init__(name="view-worker", daemon=True)
+                 poll_s: float = 0.2, name: str = "view-worker") -> None:
+        super().__init__(name=name, daemon=True)
         self.queue, self.analyze, self.wake, self.stop, self.poll_s = queue, analyze, wake, stop, poll_s
 
     def run(self) -> None:
