@@ -355,6 +355,16 @@ def markdown(report: dict) -> str:
                 f"{b['exams_per_hour']} ({b['complete']} of {b['exams']} from {b['senders']}) | "
                 f"{b['seconds_per_exam_over_floor']} | {b['last_ack_to_flag_s']['median']:.3f} "
                 f"({b['last_ack_to_flag_s']['p90']:.3f}) | {b['lost']}/{b['duplicated']} | {s['peak_rss_mb']:.0f} |")
+        from .bench_service import breakdown_markdown
+
+        for name, s in report["service"].items():
+            lines += ["", f"Service CPU per exam ({name}; user + system of the serve process, every thread): one exam "
+                          f"at a time {s.get('cpu_s_per_exam', '?')} s; in the burst "
+                          f"{s['burst'].get('cpu_s_per_exam', '?')} s.", ""]
+            if s.get("breakdown"):
+                lines.append(breakdown_markdown(s["breakdown"], f"Where the time goes after the last instance is "
+                                                f"queued ({name}, one exam at a time, medians; `timeline` of the "
+                                                f"result, runtime/service/timeline.py):"))
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +38,11 @@ class Step(enum.StrEnum):
     DETECTED = "detected"  #: ... analyzed and stored
     VIEWS = "views"  #: every view analyzed or taken from the store
     EXAM_STEPS = "exam-steps"  #: the exam-level steps done
+
+
+#: views read and normalized at a time in one process (a 3328x4096 view holds ~150 MB while it is read)
+READS_AT_ONCE = 2
+_reading = threading.BoundedSemaphore(READS_AT_ONCE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +95,10 @@ class ExamPipeline:
         return normalize(mammogram, self.config.preprocess)
 
     def read(self, path: Path) -> NormalizedView:
-        """Read, decode and normalize one view; raises a typed ``InputError``."""
-        return self.normalize(self.decode(path))
+        """Read, decode and normalize one view; raises a typed ``InputError``. At most ``READS_AT_ONCE``
+        views are read at a time in the process (each holds its full-size pixels a while)."""
+        with _reading:
+            return self.normalize(self.decode(path))
 
     def view(self, normalized: NormalizedView) -> ViewAnalysis:
         """Detection and clusters, then each cluster's morphology, then the view's score."""
@@ -156,15 +164,16 @@ class ExamPipeline:
         reads: dict[int, Future[_Read]] = {}
 
         def read(i: int) -> _Read:
-            started = time.perf_counter()
-            try:
-                mammogram = self.decode(paths[i])
-            except InputError as exc:
-                return _Read(error=exc, decode_s=time.perf_counter() - started)
-            decoded = time.perf_counter()
-            on_step(Step.DECODED)
-            view = self.normalize(mammogram)
-            del mammogram  # the full-size decoded pixels: only the normalized view is kept
+            with _reading:
+                started = time.perf_counter()
+                try:
+                    mammogram = self.decode(paths[i])
+                except InputError as exc:
+                    return _Read(error=exc, decode_s=time.perf_counter() - started)
+                decoded = time.perf_counter()
+                on_step(Step.DECODED)
+                view = self.normalize(mammogram)
+                del mammogram  # the full-size decoded pixels: only the normalized view is kept
             on_step(Step.NORMALIZED)
             return _Read(view=view, decode_s=decoded - started, normalize_s=time.perf_counter() - decoded)
 

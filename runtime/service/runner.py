@@ -28,6 +28,7 @@ from ..privacy import load_or_create_secret
 from . import sdnotify
 from .exam_job import Analyzer, ViewAnalyzer, default_analyzer, default_view_analyzer
 from .health import HealthSnapshot, snapshot_from_queue
+from .memory import keep_large_blocks_unmapped
 from .paths import ServicePaths
 from .retention import prune
 from .worker import ViewWorker, Worker
@@ -134,6 +135,7 @@ class Service:
     def start(self) -> None:
         cfg = self.config.service
         install_thread_excepthook()
+        keep_large_blocks_unmapped()
         self.space.maintain()
         if self.runs_intake:
             removed = remove_stale_tmp(self.paths.spool) + remove_stale_tmp(self.paths.quarantine)
