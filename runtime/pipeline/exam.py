@@ -183,15 +183,17 @@ class ExamPipeline:
                     reads[i] = pool.submit(read, i)
 
         read_s = normalize_s = 0.0
-        try:
-            for i, (path, key) in enumerate(zip(paths, keys)):
+        slots: dict[int, tuple[Path, NormalizedView | None, ViewAnalysis] | Rejected] = {}
+        try:  # the views another thread is analyzing last: by then they are likely done
+            for i in sorted(range(len(paths)), key=lambda i: i not in mine):
+                path, key = paths[i], keys[i]
                 if store is not None and key is not None:
                     if i not in mine:
                         store.wait(key)  # another thread is analyzing it: its result, or ours if it failed
                     recent = store.recent(key)
                     found = recent[1] if recent else store.get(key)
                     if found is not None:
-                        analyzed.append((path, recent[0] if recent else None, found))
+                        slots[i] = (path, recent[0] if recent else None, found)
                         on_step(Step.REUSED)
                         continue
                 if i in todo:
@@ -203,12 +205,11 @@ class ExamPipeline:
                 if outcome.view is None:
                     error = outcome.error
                     assert error is not None  # a read gives a view or the reader's error
-                    rejected.append(Rejected(path=path, reason=error.reason, message=str(error),
-                                             view=self._view_name(path)))
+                    slots[i] = Rejected(path=path, reason=error.reason, message=str(error), view=self._view_name(path))
                     continue
                 with lock:
                     analysis = self.view(outcome.view)
-                analyzed.append((path, outcome.view, analysis))
+                slots[i] = (path, outcome.view, analysis)
                 if store is not None and key is not None:
                     store.put(key, analysis, outcome.view)
                 on_step(Step.DETECTED)
@@ -221,6 +222,12 @@ class ExamPipeline:
                     if key is not None:
                         store.end(key)
         on_step(Step.VIEWS)
+        for i in sorted(slots):  # in the order of ``paths``
+            slot = slots[i]
+            if isinstance(slot, Rejected):
+                rejected.append(slot)
+            else:
+                analyzed.append(slot)
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
         result = self.exam([a for _, _, a in analyzed], study_key=study_key,
