@@ -230,12 +230,14 @@ class ExamPipeline:
                 analyzed.append(slot)
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
-        result = self.exam([a for _, _, a in analyzed], study_key=study_key,
-                           timings=(StageTiming(stage="read", seconds=read_s),
-                                    StageTiming(stage="normalize", seconds=normalize_s)),
-                           not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
-                                         for r in rejected],
-                           normalized=self._risk_views(analyzed))
+        risk_views = self._risk_views(analyzed)
+        with lock:  # the risk model, when loaded
+            result = self.exam([a for _, _, a in analyzed], study_key=study_key,
+                               timings=(StageTiming(stage="read", seconds=read_s),
+                                        StageTiming(stage="normalize", seconds=normalize_s)),
+                               not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
+                                             for r in rejected],
+                               normalized=risk_views)
         on_step(Step.EXAM_STEPS)
         return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
                        rejected=tuple(rejected))
