@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoders", action="store_true",
                         help="only the decoder table: one 3328x4096 view in each compressed syntax, every decoder "
                              "(wall and CPU time, pixel-identical?) beside the uncompressed decode floor")
+    parser.add_argument("--stages", action="store_true",
+                        help="only CPU seconds and memory per stage of one exam (3328x4096 uncompressed, OpenVINO "
+                             "INT8): per view SHA-256, read, decode, modality/VOI, normalize, detector; pictures")
     parser.add_argument("--worker", nargs=4, metavar=("EXAM_DIR", "BACKEND", "PRECISION", "REPEATS"),
                         help=argparse.SUPPRESS)
 
@@ -355,6 +358,16 @@ def markdown(report: dict) -> str:
                 f"{b['exams_per_hour']} ({b['complete']} of {b['exams']} from {b['senders']}) | "
                 f"{b['seconds_per_exam_over_floor']} | {b['last_ack_to_flag_s']['median']:.3f} "
                 f"({b['last_ack_to_flag_s']['p90']:.3f}) | {b['lost']}/{b['duplicated']} | {s['peak_rss_mb']:.0f} |")
+        from .bench_service import breakdown_markdown
+
+        for name, s in report["service"].items():
+            lines += ["", f"Service CPU per exam ({name}; user + system of the serve process, every thread): one exam "
+                          f"at a time {s.get('cpu_s_per_exam', '?')} s; in the burst "
+                          f"{s['burst'].get('cpu_s_per_exam', '?')} s.", ""]
+            if s.get("breakdown"):
+                lines.append(breakdown_markdown(s["breakdown"], f"Where the time goes after the last instance is "
+                                                f"queued ({name}, one exam at a time, medians; `timeline` of the "
+                                                f"result, runtime/service/timeline.py):"))
     return "\n".join(lines) + "\n"
 
 
@@ -394,6 +407,20 @@ def run(args: argparse.Namespace, config: object) -> int:
         text = f"Load average before / after: {before} / {load()}.\n\n" + layers_markdown(profiles)
         (args.out / "layers.json").write_text(json.dumps(profiles, indent=2))
         (args.out / "layers.md").write_text(text)
+        print(text)
+        return 0
+    if args.stages:
+        from . import bench_stages
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = make_bench_exam(Path(tmp) / "exam", EXAMS["3328x4096 uncompressed"])
+            before = load()
+            table = {"machine": machine(), "load_before": before, **bench_stages.measure(folder, max(3, args.repeats)),
+                     "load_after": load()}
+        (args.out / "stages.json").write_text(json.dumps(table, indent=2))
+        text = (f"Load average before / after: {table['load_before']} / {table['load_after']}.\n\n"
+                + bench_stages.markdown(table))
+        (args.out / "stages.md").write_text(text)
         print(text)
         return 0
     if args.decoders:

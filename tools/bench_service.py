@@ -101,6 +101,11 @@ class Service:
             return {p: (f, d) for p, (f, d) in seen.items() if d is not None}
         raise RuntimeError(f"{count} result(s) not complete within {timeout:.0f} s")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system, every thread) the serve process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """The serve process's peak resident set (VmHWM) so far, MB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -120,6 +125,32 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
     return {"median": round(statistics.median(ordered), 3), "p90": round(pick(0.9), 3), "max": round(ordered[-1], 3)}
+
+
+def breakdown(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median per step over the exams' timelines (``runtime/service/timeline.py``): seconds since the last
+    instance was queued, the step's own share (since the step before it), and CPU since the claim."""
+    rows: dict[str, dict[str, list[float]]] = {}
+    for document in documents:
+        previous = 0.0
+        seen: dict[str, int] = {}
+        for mark in document.get("timeline") or []:
+            seen[mark["step"]] = seen.get(mark["step"], 0) + 1
+            name = mark["step"] if seen[mark["step"]] == 1 else f"{mark['step']} ({seen[mark['step']]})"
+            row = rows.setdefault(name, {"at_s": [], "step_s": [], "cpu_s": []})
+            row["at_s"].append(mark["at_s"])
+            row["step_s"].append(mark["at_s"] - previous)
+            row["cpu_s"].append(mark["cpu_s"])
+            previous = mark["at_s"]
+    return [{"step": name, "exams": len(v["at_s"]), **{k: round(statistics.median(x), 4) for k, x in v.items()}}
+            for name, v in rows.items()]
+
+
+def breakdown_markdown(rows: list[dict[str, Any]], title: str) -> str:
+    lines = [f"{title}", "", "| step | exams | at (s after the last instance queued) | step's own s | "
+             "process CPU s since the claim |", "|---|---|---|---|---|"]
+    lines += [f"| {r['step']} | {r['exams']} | {r['at_s']:.3f} | {r['step_s']:.3f} | {r['cpu_s']:.3f} |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, Any]:
@@ -143,24 +174,31 @@ def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, 
         service = Service(root)
         try:
             known: set[Path] = set()
-            flag, outputs = [], []
+            flag, outputs, cpu, documents = [], [], [], []
             for i in range(repeats + 1):  # the first exam compiles the models: a warm-up
                 files = clone(exam, root / f"one{i}")
+                cpu_before = service.cpu_s()
                 acked = service.send(files)
                 ((path, (t_flag, t_done)),) = service.wait(known, 1).items()
                 known.add(path)
                 if i:
                     flag.append(t_flag - acked)
                     outputs.append(t_done - acked)
+                    time.sleep(0.2)  # the last result write and the queue's bookkeeping end
+                    cpu.append(service.cpu_s() - cpu_before)
+                    documents.append(json.loads(path.read_text()))
             exams = [clone(exam, root / f"burst{i}") for i in range(burst)]
+            cpu_before = service.cpu_s()
             begin = time.monotonic()
             with ThreadPoolExecutor(senders) as pool:
                 acks = list(pool.map(service.send, exams))
             done = service.wait(known, burst, timeout=max(300.0, 90.0 * burst), partial=True)
             end = max((d for _, d in done.values()), default=time.monotonic())
+            burst_cpu = service.cpu_s() - cpu_before
             time.sleep(1.0)  # a duplicate result would show up beside the others
             results = len(set(service.results.glob("*.json")) - known)
             peak = service.peak_rss_mb()
+            burst_documents = [json.loads(p.read_text()) for p in done]
         finally:
             service.stop()
             shutil.rmtree(root / "state", ignore_errors=True)
@@ -173,7 +211,10 @@ def measure(exam: Path, *, repeats: int, burst: int, senders: int) -> dict[str, 
         "flag_over_last_view_decode": round(statistics.median(flag) / last_view, 2),
         "all_outputs_over_decode_floor": round(statistics.median(outputs) / decode_floor, 2),
         "peak_rss_mb": peak,
-        "burst": {"exams": burst, "senders": senders, "complete": len(done),
+        "cpu_s_per_exam": round(statistics.median(cpu), 3),
+        "breakdown": breakdown(documents),
+        "burst": {"cpu_s_per_exam": round(burst_cpu / max(1, len(done)), 3),
+                  "breakdown": breakdown(burst_documents), "exams": burst, "senders": senders, "complete": len(done),
                   "exams_per_hour": round(len(done) / (end - begin) * 3600),
                   "results": results, "lost": max(0, burst - results), "duplicated": max(0, results - burst),
                   "seconds_per_exam_over_floor": round((end - begin) / max(1, len(done)) / decode_floor, 2),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +27,32 @@ from .files import Rejected
 from .models import ExamModels
 from .outputs import write_exam_outputs
 from .views import ViewStore
+
+
+class Step(enum.StrEnum):
+    """What ``ExamPipeline.analyze_files`` reports as it goes (``on_step``), for the service's timeline."""
+
+    REUSED = "reused"  #: a view taken from the store (waited for while another thread analyzed it)
+    DECODED = "decoded"  #: a view not in the store read and decoded
+    NORMALIZED = "normalized"  #: ... normalized
+    DETECTED = "detected"  #: ... analyzed and stored
+    VIEWS = "views"  #: every view analyzed or taken from the store
+    EXAM_STEPS = "exam-steps"  #: the exam-level steps done
+
+
+#: views read and normalized at a time in one process (a 3328x4096 view holds ~150 MB while it is read)
+READS_AT_ONCE = 2
+_reading = threading.BoundedSemaphore(READS_AT_ONCE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Read:
+    """One view read and normalized, or the reader's error."""
+
+    view: NormalizedView | None = None
+    error: InputError | None = None
+    decode_s: float = 0.0
+    normalize_s: float = 0.0
 
 
 class NoViewError(InputError):
@@ -64,8 +95,10 @@ class ExamPipeline:
         return normalize(mammogram, self.config.preprocess)
 
     def read(self, path: Path) -> NormalizedView:
-        """Read, decode and normalize one view; raises a typed ``InputError``."""
-        return self.normalize(self.decode(path))
+        """Read, decode and normalize one view; raises a typed ``InputError``. At most ``READS_AT_ONCE``
+        views are read at a time in the process (each holds its full-size pixels a while)."""
+        with _reading:
+            return self.normalize(self.decode(path))
 
     def view(self, normalized: NormalizedView) -> ViewAnalysis:
         """Detection and clusters, then each cluster's morphology, then the view's score."""
@@ -105,40 +138,107 @@ class ExamPipeline:
                                  rule=rule_text(config.flag_min_birads, config.flag_uncertain),
                                  views_not_analyzed=not_analyzed, risk=risk)
 
-    def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None) -> ExamRun:
+    def analyze_files(self, paths: Sequence[Path], *, study_key: str, store: ViewStore | None = None,
+                      on_step: Callable[[Step], None] = lambda step: None,
+                      models_lock: AbstractContextManager[Any] | None = None, readers: int = 1) -> ExamRun:
         """One study's files end to end; a file the reader refuses is listed, the others analyzed. With a
-        ``store``, a view already analyzed (same file, same fingerprint) is taken from it, and new ones go in."""
+        ``store``, a view already analyzed (same file, same fingerprint) is taken from it, and new ones go in;
+        a view another thread is analyzing (``ViewStore.begin``) is waited for, not analyzed twice.
+
+        ``on_step`` is told of each step as it ends. ``models_lock`` is held only while a view runs the models
+        (decoding and normalizing need none); with ``readers`` > 1 the views still to analyze are read and
+        normalized that many at a time in threads, while the one before them runs the models."""
         rejected: list[Rejected] = []
         analyzed: list[tuple[Path, NormalizedView | None, ViewAnalysis]] = []
+        lock = models_lock if models_lock is not None else nullcontext()
+        keys = [store.key(path) if store is not None else None for path in paths]
+        mine = {i for i, key in enumerate(keys) if store is None or key is None or store.begin(key)}
+
+        def stored(i: int) -> bool:
+            key = keys[i]
+            return store is not None and key is not None and (store.recent(key) is not None or store.exists(key))
+
+        todo = [i for i in sorted(mine) if not stored(i)]
+        pool = (ThreadPoolExecutor(max_workers=readers, thread_name_prefix="view-reader")
+                if readers > 1 and len(todo) > 1 else None)
+        reads: dict[int, Future[_Read]] = {}
+
+        def read(i: int) -> _Read:
+            with _reading:
+                started = time.perf_counter()
+                try:
+                    mammogram = self.decode(paths[i])
+                except InputError as exc:
+                    return _Read(error=exc, decode_s=time.perf_counter() - started)
+                decoded = time.perf_counter()
+                on_step(Step.DECODED)
+                view = self.normalize(mammogram)
+                del mammogram  # the full-size decoded pixels: only the normalized view is kept
+            on_step(Step.NORMALIZED)
+            return _Read(view=view, decode_s=decoded - started, normalize_s=time.perf_counter() - decoded)
+
+        def ahead(position: int) -> None:  # keep ``readers`` reads started from the view in hand on
+            for i in todo[position:position + readers]:
+                if i not in reads and pool is not None:
+                    reads[i] = pool.submit(read, i)
+
         read_s = normalize_s = 0.0
-        for path in paths:
-            key = store.key(path) if store is not None else None
-            recent = store.recent(key) if store is not None and key is not None else None
-            stored = recent[1] if recent else (store.get(key) if store is not None and key is not None else None)
-            if stored is not None:
-                analyzed.append((path, recent[0] if recent else None, stored))
-                continue
-            started = time.perf_counter()
-            try:
-                mammogram = self.decode(path)
-            except InputError as exc:
-                rejected.append(Rejected(path=path, reason=exc.reason, message=str(exc), view=self._view_name(path)))
-                continue
-            read = time.perf_counter()
-            view = self.normalize(mammogram)
-            read_s, normalize_s = read_s + read - started, normalize_s + time.perf_counter() - read
-            analysis = self.view(view)
-            analyzed.append((path, view, analysis))
-            if store is not None and key is not None:
-                store.put(key, analysis, view)
+        slots: dict[int, tuple[Path, NormalizedView | None, ViewAnalysis] | Rejected] = {}
+        try:  # the views another thread is analyzing last: by then they are likely done
+            for i in sorted(range(len(paths)), key=lambda i: i not in mine):
+                path, key = paths[i], keys[i]
+                if store is not None and key is not None:
+                    if i not in mine:
+                        store.wait(key)  # another thread is analyzing it: its result, or ours if it failed
+                    recent = store.recent(key)
+                    found = recent[1] if recent else store.get(key)
+                    if found is not None:
+                        slots[i] = (path, recent[0] if recent else None, found)
+                        on_step(Step.REUSED)
+                        continue
+                if i in todo:
+                    ahead(todo.index(i))
+                outcome = reads.pop(i).result() if i in reads else read(i)
+                if i in todo:
+                    ahead(todo.index(i) + 1)
+                read_s, normalize_s = read_s + outcome.decode_s, normalize_s + outcome.normalize_s
+                if outcome.view is None:
+                    error = outcome.error
+                    assert error is not None  # a read gives a view or the reader's error
+                    slots[i] = Rejected(path=path, reason=error.reason, message=str(error), view=self._view_name(path))
+                    continue
+                with lock:
+                    analysis = self.view(outcome.view)
+                slots[i] = (path, outcome.view, analysis)
+                if store is not None and key is not None:
+                    store.put(key, analysis, outcome.view)
+                on_step(Step.DETECTED)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            if store is not None:
+                for i in mine:
+                    key = keys[i]
+                    if key is not None:
+                        store.end(key)
+        on_step(Step.VIEWS)
+        for i in sorted(slots):  # in the order of ``paths``
+            slot = slots[i]
+            if isinstance(slot, Rejected):
+                rejected.append(slot)
+            else:
+                analyzed.append(slot)
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
-        result = self.exam([a for _, _, a in analyzed], study_key=study_key,
-                           timings=(StageTiming(stage="read", seconds=read_s),
-                                    StageTiming(stage="normalize", seconds=normalize_s)),
-                           not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
-                                         for r in rejected],
-                           normalized=self._risk_views(analyzed))
+        risk_views = self._risk_views(analyzed)
+        with lock:  # the risk model, when loaded
+            result = self.exam([a for _, _, a in analyzed], study_key=study_key,
+                               timings=(StageTiming(stage="read", seconds=read_s),
+                                        StageTiming(stage="normalize", seconds=normalize_s)),
+                               not_analyzed=[ViewNotAnalyzed(view=r.view, reason=r.reason, message=r.message)
+                                             for r in rejected],
+                               normalized=risk_views)
+        on_step(Step.EXAM_STEPS)
         return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
                        rejected=tuple(rejected))
 

@@ -22,6 +22,10 @@ from ..preprocess import NormalizedView
 from ..results import from_dict, to_dict
 
 log = logging.getLogger(__name__)
+#: file keys remembered per path (a spooled file is written once, by atomic rename: same path and stat, same bytes)
+KEYS_REMEMBERED = 64
+#: how long a view another thread analyzes is waited for before it is analyzed here too (a hung analysis)
+WAIT_S = 120.0
 
 
 class ViewStore:
@@ -32,10 +36,50 @@ class ViewStore:
     def __init__(self, directory: Path, fingerprint: str, *, keep: int = 0) -> None:
         self.directory, self.fingerprint, self.keep = directory, fingerprint, keep
         self._recent: OrderedDict[str, tuple[NormalizedView, ViewAnalysis]] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, int, int, int, int], str] = OrderedDict()
+        self._busy: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def key(self, path: Path) -> str:
-        return hashlib.sha256(f"{file_sha256(path)}:{self.fingerprint}".encode()).hexdigest()[:40]
+        """SHA-256 of the file's bytes and the fingerprint; hashed once per file (path, device, inode, size and
+        mtime the same), as the view worker and then the exam both ask for it."""
+        st = path.stat()
+        identity = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            known = self._keys.get(identity)
+        if known is not None:
+            return known
+        key = hashlib.sha256(f"{file_sha256(path)}:{self.fingerprint}".encode()).hexdigest()[:40]
+        with self._lock:
+            self._keys[identity] = key
+            while len(self._keys) > KEYS_REMEMBERED:
+                self._keys.popitem(last=False)
+        return key
+
+    def begin(self, key: str) -> bool:
+        """Take the view ``key`` to analyze: False when another thread has it (then :meth:`wait` for it)."""
+        with self._lock:
+            if key in self._busy:
+                return False
+            self._busy[key] = threading.Event()
+            return True
+
+    def end(self, key: str) -> None:
+        """The view taken with :meth:`begin` is stored, or failed: whoever waits for it goes on."""
+        with self._lock:
+            done = self._busy.pop(key, None)
+        if done is not None:
+            done.set()
+
+    def wait(self, key: str, timeout: float = WAIT_S) -> None:
+        """Until the thread analyzing ``key`` ends (at most ``timeout``)."""
+        with self._lock:
+            busy = self._busy.get(key)
+        if busy is not None and not busy.wait(timeout):
+            log.warning("view %s still being analyzed after %.0f s; analyzing it here too", key[:8], timeout)
+
+    def exists(self, key: str) -> bool:
+        return (self.directory / f"{key}.json").is_file()
 
     def get(self, key: str) -> ViewAnalysis | None:
         """The stored view, or None (absent, or unreadable: then it is analyzed again)."""

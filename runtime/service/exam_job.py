@@ -21,6 +21,7 @@ from ..pipeline import ExamPipeline, ViewStore, shared_models
 from ..privacy import load_or_create_secret, study_key
 from ..results import to_dict
 from .biopsy_job import ExamKind, analyze_stereo, forward_target, is_stereo, split_instances, write_pictures
+from . import timeline
 from .paths import ServicePaths
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ models_in_use = threading.Lock()  # the compiled models are shared by the exam a
 #: views kept in memory (image + saliency) for their exam's pictures: one four-view exam, ~100 MB
 RECENT_VIEWS = 4
 _stores: dict[tuple[Path, str], ViewStore] = {}
+#: views of an exam read and normalized at a time (threads) while the one before them runs the models
+READERS = 2
 _stores_lock = threading.Lock()
 
 
@@ -67,14 +70,17 @@ def analyze_instance(path: Path, *, config: Config) -> str | None:
         return None
     pipeline, store = _pipeline(config)
     key = store.key(path)
-    if store.get(key) is not None:
+    if store.exists(key) or not store.begin(key):  # stored, or being analyzed by its exam
         return None
     try:
+        normalized = pipeline.read(path)  # no model needed: beside the other thread's inference
         with models_in_use:
-            normalized = pipeline.read(path)
-            store.put(key, pipeline.view(normalized), normalized)
+            analysis = pipeline.view(normalized)
+        store.put(key, analysis, normalized)
     except InputError as exc:  # the exam's analysis names the view and the reason
         return exc.reason
+    finally:
+        store.end(key)
     return None
 
 
@@ -140,12 +146,13 @@ def analyze_screening(instances: list[Path], missing_views: list[str], *, config
     paths = ServicePaths.of(config.service)
     key = study_key(read_header(instances[0], config.reader).study_instance_uid, load_or_create_secret(paths.secret))
     pipeline, store = _pipeline(config)
-    with models_in_use:
-        run = pipeline.analyze_files(instances, study_key=key, store=store)
+    run = pipeline.analyze_files(instances, study_key=key, store=store, models_lock=models_in_use, readers=READERS,
+                                 on_step=lambda step: timeline.mark(timeline.Step(step.value)))
 
     def outputs() -> dict[str, Any]:
         with models_in_use:  # a view taken from the store is read (and its saliency made) again
             result, _ = pipeline.write_outputs(run, paths.results / "exams")
+        timeline.mark(timeline.Step.PICTURES)
         return to_dict(result)
 
     def forwarding() -> dict[str, Any] | None:
@@ -156,7 +163,9 @@ def analyze_screening(instances: list[Path], missing_views: list[str], *, config
             log.info("exam %s: %d of %d view(s) decoded again for the secondary captures", key[:8], missing,
                      len(run.views))
         images = [image if image is not None else pipeline.read(path) for image, path in zip(run.views, run.paths)]
-        return forward_results(run.result, images, list(run.paths), config)
+        forwarded = forward_results(run.result, images, list(run.paths), config)
+        timeline.mark(timeline.Step.DICOM_OBJECTS)
+        return forwarded
 
     return AnalyzerOutput(result=to_dict(run.result), outputs=outputs,
                           rejected=tuple({"reason": r.reason, "message": r.message} for r in run.rejected),

@@ -28,6 +28,7 @@ from ..privacy import load_or_create_secret
 from . import sdnotify
 from .exam_job import Analyzer, ViewAnalyzer, default_analyzer, default_view_analyzer
 from .health import HealthSnapshot, snapshot_from_queue
+from .memory import keep_large_blocks_unmapped
 from .paths import ServicePaths
 from .retention import prune
 from .worker import ViewWorker, Worker
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
+#: threads analyzing views as they arrive (they share the compiled models, one at a time)
+VIEW_WORKERS = 2
 
 
 class Role(enum.StrEnum):
@@ -132,6 +135,7 @@ class Service:
     def start(self) -> None:
         cfg = self.config.service
         install_thread_excepthook()
+        keep_large_blocks_unmapped()
         self.space.maintain()
         if self.runs_intake:
             removed = remove_stale_tmp(self.paths.spool) + remove_stale_tmp(self.paths.quarantine)
@@ -165,10 +169,11 @@ class Service:
                 worker.start()
                 self.workers.append(worker)
             if self._view_analyzer is not None:
-                self._view_worker = ViewWorker(queue=self.queue, analyze=self._view_analyzer, wake=self._wake_views,
-                                               stop=self.stopping)
-                self._view_worker.start()
-                self._threads.append(self._view_worker)
+                for i in range(VIEW_WORKERS):  # one reads the next view while the other runs the models
+                    view_worker = ViewWorker(queue=self.queue, analyze=self._view_analyzer, wake=self._wake_views,
+                                             stop=self.stopping, name=f"view-worker-{i}")
+                    view_worker.start()
+                    self._threads.append(view_worker)
         if self.runs_intake and self.config.forward.destinations:
             from ..forward import SendQueue, SenderThread, forward_paths
 

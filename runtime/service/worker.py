@@ -17,6 +17,7 @@ from ..jobs.queue import Job, JobQueue, JobState
 from ..jobs import ViewState
 from ..biopsy.errors import BiopsyError
 from .biopsy_job import ExamKind
+from . import timeline
 from .exam_job import Analyzer, AnalyzerOutput, ViewAnalyzer
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,18 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
             max_attempts: int, on_done: Callable[[dict[str, Any]], None] | None = None) -> JobState:
     """Analyze one claimed exam; the result file is written before the exam is marked done."""
     started = time.time()
+    row = queue.exam(job.study_key)
+    steps = timeline.begin(row["last_received_at"] if row is not None else started)
+    try:
+        return _run_job(job, queue=queue, analyzer=analyzer, results_dir=results_dir, max_attempts=max_attempts,
+                        on_done=on_done, started=started, steps=steps)
+    finally:
+        timeline.end()
+
+
+def _run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path, max_attempts: int,
+             on_done: Callable[[dict[str, Any]], None] | None, started: float,
+             steps: timeline.Timeline) -> JobState:
     if job.given_up:
         return give_up(job, queue=queue, results_dir=results_dir, reason="interrupted", started=started,
                        max_attempts=max_attempts,
@@ -92,12 +105,15 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
         return queue.fail(job, reason, max_attempts=max_attempts)
     for rejected in output.rejected:
         queue.record_event("view", rejected["reason"])
-    path = write_envelope(results_dir, document)  # the flag first ...
+    path = write_envelope(results_dir, {**document, "timeline": steps.as_list()})  # the flag first ...
+    timeline.mark(timeline.Step.FLAG_WRITTEN)
     state = queue.finish(job, path)
+    timeline.mark(timeline.Step.QUEUE_DONE)
     flagged_s = time.time() - started
     if on_done is not None:
         try:
             on_done(document)
+            timeline.mark(timeline.Step.EVENT_QUEUED)
         except Exception as exc:  # reporting must never fail an analyzed exam
             log.error("exam %s: result hook failed: %s", job.study_key[:8], type(exc).__name__)
     if output.after is not None:  # ... then the DICOM results for the PACS ([forward]), recorded in the result
@@ -108,10 +124,12 @@ def run_job(job: Job, *, queue: JobQueue, analyzer: Analyzer, results_dir: Path,
             forwarding = {"objects": 0, "deliveries": [], "error": type(exc).__name__}
         if forwarding is not None:
             document = {**document, "forwarding": forwarding}
-            write_envelope(results_dir, document)
+            write_envelope(results_dir, {**document, "timeline": steps.as_list()})
     if output.outputs is not None:  # ... then the pictures, added to the result
         try:
-            write_envelope(results_dir, {**document, "result": output.outputs(), "completed_at": time.time()})
+            result = output.outputs()
+            write_envelope(results_dir, {**document, "result": result, "completed_at": time.time(),
+                                         "timeline": steps.as_list()})
         except Exception as exc:  # the flag is out; a picture that cannot be written is logged
             log.error("exam %s: outputs not written: %s", job.study_key[:8], type(exc).__name__)
     log.info("exam %s analyzed (%d instances, missing %s, %d view(s) not analyzed): flag in %.2f s, all in %.2f s",
@@ -165,8 +183,8 @@ class ViewWorker(threading.Thread):
     finds its views done; an exam being analyzed is left to the exam worker."""
 
     def __init__(self, *, queue: JobQueue, analyze: ViewAnalyzer, wake: threading.Event, stop: threading.Event,
-                 poll_s: float = 0.2) -> None:
-        super().__init__(name="view-worker", daemon=True)
+                 poll_s: float = 0.2, name: str = "view-worker") -> None:
+        super().__init__(name=name, daemon=True)
         self.queue, self.analyze, self.wake, self.stop, self.poll_s = queue, analyze, wake, stop, poll_s
 
     def run(self) -> None:

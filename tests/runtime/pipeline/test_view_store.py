@@ -65,3 +65,38 @@ def test_a_changed_option_or_file_or_a_damaged_record_is_analyzed_again(exam, pi
     (tmp_path / "views" / f"{store.key(exam[0])}.json").write_text("{not json")
     run = pipeline.analyze_files(exam, study_key=KEY, store=store)
     assert [v is None for v in run.views] == [False, True, True, True]
+
+
+def test_a_view_another_thread_is_analyzing_is_waited_for_not_analyzed_twice(exam, pipeline, tmp_path):
+    import threading
+
+    from mammoedge.runtime.pipeline import Step
+
+    first = ViewStore(tmp_path / "first", pipeline.fingerprint, keep=4)
+    done = pipeline.analyze_files(exam, study_key=KEY, store=first)
+    store = ViewStore(tmp_path / "views", pipeline.fingerprint, keep=4)
+    key = store.key(exam[0])
+    assert store.begin(key) and not store.begin(key)  # taken: a second taker is told so
+    steps: list[Step] = []
+    others_done = threading.Event()
+
+    def on_step(step: Step) -> None:
+        steps.append(step)
+        if steps.count(Step.DETECTED) == 3:
+            others_done.set()
+
+    runs = []
+    worker = threading.Thread(target=lambda: runs.append(pipeline.analyze_files(
+        exam, study_key=KEY, store=store, on_step=on_step, models_lock=threading.Lock(), readers=2)))
+    worker.start()
+    assert others_done.wait(120)  # the three other views are analyzed first (two read at a time) ...
+    worker.join(0.5)
+    assert worker.is_alive()  # ... then it waits for the view in hand elsewhere
+    store.put(key, done.result.views[0], done.views[0])  # the other thread's result
+    store.end(key)
+    worker.join(60)
+    (run,) = runs
+    assert run.views[0] is done.views[0]  # taken from the store, not read again
+    assert steps.count(Step.DETECTED) == 3 and steps.count(Step.REUSED) == 1 and steps[-1] is Step.EXAM_STEPS
+    assert [p for p in run.paths] == list(exam)  # in the order of the files, whatever the order of the work
+    assert comparable(run.result) == comparable(done.result)

@@ -71,3 +71,10 @@ def test_views_are_analyzed_as_they_arrive(serve, phantom_exam, tmp_path):
         time.sleep(0.1)
         document = json.loads(path.read_text())
     assert all((served.results / "exams" / v["overlay"]).is_file() for v in document["result"]["views"])
+    jsonschema.validate(document, json.loads(ENVELOPE_SCHEMA.read_text()))
+    steps = [mark["step"] for mark in document["timeline"]]  # where the time went after the last view came
+    assert steps[0] == "claimed" and steps.count("reused") >= 3  # the three views analyzed while it waited
+    assert steps.count("reused") + steps.count("detected") == 4  # each view analyzed once
+    assert steps[-5:] == ["views", "exam-steps", "flag-written", "queue-done", "pictures"]
+    times = [mark["at_s"] for mark in document["timeline"]]
+    assert 0 <= times[0] and times == sorted(times)
