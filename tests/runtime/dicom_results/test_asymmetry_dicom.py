@@ -177,3 +177,17 @@ def test_dciodvfy_and_dsrdump_pass_with_the_asymmetry(risk_exam, tmp_path, caplo
     source = risk_exam.sources[0]
     for value in (str(source.PatientName), str(source.PatientID), source.StudyInstanceUID, source.SOPInstanceUID):
         assert value not in caplog.text
+
+
+def test_no_asymmetry_rows_or_layer_for_an_exam_not_assessed(risk_exam):
+    """A partial exam's status (here forced on the record, its findings kept) puts no region anywhere."""
+    from mammoedge.runtime.risk.stage import RiskStatus
+
+    result = with_above(risk_exam.result, {"CC", "MLO"})
+    result = dataclasses.replace(result, risk=dataclasses.replace(result.risk, status=RiskStatus.NEEDS_FOUR_VIEWS))
+    built = build_dicom_results(result, risk_exam.sources, None, kinds=KINDS)
+    sr = reread(next(b.dataset for b in built if b.kind is ResultKind.SUMMARY_SR))
+    assert asymmetry_groups(sr) == []
+    for b in built:
+        if b.kind is ResultKind.GSPS:
+            assert all(item.GraphicLayer != "ASYMMETRY" for item in b.dataset.get("GraphicLayerSequence", []))
