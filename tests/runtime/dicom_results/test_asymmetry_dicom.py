@@ -191,3 +191,18 @@ def test_no_asymmetry_rows_or_layer_for_an_exam_not_assessed(risk_exam):
     for b in built:
         if b.kind is ResultKind.GSPS:
             assert all(item.GraphicLayer != "ASYMMETRY" for item in b.dataset.get("GraphicLayerSequence", []))
+
+
+def test_gsps_draws_exactly_the_model_s_findings_above_its_operating_point(risk_exam):
+    """The record as the risk stage made it: a window on each side for each projection above the point."""
+    above = {f.projection.value for f in risk_exam.result.risk.asymmetry if f.above_operating_point}
+    assert above, "the phantom exam has no asymmetry above the operating point: this test proves nothing"
+    drawn = set()
+    for laterality, gsps in gsps_by_laterality(risk_exam.result, risk_exam.sources).items():
+        for annotation in gsps.GraphicAnnotationSequence:
+            if annotation.GraphicLayer == "ASYMMETRY":
+                uid = annotation.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+                view = next(v for s, v in zip(risk_exam.sources, risk_exam.result.views) if s.SOPInstanceUID == uid)
+                assert view.laterality.value == laterality
+                drawn.add((view.view.value, laterality))
+    assert drawn == {(p, side) for p in above for side in ("L", "R")}
