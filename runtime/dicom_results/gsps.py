@@ -71,7 +71,7 @@ def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: Series
                                                          tracking_id=r.label, tracking_uid=hd.UID())
                                      for r in regions],
                     text_objects=[hd.pr.TextObject(text_value=ASYMMETRY_TEXT, units="PIXEL",
-                                                   anchor_point=(float(r.outline[:, 0].mean()),
+                                                   anchor_point=(float(r.outline[:, 0].min() + r.outline[:, 0].max()) / 2,
                                                                  float(max(1.0, r.outline[:, 1].min() - 8.0))),
                                                    anchor_point_visible=False) for r in regions]))
                 layers[ASYMMETRY_LAYER] = asymmetry_layer
