@@ -100,6 +100,11 @@ CASE_SCORE = CodedConcept("case-score", SCHEME, "Case score")
 OPERATING_POINT = CodedConcept("operating-point", SCHEME, "Triage operating point")
 ASYMMETRY_SCORE = CodedConcept("asymmetry-score", SCHEME, "Left-right asymmetry score")
 DENSITY = CodedConcept("density", SCHEME, "Breast composition (BI-RADS density)")
+ABOVE_ASYMMETRY_POINT = CodedConcept("asymmetry-above", SCHEME, "Above the asymmetry operating point")
+ASYMMETRY_WINDOW = CodedConcept("asymmetry-window", SCHEME, "Asymmetry window side")
+#: CID 6016/6017 mammography finding: the finding type of the asymmetry region groups
+ASYMMETRIC_BREAST_TISSUE = CodedConcept("129790003", "SCT", "Asymmetric breast tissue")
+MILLIMETRE = CodedConcept("mm", "UCUM", "millimeter")
 
 #: BI-RADS assessment category -> CID 6026 "Mammography Assessment" (its CID 6027 "Assessment from BI-RADS"
 #: members: SNOMED CT for 1-5, the BI-RADS scheme "BI" version 4.0 for 4A/4B/4C)

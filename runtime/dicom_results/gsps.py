@@ -10,9 +10,13 @@ from pydicom.dataset import Dataset
 
 from ..analysis import Cluster
 from ..results.exam import ExamResult
+from .asymmetry import AsymmetryRegion, asymmetry_regions
 from .cad_sr import SeriesPlacement, _points
 
 LAYER = "CAD_CALC"
+#: the risk stage's asymmetry windows above its operating point, on a layer of their own
+ASYMMETRY_LAYER = "ASYMMETRY"
+ASYMMETRY_TEXT = "asymmetry"
 
 
 def label(cluster: Cluster) -> str:
@@ -26,14 +30,21 @@ def label(cluster: Cluster) -> str:
 def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: SeriesPlacement, *,
                manufacturer: str = "mammoedge", device_serial: str = "0") -> list[Dataset]:
     """One presentation state per source series and breast (highdicom's GSPS references images of one series;
-    its General Series Laterality names one breast)."""
+    its General Series Laterality names one breast): the clusters on layer ``CAD_CALC`` and, when the risk
+    stage assessed the exam, each projection's asymmetry window above its operating point on ``ASYMMETRY``."""
     layer = hd.pr.GraphicLayer(layer_name=LAYER, order=1, description="mammoedge calcification clusters")
+    asymmetry_layer = hd.pr.GraphicLayer(layer_name=ASYMMETRY_LAYER, order=2,
+                                         description="mammoedge left-right asymmetry window (risk model)")
+    windows: dict[str, list[AsymmetryRegion]] = {}
+    for region in asymmetry_regions(result, sources, above_only=True):
+        windows.setdefault(str(region.source.SOPInstanceUID), []).append(region)
     by_series: dict[tuple[str, str], list[int]] = {}
     for i, source in enumerate(sources):
         by_series.setdefault((source.SeriesInstanceUID, result.views[i].laterality.value), []).append(i)
     out: list[Dataset] = []
     for n, indices in enumerate(by_series.values()):
         annotations = []
+        layers: dict[str, hd.pr.GraphicLayer] = {}
         for i in indices:
             view, source = result.views[i], sources[i]
             graphics, texts = [], []
@@ -50,6 +61,20 @@ def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: Series
             if graphics:
                 annotations.append(hd.pr.GraphicAnnotation(referenced_images=[source], graphic_layer=layer,
                                                            graphic_objects=graphics, text_objects=texts))
+                layers[LAYER] = layer
+            regions = windows.get(str(source.SOPInstanceUID), [])
+            if regions:
+                annotations.append(hd.pr.GraphicAnnotation(
+                    referenced_images=[source], graphic_layer=asymmetry_layer,
+                    graphic_objects=[hd.pr.GraphicObject(graphic_type=hd.pr.GraphicTypeValues.POLYLINE,
+                                                         graphic_data=r.outline.astype(np.float32), units="PIXEL",
+                                                         tracking_id=r.label, tracking_uid=hd.UID())
+                                     for r in regions],
+                    text_objects=[hd.pr.TextObject(text_value=ASYMMETRY_TEXT, units="PIXEL",
+                                                   anchor_point=(float(r.outline[:, 0].min() + r.outline[:, 0].max()) / 2,
+                                                                 float(max(1.0, r.outline[:, 1].min() - 8.0))),
+                                                   anchor_point_visible=False) for r in regions]))
+                layers[ASYMMETRY_LAYER] = asymmetry_layer
         first = sources[indices[0]]
         out.append(hd.pr.GrayscaleSoftcopyPresentationState(
             referenced_images=[sources[i] for i in indices], series_instance_uid=placement.series_instance_uid,
@@ -59,7 +84,7 @@ def build_gsps(result: ExamResult, sources: Sequence[Dataset], placement: Series
             manufacturer_model_name="mammoedge", software_versions=result.software_version,
             device_serial_number=device_serial, content_label="MAMMOEDGE_CAD",
             content_description=placement.series_description[:64],
-            graphic_annotations=annotations or None, graphic_layers=[layer] if annotations else None,
+            graphic_annotations=annotations or None, graphic_layers=list(layers.values()) or None,
             institution_name=first.get("InstitutionName") or None))
         out[-1].SeriesDescription = placement.series_description
         out[-1].Laterality = result.views[indices[0]].laterality.value  # General Series, Type 2C (paired organ)

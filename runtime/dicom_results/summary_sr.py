@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import highdicom as hd
+import numpy as np
 from highdicom.sr import CodedConcept
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.dataset import Dataset
@@ -16,6 +17,7 @@ from pydicom.uid import generate_uid
 from ..results.exam import ExamResult
 from ..risk.stage import RiskStatus
 from . import codes as C
+from .asymmetry import asymmetry_regions
 from .cad_sr import SeriesPlacement
 
 
@@ -57,20 +59,56 @@ def risk_groups(result: ExamResult) -> list[hd.sr.MeasurementsAndQualitativeEval
         algorithm_id=algorithm, measurements=measurements, qualitative_evaluations=evaluations or None)]
 
 
+def asymmetry_groups(result: ExamResult, sources: Sequence[Dataset]
+                     ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """Per assessed projection and side, an image-region group (TID 1410): the top asymmetry window as a
+    closed POLYLINE on that side's source image, the score, the window side (mm) and whether the score is
+    above the operating point. Both sides of a projection share one tracking UID (one finding, two images)."""
+    regions = asymmetry_regions(result, sources)
+    if not regions:
+        return []
+    model = next((m for m in result.models if "risk" in m.name), None)
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=model.name if model else "risk", version=model.version if model else result.software_version,
+        parameters=["trained on a simulated cohort, not on patients"])
+    tracking = {projection: generate_uid() for projection in {r.finding.projection for r in regions}}
+    groups = []
+    for region in regions:
+        finding = region.finding
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(identifier=f"asymmetry {finding.projection.value}",
+                                                         uid=tracking[finding.projection]),
+            referenced_region=hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=region.outline.astype(np.float32),
+                source_image=hd.sr.SourceImageForRegion.from_source_image(region.source)),
+            finding_type=C.ASYMMETRIC_BREAST_TISSUE, algorithm_id=algorithm,
+            finding_sites=[hd.sr.FindingSite(anatomic_location=C.BREAST,
+                                             laterality=C.LATERALITY[region.laterality])],
+            measurements=[hd.sr.Measurement(name=C.ASYMMETRY_SCORE, value=float(finding.score), unit=C.NO_UNITS),
+                          hd.sr.Measurement(name=C.ASYMMETRY_WINDOW, value=float(finding.window_mm),
+                                            unit=C.MILLIMETRE)],
+            qualitative_evaluations=[hd.sr.QualitativeEvaluation(
+                name=C.ABOVE_ASYMMETRY_POINT, value=C.YES if finding.above_operating_point else C.NO)]))
+    return groups
+
+
 def build_summary_sr(result: ExamResult, sources: Sequence[Dataset], placement: SeriesPlacement, *,
                      device_uid: str, manufacturer: str = "mammoedge") -> Dataset:
-    """Measurement groups: "exam" (the triage flag and score) and one per breast (its flag and case score)."""
+    """Measurement groups: "exam" (the triage flag and score), one per breast (its flag and case score) and,
+    when the risk stage assessed the exam, its figures and the asymmetry regions."""
     detector = result.models[0] if result.models else None
     algorithm = hd.sr.AlgorithmIdentification(
         name=detector.name if detector else "mammoedge",
         version=detector.version if detector else result.software_version,
         parameters=[f"software mammoedge {result.software_version}"])
     triage = result.triage
+    groups: list[hd.sr.MeasurementsAndQualitativeEvaluations | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]
     groups = [_group("exam", triage.flagged, triage.score, triage.operating_point, algorithm, None)]
     groups += [_group(f"breast {b.laterality.value}", b.flagged, b.case_score, triage.operating_point, algorithm,
                       hd.sr.FindingSite(anatomic_location=C.BREAST, laterality=C.LATERALITY[b.laterality]))
                for b in result.breasts]
     groups += risk_groups(result)
+    groups += asymmetry_groups(result, sources)
     context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=device_uid, name=manufacturer)))

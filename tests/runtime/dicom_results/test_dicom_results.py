@@ -250,18 +250,12 @@ def test_no_patient_data_in_logs(exam, tmp_path, caplog):
         assert value not in text
 
 
-def test_summary_sr_carries_the_risk_stage(exam):
+def test_summary_sr_carries_the_risk_stage(risk_exam):
     """With the risk model configured, the companion SR holds its figures (a simulated-cohort model)."""
-    from mammoedge.runtime.config import Config
-    from mammoedge.runtime.pipeline import ExamPipeline, shared_models
-
-    config = Config()
-    config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis, risk_model="risk-fourview"))
-    run = ExamPipeline(shared_models(config), config).analyze_files(list(exam.paths), study_key="cd" * 16)
-    risk = run.result.risk
+    risk = risk_exam.result.risk
     assert risk is not None and risk.status.value == "assessed"
-    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in run.paths]
-    sr = reread(build_dicom_results(run.result, sources, None, kinds=[ResultKind.SUMMARY_SR])[0].dataset)
+    sr = reread(build_dicom_results(risk_exam.result, risk_exam.sources, None, kinds=[ResultKind.SUMMARY_SR])[0]
+                .dataset)
     group = next(g for p, g in walk(sr) if p[-1] == "Measurement Group"
                  and one(g, "Tracking Identifier").TextValue == "risk (simulated cohort)")
     for year, value in zip(risk.years, risk.risk):
