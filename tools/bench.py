@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXAMS = {
     "3328x4096 uncompressed": {"profile": "hologic"},
@@ -393,6 +395,20 @@ def ratios(rows: list[dict]) -> dict:
     return out
 
 
+def _one_exam_table(out: Path, name: str, measure: Callable[[Path], dict[str, Any]],
+                    markdown: Callable[[dict[str, Any]], str]) -> int:
+    """Measure on one 3328x4096 phantom exam, write ``name``.json and .md under ``out`` with the load, print."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_bench_exam(Path(tmp) / "exam", EXAMS["3328x4096 uncompressed"])
+        before = load()
+        table = {"machine": machine(), "load_before": before, **measure(folder), "load_after": load()}
+    (out / f"{name}.json").write_text(json.dumps(table, indent=2))
+    text = f"Load average before / after: {table['load_before']} / {table['load_after']}.\n\n" + markdown(table)
+    (out / f"{name}.md").write_text(text)
+    print(text)
+    return 0
+
+
 def run(args: argparse.Namespace, config: object) -> int:
     if args.worker:
         exam_dir, backend, precision, repeats = args.worker
@@ -412,28 +428,12 @@ def run(args: argparse.Namespace, config: object) -> int:
     if args.stages:
         from . import bench_stages
 
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = make_bench_exam(Path(tmp) / "exam", EXAMS["3328x4096 uncompressed"])
-            before = load()
-            table = {"machine": machine(), "load_before": before, **bench_stages.measure(folder, max(3, args.repeats)),
-                     "load_after": load()}
-        (args.out / "stages.json").write_text(json.dumps(table, indent=2))
-        text = (f"Load average before / after: {table['load_before']} / {table['load_after']}.\n\n"
-                + bench_stages.markdown(table))
-        (args.out / "stages.md").write_text(text)
-        print(text)
-        return 0
+        return _one_exam_table(args.out, "stages", lambda folder: bench_stages.measure(folder, max(3, args.repeats)),
+                               bench_stages.markdown)
     if args.decoders:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = make_bench_exam(Path(tmp) / "exam", EXAMS["3328x4096 uncompressed"])
-            before = load()
-            table = {"machine": machine(), "load_before": before,
-                     **decoder_table(sorted(folder.glob("*.dcm"))[-1], max(3, args.repeats)), "load_after": load()}
-        (args.out / "decoders.json").write_text(json.dumps(table, indent=2))
-        text = f"Load average before / after: {table['load_before']} / {table['load_after']}.\n\n" + decoder_markdown(table)
-        (args.out / "decoders.md").write_text(text)
-        print(text)
-        return 0
+        return _one_exam_table(args.out, "decoders",
+                               lambda folder: decoder_table(sorted(folder.glob("*.dcm"))[-1], max(3, args.repeats)),
+                               decoder_markdown)
     chosen = [e.strip() for e in args.exams.split(",") if e.strip()]
     unknown = sorted(set(chosen) - set(EXAMS))
     if unknown:
