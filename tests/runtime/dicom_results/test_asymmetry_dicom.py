@@ -14,6 +14,7 @@ import pytest
 from mammoedge.runtime.dicom_results import DicomResultsError, ResultKind, build_dicom_results, write_dicom_results
 from mammoedge.runtime.dicom_results.asymmetry import window_outline
 from mammoedge.runtime.dicom_results.cad_sr import spacing_of
+from dciodvfy_helpers import dciodvfy_errors
 
 KINDS = (ResultKind.SUMMARY_SR, ResultKind.GSPS)
 
@@ -166,8 +167,7 @@ def test_dciodvfy_and_dsrdump_pass_with_the_asymmetry(risk_exam, tmp_path, caplo
     written = write_dicom_results(result, risk_exam.sources, None, tmp_path, kinds=KINDS)
     assert sorted(i.kind.value for i, _ in written) == ["gsps", "gsps", "summary_sr"]
     for item, path in written:
-        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
-        errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+        errors = dciodvfy_errors(path)
         assert not errors, (item.kind, errors)
     sr_path = next(p for i, p in written if i.kind is ResultKind.SUMMARY_SR)
     dump = subprocess.run(["dsrdump", "-v", str(sr_path)], capture_output=True, text=True)
