@@ -197,7 +197,7 @@ def test_wrong_ae_destination_is_refused_kept_and_says_why(exam, orthanc, tmp_pa
 def test_destination_refusing_our_calling_ae_is_refused(exam, orthanc, tmp_path):
     orthanc.start()
     objects = written(exam, tmp_path / "out")[:1]
-    config = forward(orthanc, calling_ae_title="STRANGER")
+    config = forward(orthanc, calling_ae_title="STRANGER", timeout_s=30.0)  # a loaded CI box: the rejection, not a timeout
     queue = SendQueue(tmp_path / "forward.sqlite")
     enqueue_results(queue, config, exam.result.study_key, objects)
     Sender(config, queue).send_due(config.destinations[0])
