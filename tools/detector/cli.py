@@ -34,8 +34,7 @@ def export_command(args: argparse.Namespace) -> int:
     check_seed(args.seed, Split.CALIBRATION, what="calibration seed")
     args.models_dir.mkdir(parents=True, exist_ok=True)
     trained = read_json(args.checkpoint.parent / "training.json", {}).get("config", {})
-    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx", width=trained.get("width", 8),
-                       arch=trained.get("arch", "v1"))
+    fp32 = export_onnx(args.checkpoint, args.models_dir / f"{MODEL_NAME}-fp32.onnx", width=trained.get("width", 8))
     calibration, _, _ = make_set(PhantomPatches(), args.calibration_patches, seed=args.seed)
     int8 = quantize_int8(fp32, args.models_dir / f"{MODEL_NAME}-int8.onnx", calibration)
     training = {"data": "mammoedge phantom training patches (tools/phantom/patch.py)", **trained}

@@ -21,13 +21,13 @@ MODEL_NAME = "calc-detector"
 INPUT_NAME, OUTPUT_NAME = "image", "prob"
 
 
-def export_onnx(checkpoint: Path, out_path: Path, width: int = 8, arch: str = "v1") -> Path:
+def export_onnx(checkpoint: Path, out_path: Path, width: int = 8) -> Path:
     """FP32 ONNX with dynamic batch, height and width."""
     import torch
 
     from .train import load_model
 
-    return export_model(load_model(checkpoint, width, arch), torch.zeros(1, 1, 256, 256), out_path,
+    return export_model(load_model(checkpoint, width), torch.zeros(1, 1, 256, 256), out_path,
                         inputs=[INPUT_NAME], outputs=[OUTPUT_NAME],
                         dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                                       OUTPUT_NAME: {0: "batch", 2: "height_4", 3: "width_4"}})

@@ -33,7 +33,6 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
     patches: int = training.option(2400, "training patches made up front")
     val_patches: int = 200  #: validation patches (seed ``validation_seed``)
     crop: int = training.option(160, "side of the random training crops, px")
-    patch: int = training.option(256, "side of the phantom patches made up front, px (>= crop)")
     domain: float = training.option(0.0, "share of training crops rendered through a random film or digital "
                                          "look (training.domain_augment; 0: the v1.0 recipe's data)")
     lr: float = training.option(2e-3, "peak learning rate of the one-cycle schedule")
@@ -41,8 +40,6 @@ class TrainConfig(training.TrainConfig, validation=Split.DETECTOR_VALIDATION, ou
                                     "frozen); '': from scratch")
     faint: float = training.option(1.0, "focal-loss weight of the cells of faint (amorphous) calcifications "
                                         "(1: no emphasis)")
-    arch: str = training.option("v1", "architecture: v1 (the shipped v1.0) or context (v1 plus a stride-8/16/32 "
-                                      "context branch; --init with a v1 file loads v1's layers)")
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0,
@@ -87,11 +84,11 @@ def _batch(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, ba
 def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None, progress: bool = True
           ) -> dict[str, Any]:
     """Train, save ``detector.pt`` and ``training.json`` (+ curve PNG) in ``out_dir``; return the summary."""
-    from .model import build
+    from .model import CalcDetector
 
     out_dir.mkdir(parents=True, exist_ok=True)
     seeded(config.seed, config.threads)
-    source = source or PhantomPatches(size=config.patch)
+    source = source or PhantomPatches()
     started = time.perf_counter()
     images, targets, truths = make_set(source, config.patches, seed=config.training_seed, progress=progress)
     weights = (np.stack([emphasis_map(t, images.shape[-2:], 0.1, config.faint) for t in truths])[:, None]
@@ -99,9 +96,9 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
     val_images, val_targets, _ = make_set(source, config.val_patches, seed=config.validation_seed)
     data_seconds = time.perf_counter() - started
 
-    model = build(config.arch, config.width)
+    model = CalcDetector(config.width)
     if config.init:
-        init_from_onnx(model, Path(config.init), partial=config.arch != "v1")
+        init_from_onnx(model, Path(config.init))
 
     def step_loss(rng: np.random.Generator) -> torch.Tensor:
         x, y, w = _batch(images, targets, rng, config.batch, config.crop, config.domain, weights)
@@ -115,14 +112,12 @@ def train(config: TrainConfig, out_dir: Path, source: PatchSource | None = None,
                   patches_per_second=lambda seconds: round(config.steps * config.batch / seconds, 1))
 
 
-def init_from_onnx(model: CalcDetector, path: Path, partial: bool = False) -> None:
-    """Load an exported detector's weights into ``model`` and keep the loaded BatchNorm layers in eval mode.
+def init_from_onnx(model: CalcDetector, path: Path) -> None:
+    """Load an exported detector's weights into ``model`` and keep its BatchNorm layers in eval mode.
 
     The export folded each BatchNorm into the convolution before it (weight and bias); here each BatchNorm
     becomes that bias with unit statistics (mean 0, variance 1 - eps), so ``model`` computes what the ONNX
-    file does, and ``model.train()`` leaves those BatchNorms frozen (batch statistics would change it).
-    ``partial``: ``model`` may have more convolutions than the file (``Arch.CONTEXT`` from a v1 file); those
-    keep their fresh weights and train normally.
+    file does, and ``model.train()`` leaves the BatchNorms frozen (batch statistics would change it).
     """
     import onnx
     import torch
@@ -132,7 +127,7 @@ def init_from_onnx(model: CalcDetector, path: Path, partial: bool = False) -> No
     graph = onnx.load(str(path)).graph
     weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     modules = dict(model.named_modules())
-    loaded, frozen = 0, []
+    loaded = 0
     for node in (n for n in graph.node if n.op_type == "Conv"):
         conv_path = node.name.strip("/").split("/")[-2] if node.name.count("/") > 2 else node.name.strip("/").split("/")[0]
         w, b = (torch.from_numpy(weights[name].copy()) for name in node.input[1:3])
@@ -145,21 +140,20 @@ def init_from_onnx(model: CalcDetector, path: Path, partial: bool = False) -> No
             else:
                 bn = modules[conv_path[:-1] + "1"]
                 assert isinstance(bn, nn.BatchNorm2d)
-                frozen.append(bn)
                 bn.weight.fill_(1.0)
                 bn.bias.copy_(b)
                 bn.running_mean.zero_()
                 bn.running_var.fill_(1.0 - bn.eps)
         loaded += 1
-    convs = sum(isinstance(m, nn.Conv2d) for m in modules.values())
-    if loaded > convs or (loaded < convs and not partial):
+    if loaded != sum(isinstance(m, nn.Conv2d) for m in modules.values()):
         raise ValueError(f"{path.name} holds {loaded} convolutions; the detector has another number")
     plain_train = model.train
 
     def train_frozen_bn(mode: bool = True) -> CalcDetector:
         plain_train(mode)
-        for module in frozen:
-            module.eval()
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
         return model
 
     model.train = train_frozen_bn  # type: ignore[method-assign]
@@ -176,10 +170,10 @@ def validation_loss(model: CalcDetector, images: np.ndarray, targets: np.ndarray
     return float(np.mean(losses))
 
 
-def load_model(path: Path, width: int = 8, arch: str = "v1") -> CalcDetector:
-    """A trained detector of ``arch`` from its ``detector.pt``, in eval mode."""
-    from .model import CalcDetector, build
+def load_model(path: Path, width: int = 8) -> CalcDetector:
+    """A trained detector from its ``detector.pt``, in eval mode."""
+    from .model import CalcDetector
 
-    model = load_weights(build(arch, width), path)
+    model = load_weights(CalcDetector(width), path)
     assert isinstance(model, CalcDetector)
     return model
