@@ -48,14 +48,15 @@ from .evaluate import STRIDE, WINDOW, planted_hits
 
 #: Gaussian scales (input px, ~1.1 mm) of the difference channels; together they span the blob's size (~20 px)
 MEAN_SIGMAS = (3.0, 6.0, 10.0, 16.0, 24.0)
-#: texture channels: high-pass residual (image minus its Gaussian at this sigma) ...
-TEXTURE_HIGHPASS = 2.0
-#: ... whose local log-energy is smoothed at these scales
-TEXTURE_SIGMAS = (8.0, 16.0)
+#: texture channels (high-pass sigma, energy sigma): the residual of the image minus its Gaussian at the first
+#: scale, its local log-energy smoothed at the second
+TEXTURE = ((2.0, 8.0), (2.0, 16.0))
 #: the breasts' common part, eroded by this many px (the model's two cells: no kept place sees an outline)
 ERODE_PX = 16
 GRID = (27, 21)  #: the model's window grid (centres at (k + WINDOW / 2) * STRIDE)
-CHANNELS = tuple(f"mean s{s:g}" for s in MEAN_SIGMAS) + tuple(f"texture s{s:g}" for s in TEXTURE_SIGMAS)
+#: how many times the planted signal is made stronger in ``signal_scaled``
+SCALES = (1.0, 2.0, 3.0, 4.0, 6.0)
+CHANNELS = tuple(f"mean s{s:g}" for s in MEAN_SIGMAS) + tuple(f"texture hp{h:g} s{s:g}" for h, s in TEXTURE)
 
 
 class Reading(enum.Enum):
@@ -167,8 +168,8 @@ def common_mask(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return eroded.astype(np.float32)
 
 
-def _texture_energy(view: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    residual = view - _smooth(view, mask, TEXTURE_HIGHPASS)
+def _texture_energy(view: np.ndarray, mask: np.ndarray, sigma: float, highpass: float) -> np.ndarray:
+    residual = view - _smooth(view, mask, highpass)
     return np.log(_smooth(residual * residual, mask, sigma) + 1e-4)
 
 
@@ -182,8 +183,8 @@ def channels(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarra
     diff = (left - right) * wide
     diff -= float((diff * mask).sum() / mask.sum())  # each breast centred: a global level difference drops out
     out = [_smooth(diff, wide, s) for s in MEAN_SIGMAS]
-    for s in TEXTURE_SIGMAS:
-        energy = _texture_energy(left, wide, s) - _texture_energy(right, wide, s)
+    for h, s in TEXTURE:
+        energy = _texture_energy(left, wide, s, h) - _texture_energy(right, wide, s, h)
         energy -= float((energy * mask).sum() / mask.sum())
         out.append(energy.astype(np.float32))
     return np.stack(out), mask
@@ -390,6 +391,15 @@ def known_signal(case: Counterfactual, nps: np.ndarray) -> dict[str, Any]:
     return figures
 
 
+def scaled(case: Counterfactual, factor: float) -> Cohort:
+    """The texture-asymmetry exams with their planted signal (with minus without the blob) ``factor`` times as
+    strong: ``clean + factor * (views - clean)`` inside the breast (how strong would the blob need to be?)."""
+    views = case.exams.views.astype(np.float32)
+    clean = case.clean.astype(np.float32)
+    stronger = np.where(views > 0, np.clip(clean + factor * (views - clean), 0.0, None), 0.0)
+    return dataclasses.replace(case.exams, views=stronger.astype(np.float16))
+
+
 def _share(hits: Sequence[bool]) -> str:
     return f"{int(np.sum(hits))}/{len(hits)} ({np.mean(hits):.3f})" if len(hits) else "0/0"
 
@@ -440,6 +450,18 @@ def observe(out: Path, fit_exams: int, dev_start: int, dev_count: int, calibrati
             rows[label + ", location prior"] = localization(exams, grids, prior)
         report["observers"][name] = rows
     report["signal_known_exactly"] = {"development": known_signal(dev, difference_nps(sym_train))}
+    best = templates["channelized Hotelling, mean + texture channels"]
+    report["signal_scaled"] = {}
+    for factor in SCALES:
+        exams = scaled(dev, factor)
+        row = {"channelized Hotelling, mean + texture channels": localization(exams, signed_grids(exams, best)),
+               "box mean (48 px window)": localization(exams, signed_grids(exams, None))}
+        if model is not None:
+            from .evaluate import run_model
+
+            maps = run_model(model, exams.views)["asymmetry"]
+            row[f"model {model.name}"] = {Reading.PER_PROJECTION.value: _share(planted_hits(maps, exams)[0])}
+        report["signal_scaled"][f"x{factor:g}"] = row
     if model is not None:
         from .evaluate import run_model
 
@@ -460,18 +482,21 @@ def add_risk_observer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev-count", type=int, default=800, help="indices planned; their texture-asymmetry "
                         "exams are rendered with and without the blob")
     parser.add_argument("--calibration-exams", type=int, default=160)
-    parser.add_argument("--model", type=Path, default=None, help="also a model file's asymmetry map (ONNX)")
+    parser.add_argument("--model-file", type=Path, default=None, help="also a model file's asymmetry map (ONNX)")
     parser.add_argument("--workers", type=int, default=2)
 
 
 def risk_observer_command(args: argparse.Namespace) -> int:
     report = observe(args.out, args.fit_exams, args.dev_start, args.dev_count, args.calibration_exams,
-                     args.workers, args.model)
+                     args.workers, args.model_file)
     print(f"SIMULATED cohort; templates fitted on {report['fit']['texture_asymmetry_exams']} texture-asymmetry "
           f"exams of RISK_TRAIN; top window on the planted region:")
     for split, rows in report["observers"].items():
         for name, row in rows.items():
             print(f"  {split:12s} {name:48s} " + ", ".join(f"{k}: {v}" for k, v in row.items()))
+    for factor, rows in report["signal_scaled"].items():
+        for name, row in rows.items():
+            print(f"  planted signal {factor:3s} {name:48s} " + ", ".join(f"{k}: {v}" for k, v in row.items()))
     for label, row in report["signal_known_exactly"]["development"].items():
         print(f"  signal known exactly, {label} (development): {json.dumps(row)}")
     print(f"wrote {args.out / 'observer.json'}")
