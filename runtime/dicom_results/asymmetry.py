@@ -1,5 +1,6 @@
-"""The risk stage's left-right asymmetry windows on the source images: one square per projection and side,
-in each stored file's (column, row) pixels, for the companion SR and the presentation state."""
+"""The risk stage's left-right asymmetry windows on the source images: one rectangle per projection and side,
+in each stored file's (column, row) pixels, for the companion SR and the presentation state. Each side has its
+own rectangle: the model's square window on the registered grid, through that breast's own box."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from pydicom.dataset import Dataset
 from ..codes import Laterality, View
 from ..results.exam import ExamResult
 from ..risk.input import Projection
-from ..risk.stage import AsymmetryFinding, RiskStatus
-from .cad_sr import spacing_of
+from ..risk.stage import AsymmetryFinding, AsymmetryWindow, RiskStatus
 from .errors import DicomResultsError
 
 #: the view of each projection the asymmetry compares (left view against the mirrored right view)
@@ -27,7 +27,8 @@ class AsymmetryRegion:
     finding: AsymmetryFinding
     laterality: Laterality
     source: Dataset
-    outline: np.ndarray  #: closed square (5, 2) in the source's (column, row) pixels, clipped to the image
+    window: AsymmetryWindow  #: the finding's window on this side's view
+    outline: np.ndarray  #: closed rectangle (5, 2) in the source's (column, row) pixels, clipped to the image
 
     @property
     def label(self) -> str:
@@ -35,16 +36,14 @@ class AsymmetryRegion:
         return f"asymmetry {self.finding.projection.value} {self.laterality.value}"
 
 
-def window_outline(centre_xy: tuple[float, float], window_mm: float, source: Dataset) -> np.ndarray:
-    """A square of side ``window_mm`` centred on ``centre_xy`` in ``source``'s pixels (its pixel spacing),
-    closed (first point repeated) and clipped to the image's columns and rows."""
-    if not window_mm > 0:
-        raise DicomResultsError(f"asymmetry window_mm {window_mm!r} is not positive; rule: the window has a size")
-    row_mm, column_mm = spacing_of(source)
-    half_x, half_y = window_mm / column_mm / 2.0, window_mm / row_mm / 2.0
-    x, y = centre_xy
-    corners = np.array([[x - half_x, y - half_y], [x + half_x, y - half_y], [x + half_x, y + half_y],
-                        [x - half_x, y + half_y], [x - half_x, y - half_y]], dtype=np.float64)
+def window_outline(window: AsymmetryWindow, source: Dataset) -> np.ndarray:
+    """The window's rectangle (its ``stored_box``, in ``source``'s pixels) as a closed polyline (first point
+    repeated), clipped to the image's columns and rows."""
+    x0, y0, x1, y1 = window.stored_box
+    if not (x1 > x0 and y1 > y0 and window.width_mm > 0 and window.height_mm > 0):
+        raise DicomResultsError(f"asymmetry window of {window.width_mm!r} x {window.height_mm!r} mm is empty; "
+                                f"rule: the window has a size")
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float64)
     columns, rows = int(source.Columns), int(source.Rows)
     corners[:, 0] = corners[:, 0].clip(0.0, columns - 1.0)
     corners[:, 1] = corners[:, 1].clip(0.0, rows - 1.0)
@@ -63,13 +62,13 @@ def asymmetry_regions(result: ExamResult, sources: Sequence[Dataset], *, above_o
         if above_only and not finding.above_operating_point:
             continue
         view = PROJECTION_VIEW[finding.projection]
-        for laterality, centre in ((Laterality.LEFT, finding.left_xy), (Laterality.RIGHT, finding.right_xy)):
+        for laterality, window in ((Laterality.LEFT, finding.left_window), (Laterality.RIGHT, finding.right_window)):
             index = next((i for i, v in enumerate(result.views) if v.laterality is laterality and v.view is view),
                          None)
             if index is None:
                 raise DicomResultsError(f"asymmetry of projection {finding.projection.value} has no analysed "
                                         f"{laterality.value}{view.value} view; rule: an assessed exam has all four")
             source = sources[index]
-            out.append(AsymmetryRegion(finding=finding, laterality=laterality, source=source,
-                                       outline=window_outline(centre, finding.window_mm, source)))
+            out.append(AsymmetryRegion(finding=finding, laterality=laterality, source=source, window=window,
+                                       outline=window_outline(window, source)))
     return out

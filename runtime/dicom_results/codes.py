@@ -101,7 +101,8 @@ OPERATING_POINT = CodedConcept("operating-point", SCHEME, "Triage operating poin
 ASYMMETRY_SCORE = CodedConcept("asymmetry-score", SCHEME, "Left-right asymmetry score")
 DENSITY = CodedConcept("density", SCHEME, "Breast composition (BI-RADS density)")
 ABOVE_ASYMMETRY_POINT = CodedConcept("asymmetry-above", SCHEME, "Above the asymmetry operating point")
-ASYMMETRY_WINDOW = CodedConcept("asymmetry-window", SCHEME, "Asymmetry window side")
+ASYMMETRY_WINDOW_WIDTH = CodedConcept("asym-win-width", SCHEME, "Asymmetry window width")
+ASYMMETRY_WINDOW_HEIGHT = CodedConcept("asym-win-height", SCHEME, "Asymmetry window height")
 #: CID 6016/6017 mammography finding: the finding type of the asymmetry region groups
 ASYMMETRIC_BREAST_TISSUE = CodedConcept("129790003", "SCT", "Asymmetric breast tissue")
 MILLIMETRE = CodedConcept("mm", "UCUM", "millimeter")

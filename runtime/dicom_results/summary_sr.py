@@ -62,7 +62,7 @@ def risk_groups(result: ExamResult) -> list[hd.sr.MeasurementsAndQualitativeEval
 def asymmetry_groups(result: ExamResult, sources: Sequence[Dataset]
                      ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
     """Per assessed projection and side, an image-region group (TID 1410): the top asymmetry window as a
-    closed POLYLINE on that side's source image, the score, the window side (mm) and whether the score is
+    closed POLYLINE on that side's source image, the score, that side's window width and height (mm) and whether the score is
     above the operating point. Both sides of a projection share one tracking UID (one finding, two images)."""
     regions = asymmetry_regions(result, sources)
     if not regions:
@@ -85,7 +85,9 @@ def asymmetry_groups(result: ExamResult, sources: Sequence[Dataset]
             finding_sites=[hd.sr.FindingSite(anatomic_location=C.BREAST,
                                              laterality=C.LATERALITY[region.laterality])],
             measurements=[hd.sr.Measurement(name=C.ASYMMETRY_SCORE, value=float(finding.score), unit=C.NO_UNITS),
-                          hd.sr.Measurement(name=C.ASYMMETRY_WINDOW, value=float(finding.window_mm),
+                          hd.sr.Measurement(name=C.ASYMMETRY_WINDOW_WIDTH, value=float(region.window.width_mm),
+                                            unit=C.MILLIMETRE),
+                          hd.sr.Measurement(name=C.ASYMMETRY_WINDOW_HEIGHT, value=float(region.window.height_mm),
                                             unit=C.MILLIMETRE)],
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(
                 name=C.ABOVE_ASYMMETRY_POINT, value=C.YES if finding.above_operating_point else C.NO)]))

@@ -13,7 +13,7 @@ from ..inference import CompiledModel
 from ..risk import RiskAssessment
 
 #: Bump on any incompatible change of the JSON layout (and of exam_result.schema.json).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True, kw_only=True)

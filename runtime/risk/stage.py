@@ -77,6 +77,18 @@ class DensityAssessment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AsymmetryWindow:
+    """The model's top window on one side's view. It is a square on the registered input grid, and each breast box
+    is stretched over that grid on its own along rows and columns, so on each view it is a rectangle of its own
+    (taller than wide on a CC view, whose box is about twice as high as it is deep)."""
+
+    view_box: tuple[float, float, float, float]  #: (x0, y0, x1, y1) on the normalized view (px, chest wall left)
+    stored_box: tuple[float, float, float, float]  #: (x0, y0, x1, y1) in the stored file's (column, row) pixels
+    width_mm: float  #: along the normalized view's columns
+    height_mm: float  #: along its rows
+
+
+@dataclass(frozen=True, kw_only=True)
 class AsymmetryFinding:
     """The most left-right dissimilar window of one projection."""
 
@@ -87,7 +99,8 @@ class AsymmetryFinding:
     y: float
     left_xy: tuple[float, float]  #: the centre in the left view's stored pixels (column, row)
     right_xy: tuple[float, float]  #: the centre in the right view's stored pixels (column, row)
-    window_mm: float  #: side of the window on the left normalized view (along its columns)
+    left_window: AsymmetryWindow  #: the window on the left view
+    right_window: AsymmetryWindow  #: the window on the (mirrored) right view, through its own breast box
     picture: str | None = None  #: asymmetry PNG next to the result (outputs), when written
     #: (h, w) float32 in score units over the input grid (not serialized: outputs draw it as a picture)
     heatmap: np.ndarray | None = field(default=None, compare=False, metadata={"transient": True})
@@ -192,10 +205,27 @@ class RiskModel:
             point = view.transform.to_original(np.array([box.to_view(centre_r, centre_c)]))[0]
             return round(float(point[0]), 1), round(float(point[1]), 1)
 
+        half = self.window * self.stride / 2
+
+        def window(view: NormalizedView, box: BreastBox) -> AsymmetryWindow:
+            corners = np.array([box.to_view(centre_r - half, centre_c - half),
+                                box.to_view(centre_r + half, centre_c + half)])
+            original = view.transform.to_original(corners)  # flips only: still an axis-aligned rectangle
+
+            def ordered(points: np.ndarray) -> tuple[float, float, float, float]:
+                low, high = points.min(axis=0), points.max(axis=0)
+                return (round(float(low[0]), 1), round(float(low[1]), 1), round(float(high[0]), 1),
+                        round(float(high[1]), 1))
+
+            (x0, y0), (x1, y1) = corners
+            return AsymmetryWindow(view_box=ordered(corners), stored_box=ordered(original),
+                                   width_mm=round(float(x1 - x0) * view.spacing_mm, 1),
+                                   height_mm=round(float(y1 - y0) * view.spacing_mm, 1))
+
         return AsymmetryFinding(projection=projection, score=round(score, 5),
                                 above_operating_point=score > self.asymmetry_threshold,
                                 x=round(x, 1), y=round(y, 1), left_xy=stored(*left), right_xy=stored(*right),
-                                window_mm=round(self.window * self.stride * left[1].scale()[1] * left[0].spacing_mm, 1),
+                                left_window=window(*left), right_window=window(*right),
                                 heatmap=heatmap.astype(np.float32), window=self.window, stride=self.stride,
                                 boxes=(left[1], right[1]))
 

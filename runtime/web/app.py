@@ -264,9 +264,13 @@ def exam_document(ctx: WebContext, key: str) -> dict[str, Any]:
                       "spacing_mm": view.get("spacing_mm", 0.1),
                       "calcifications": len(view.get("calcifications", [])), "geometry": geometry,
                       "saliency": any((c.get("morphology") or {}).get("saliency") for c in view.get("clusters", []))})
-    asymmetry = {a["projection"]: a.get("picture") for a in ((result.get("risk") or {}).get("asymmetry") or [])}
+    findings = {a["projection"]: a for a in ((result.get("risk") or {}).get("asymmetry") or [])}
     for view in views:
-        view["asymmetry"] = bool(asymmetry.get(view["name"][1:]))
+        finding = findings.get(view["name"][1:]) or {}
+        view["asymmetry"] = bool(finding.get("picture"))
+        # the top window on this side's normalized view (x0, y0, x1, y1 px), outlined over the heat layer
+        window = finding.get("left_window" if view["name"].startswith("L") else "right_window") or {}
+        view["asymmetry_window"] = window.get("view_box")
     return {"study_key": key, "patient": _patient(files), "status": row, "views": views,
             "triage": result.get("triage"), "breasts": result.get("breasts", []), "risk": result.get("risk"),
             "models": result.get("models", []), "views_not_analyzed": result.get("views_not_analyzed", []),

@@ -120,18 +120,25 @@ def window_centres(maps: np.ndarray) -> np.ndarray:
     return np.stack([(rows + WINDOW / 2) * STRIDE, (cols + WINDOW / 2) * STRIDE], axis=2)
 
 
-def asymmetry_figures(maps: np.ndarray, cohort: Cohort, threshold: float) -> dict[str, Any]:
-    """Localization on texture-asymmetry exams and scores against the operating point."""
-    texture = cohort.precursor == Precursor.TEXTURE_ASYMMETRY
+def planted_hits(maps: np.ndarray, cohort: Cohort) -> tuple[list[bool], list[float]]:
+    """Per projection of each texture-asymmetry exam: is the top window's centre on the planted region (the
+    blob's projection at >= half its maximum), and the share of the breast that region covers (chance)."""
     centres = window_centres(maps)
     hits, chance = [], []
-    for i in np.flatnonzero(texture):
+    for i in np.flatnonzero(cohort.precursor == Precursor.TEXTURE_ASYMMETRY):
         for k in range(2):
             region = cohort.asymmetry[i, k].astype(np.float32) >= 0.5
             r, c = (int(min(v, s - 1)) for v, s in zip(centres[i, k], region.shape))
             hits.append(bool(region[r, c]))
             breast = cohort.views[i, 2 * k + (1 if cohort.side[i] == 1 else 0)] > 0
             chance.append(float((region & breast).sum() / max(int(breast.sum()), 1)))
+    return hits, chance
+
+
+def asymmetry_figures(maps: np.ndarray, cohort: Cohort, threshold: float) -> dict[str, Any]:
+    """Localization on texture-asymmetry exams and scores against the operating point."""
+    texture = cohort.precursor == Precursor.TEXTURE_ASYMMETRY
+    hits, chance = planted_hits(maps, cohort)
     score = maps.max(axis=(2, 3)).max(axis=1)
     return {"texture_asymmetry_exams": int(texture.sum()), "projections": len(hits),
             "top_window_on_planted_region": round(float(np.mean(hits)), 4) if hits else None,

@@ -30,6 +30,21 @@ function marks(view) {
   return svg;
 }
 
+function asymmetryOutline(view) {
+  // the risk stage's top window on this view (normalized px), drawn with the asymmetry heat layer
+  const g = view.geometry, ns = "http://www.w3.org/2000/svg", [x0, y0, x1, y1] = view.asymmetry_window;
+  const svg = document.createElementNS(ns, "svg"), rect = document.createElementNS(ns, "rect");
+  svg.setAttribute("width", g.width); svg.setAttribute("height", g.height);
+  svg.setAttribute("viewBox", `0 0 ${g.width} ${g.height}`);
+  svg.classList.add("asymmetry-outline", "off");
+  rect.classList.add("asymmetry-window");
+  rect.setAttribute("x", g.mirrored ? g.width - x1 * g.scale : x0 * g.scale);
+  rect.setAttribute("y", y0 * g.scale);
+  rect.setAttribute("width", (x1 - x0) * g.scale); rect.setAttribute("height", (y1 - y0) * g.scale);
+  svg.append(rect);
+  return svg;
+}
+
 function layout(cell) {
   const s = cell.zoom.s, t = cell.zoom;
   cell.stage.style.transform = `translate(${t.x}px, ${t.y}px) scale(${s})`;
@@ -37,6 +52,7 @@ function layout(cell) {
     ring.setAttribute("r", Math.max(Number(ring.dataset.r), 14 / s)); ring.setAttribute("stroke-width", 2 / s);
   }
   for (const dot of cell.stage.querySelectorAll(".mark-dot")) dot.setAttribute("r", 5 / s);
+  for (const rect of cell.stage.querySelectorAll(".asymmetry-window")) rect.setAttribute("stroke-width", 3 / s);
   for (const label of cell.stage.querySelectorAll(".mark-label")) {
     label.setAttribute("font-size", 16 / s); label.setAttribute("dx", 16 / s); label.setAttribute("dy", -16 / s);
   }
@@ -80,6 +96,7 @@ function setToggle(name, on) {
     if (!img) continue;
     if (on && !img.getAttribute("src")) img.src = `/api/exam/${key}/layer/${cell.view.name}/${name}.png`;
     img.classList.toggle("on", on);
+    if (name === "asymmetry" && cell.outline) cell.outline.classList.toggle("off", !on);
   }
 }
 
@@ -141,10 +158,12 @@ function risk(exam) {
       layers[name] = el("img", { class: `layer ${name}`, width: g.width, height: g.height, alt: "" });
       stage.append(layers[name]);
     }
+    const outline = view.asymmetry && view.asymmetry_window ? asymmetryOutline(view) : null;
+    if (outline) stage.append(outline);
     const svg = marks(view);
     stage.append(svg);
     node.append(stage);
-    const cell = cells[view.name] = { node, stage, svg, view, layers, base };
+    const cell = cells[view.name] = { node, stage, svg, view, layers, base, outline };
     fit(cell); interactive(cell);
   }
   for (const name of ["saliency", "asymmetry"]) {

@@ -76,7 +76,7 @@ def test_result_json_validates_and_has_no_identifiers(detector, tmp_path):
     result, _ = exam(True, detector)
     document = json.loads(to_json(result))
     validate(document)
-    assert document["schema_version"] == 5 and document["study_key"] == KEY
+    assert document["schema_version"] == 6 and document["study_key"] == KEY
     path = write_result(result, tmp_path)
     assert path.name == f"{KEY}.json" and json.loads(path.read_text()) == document
     document["patient_name"] = "DOE^JANE"

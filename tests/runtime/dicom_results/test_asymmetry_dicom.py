@@ -13,7 +13,6 @@ import pydicom
 import pytest
 from mammoedge.runtime.dicom_results import DicomResultsError, ResultKind, build_dicom_results, write_dicom_results
 from mammoedge.runtime.dicom_results.asymmetry import window_outline
-from mammoedge.runtime.dicom_results.cad_sr import spacing_of
 from dciodvfy_helpers import dciodvfy_errors
 
 KINDS = (ResultKind.SUMMARY_SR, ResultKind.GSPS)
@@ -77,7 +76,7 @@ def test_sr_has_an_image_region_group_per_projection_and_side(risk_exam, summary
     assert len(found) == 2 * len(risk_exam.result.risk.asymmetry)
     uids = {}
     for finding in risk_exam.result.risk.asymmetry:
-        for laterality, centre in (("L", finding.left_xy), ("R", finding.right_xy)):
+        for laterality, window in (("L", finding.left_window), ("R", finding.right_window)):
             source = source_of(risk_exam, laterality, finding.projection.value)
             group = next(g for g in found if child(g, "Tracking Identifier").TextValue
                          == f"asymmetry {finding.projection.value}"
@@ -94,13 +93,14 @@ def test_sr_has_an_image_region_group_per_projection_and_side(risk_exam, summary
             assert reference.ReferencedSOPInstanceUID == source.SOPInstanceUID
             assert reference.ReferencedSOPClassUID == source.SOPClassUID
             points = np.asarray(region.GraphicData, dtype=np.float64).reshape(-1, 2)
-            assert np.allclose(points, window_outline(centre, finding.window_mm, source), atol=1e-2)
+            assert np.allclose(points, window_outline(window, source), atol=1e-2)
             assert np.allclose(points[0], points[-1]) and len(points) == 5
             score = child(group, "Left-right asymmetry score").MeasuredValueSequence[0]
             assert float(score.NumericValue) == pytest.approx(finding.score)
-            side = child(group, "Asymmetry window side").MeasuredValueSequence[0]
-            assert float(side.NumericValue) == pytest.approx(finding.window_mm)
-            assert side.MeasurementUnitsCodeSequence[0].CodeValue == "mm"
+            for name, size in (("width", window.width_mm), ("height", window.height_mm)):
+                side = child(group, f"Asymmetry window {name}").MeasuredValueSequence[0]
+                assert float(side.NumericValue) == pytest.approx(size)
+                assert side.MeasurementUnitsCodeSequence[0].CodeValue == "mm"
             above = child(group, "Above the asymmetry operating point").ConceptCodeSequence[0].CodeMeaning
             assert above == ("Yes" if finding.above_operating_point else "No")
             uids.setdefault(finding.projection, set()).add(child(group, "Tracking Unique Identifier").UID)
@@ -108,18 +108,30 @@ def test_sr_has_an_image_region_group_per_projection_and_side(risk_exam, summary
     assert all(len(u) == 1 for u in uids.values()) and len(set().union(*uids.values())) == len(uids)
 
 
-def test_window_square_is_window_mm_wide_on_the_source_pixels(risk_exam):
+def test_each_side_gets_its_own_rectangle_sized_through_its_own_breast_box(risk_exam):
+    """The model's window is a square on the registered grid; on each view it is that breast box's rectangle:
+    its size in mm on the stored pixels (their spacing at the breast) equals the record's, and a CC view's is
+    taller than wide."""
+    for finding in risk_exam.result.risk.asymmetry:
+        for laterality, window in (("L", finding.left_window), ("R", finding.right_window)):
+            source = source_of(risk_exam, laterality, finding.projection.value)
+            image = next(v for v in risk_exam.images if v is not None and v.laterality.value == laterality
+                         and v.view.value == finding.projection.value)
+            row_mm, column_mm = image.transform.original_spacing_mm  # the detector's spacing / magnification
+            x0, y0, x1, y1 = window.stored_box
+            assert (x1 - x0) * column_mm == pytest.approx(window.width_mm, rel=0.03)
+            assert (y1 - y0) * row_mm == pytest.approx(window.height_mm, rel=0.03)
+            centre = finding.left_xy if laterality == "L" else finding.right_xy
+            assert x0 < centre[0] < x1 and y0 < centre[1] < y1
+            if finding.projection.value == "CC":
+                assert window.height_mm > 1.2 * window.width_mm
+        assert finding.left_window.width_mm != finding.right_window.width_mm  # two breasts, two boxes
     finding = risk_exam.result.risk.asymmetry[0]
     source = source_of(risk_exam, "L", finding.projection.value)
-    row_mm, column_mm = spacing_of(source)
-    inside = (float(source.Columns) / 2, float(source.Rows) / 2)
-    square = window_outline(inside, 10.0, source)
-    assert square[:, 0].max() - square[:, 0].min() == pytest.approx(10.0 / column_mm)
-    assert square[:, 1].max() - square[:, 1].min() == pytest.approx(10.0 / row_mm)
-    corner = window_outline((0.0, 0.0), 10.0, source)  # clipped to the image
-    assert corner.min() == 0.0 and corner[:, 0].max() == pytest.approx(5.0 / column_mm)
-    with pytest.raises(DicomResultsError, match="window_mm"):
-        window_outline(inside, 0.0, source)
+    corner = dataclasses.replace(finding.left_window, stored_box=(-20.0, -10.0, 30.0, 40.0))
+    assert window_outline(corner, source).min() == 0.0  # clipped to the image
+    with pytest.raises(DicomResultsError, match="window"):
+        window_outline(dataclasses.replace(corner, stored_box=(5.0, 5.0, 5.0, 40.0)), source)
 
 
 def gsps_by_laterality(result, sources):
@@ -140,9 +152,9 @@ def test_gsps_draws_the_window_above_the_operating_point_on_its_layer(risk_exam)
         assert annotation.ReferencedImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
         graphic = annotation.GraphicObjectSequence[0]
         assert graphic.GraphicType == "POLYLINE" and graphic.GraphicAnnotationUnits == "PIXEL"
-        centre = finding.left_xy if laterality == "L" else finding.right_xy
+        window = finding.left_window if laterality == "L" else finding.right_window
         points = np.asarray(graphic.GraphicData, dtype=np.float64).reshape(-1, 2)
-        assert np.allclose(points, window_outline(centre, finding.window_mm, source), atol=1e-2)
+        assert np.allclose(points, window_outline(window, source), atol=1e-2)
         assert [t.UnformattedTextValue for t in annotation.TextObjectSequence] == ["asymmetry"]
         # the cluster marks stay on their own layer
         assert all(a.GraphicLayer in ("CAD_CALC", "ASYMMETRY") for a in gsps.GraphicAnnotationSequence)

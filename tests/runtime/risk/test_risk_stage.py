@@ -17,7 +17,7 @@ from mammoedge.runtime.pipeline import ExamModels, ExamPipeline
 from mammoedge.runtime.results import SCHEMA_VERSION
 from mammoedge.runtime.results.serialize import from_dict, to_dict, validate
 from mammoedge.runtime.results.exam import ExamResult
-from mammoedge.runtime.risk import FactorName, FactorSource, Projection, RiskModel, RiskStatus
+from mammoedge.runtime.risk import INPUT_SHAPE, FactorName, FactorSource, Projection, RiskModel, RiskStatus
 from mammoedge.runtime.telemetry.payloads import event_payload, exam_event
 from mammoedge.tools.phantom.exam import make_exam
 
@@ -70,18 +70,29 @@ def test_four_views_give_monotone_risks_factors_density_and_asymmetry_on_the_bre
         rx, ry = right.transform.from_original(np.array([finding.right_xy]))[0]
         assert rx / rbox.right == pytest.approx(finding.x / lbox.right, abs=0.01)
         assert (ry - rbox.top) / rbox.rows == pytest.approx((finding.y - lbox.top) / lbox.rows, abs=0.01)
+        # the window: the model's square on the registered grid, a rectangle of its own on each view
+        side = finding.window * finding.stride
+        for view, box, window in ((left, lbox, finding.left_window), (right, rbox, finding.right_window)):
+            x0, y0, x1, y1 = window.view_box
+            assert x1 - x0 == pytest.approx(side * box.right / INPUT_SHAPE[1], abs=0.2)
+            assert y1 - y0 == pytest.approx(side * box.rows / INPUT_SHAPE[0], abs=0.2)
+            assert window.width_mm == pytest.approx((x1 - x0) * view.spacing_mm, abs=0.1)
+            assert window.height_mm == pytest.approx((y1 - y0) * view.spacing_mm, abs=0.1)
+            corners = view.transform.to_original(np.array([[x0, y0], [x1, y1]]))
+            assert np.allclose(np.sort(corners, axis=0), np.array(window.stored_box).reshape(2, 2), atol=0.1)
     assert assessment.asymmetry_score == max(f.score for f in assessment.asymmetry)
 
 
 def test_the_exam_result_carries_risk_validates_against_schema_5_and_reads_back(pipeline, normalized):
     result = pipeline.exam([], study_key="0" * 32, normalized=normalized)
-    assert result.schema_version == SCHEMA_VERSION == 5 and result.risk.status is RiskStatus.ASSESSED
+    assert result.schema_version == SCHEMA_VERSION == 6 and result.risk.status is RiskStatus.ASSESSED
     assert "risk" in {t.stage for t in result.timings} and RISK_MODEL in {m.name for m in result.models}
     document = json.loads(json.dumps(to_dict(result)))
     validate(document)
     back = from_dict(ExamResult, document)
     assert back.risk.risk == result.risk.risk and back.risk.density == result.risk.density
     assert back.risk.asymmetry[0].heatmap is None and back.risk.asymmetry[0].left_xy == result.risk.asymmetry[0].left_xy
+    assert back.risk.asymmetry[1].right_window == result.risk.asymmetry[1].right_window
     # the fleet event carries counts and timings, never a risk value
     payload = json.loads(event_payload(exam_event({"study_key": "0" * 32, "result": document})))
     text = json.dumps(payload)

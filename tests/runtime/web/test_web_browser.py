@@ -158,6 +158,53 @@ def test_exam_view_marks_heatmaps_and_identity(browser, page, box_state, account
     assert "calc-detector" in browser.find_element(By.ID, "models").text
 
 
+OUTLINE = (0, 229, 255)  #: .asymmetry-window in app.css
+
+
+def test_the_asymmetry_layer_outlines_each_sides_top_window_where_the_result_puts_it(browser, page, box_state,
+                                                                                     accounts):
+    login(browser, page)
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.rstrip("/") == page.url)
+    _open_exam(browser, page, box_state.study_key)
+    exam = browser.execute_async_script(
+        "fetch(`/api/exam/${arguments[0]}`).then(r => r.json()).then(arguments[1])", box_state.study_key)
+    views = [v for v in exam["views"] if v["asymmetry"]]
+    assert len(views) == 4 and all(v["asymmetry_window"] for v in views)
+    assert not browser.find_elements(By.CSS_SELECTOR, "svg.asymmetry-outline:not(.off)")  # off until asked
+    browser.find_element(By.ID, "toggle-marks").click()  # the cluster marks out of the way
+    browser.find_element(By.ID, "toggle-asymmetry").click()
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "const on = [...document.querySelectorAll('img.layer.asymmetry.on')];"
+        "return on.length === 4 && on.every(i => i.complete && i.naturalWidth > 0)"))
+    shot = screenshot(browser)
+    widths = {}
+    for view in views:
+        g = view["geometry"]
+        x0, y0, x1, y1 = view["asymmetry_window"]
+        left = g["width"] - x1 * g["scale"] if g["mirrored"] else x0 * g["scale"]
+        base = browser.execute_script(
+            "const r = document.querySelector(`#cell-${arguments[0]} img.base`).getBoundingClientRect();"
+            "return [r.left, r.top, r.width / arguments[1]];", view["name"], g["width"])
+        drawn = browser.execute_script(
+            "const r = document.querySelector(`#cell-${arguments[0]} rect.asymmetry-window`).getBoundingClientRect();"
+            "return [r.left, r.top, r.width, r.height];", view["name"])
+        zoom = base[2]  # screen px per display px
+        expected = [base[0] + left * zoom, base[1] + y0 * g["scale"] * zoom, (x1 - x0) * g["scale"] * zoom,
+                    (y1 - y0) * g["scale"] * zoom]
+        assert np.allclose(drawn, expected, atol=3.0), (view["name"], drawn, expected)  # stroke half-width
+        # the outline is on screen in its colour: along its top edge
+        row = int(round(expected[1]))
+        edge = shot[row - 1:row + 2, int(expected[0] + 4):int(expected[0] + expected[2] - 4)].reshape(-1, 3)
+        assert (np.abs(edge.astype(int) - OUTLINE).max(axis=1) < 60).mean() > 0.3, view["name"]
+        widths[view["name"]] = (x1 - x0, y1 - y0)
+        if view["name"].endswith("CC"):
+            assert y1 - y0 > 1.2 * (x1 - x0)  # a CC breast box is about twice as high as deep
+    print(f"asymmetry windows (normalized px, width x height): {widths}")
+    browser.find_element(By.ID, "toggle-asymmetry").click()
+    assert not browser.find_elements(By.CSS_SELECTOR, "svg.asymmetry-outline:not(.off)")
+    browser.find_element(By.ID, "toggle-marks").click()
+
+
 def test_box_view(browser, page, accounts):
     login(browser, page)
     WebDriverWait(browser, 10).until(lambda d: d.current_url.rstrip("/") == page.url)
