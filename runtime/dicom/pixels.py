@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
@@ -153,18 +154,32 @@ def _stored_array(ds: Dataset, header: MammogramHeader) -> np.ndarray:
     return ds.pixel_array
 
 
+def _value_range(values: np.ndarray) -> tuple[int, int]:
+    """(min, max) of an integer image: OpenCV's one pass where it takes the type, else numpy's two."""
+    if values.ndim == 2 and values.dtype in (np.uint8, np.uint16, np.int16, np.int32) and values.size:
+        low, high, _, _ = cv2.minMaxLoc(values)
+        return int(low), int(high)
+    return int(values.min()), int(values.max())
+
+
 def _via_table(values: np.ndarray, transform: Callable[[np.ndarray], Any]) -> np.ndarray:
     """``transform`` applied to integer ``values`` through a table over their range (one entry per value).
 
     A 14-bit image has at most 16384 distinct values but ~20 M pixels, so this is the same result as
     transforming every pixel at a fraction of the cost (measured 0.38 s -> ~0.03 s per 3328x4096 view).
+    Unsigned values index a table that starts at 0 (entries below the minimum are never read), so no shifted
+    copy of the image is made.
     """
     if values.dtype.kind not in "iu":
         return np.asarray(transform(values), dtype=np.float32)
-    low, high = int(values.min()), int(values.max())
+    low, high = _value_range(values)
     table = np.asarray(transform(np.arange(low, high + 1, dtype=values.dtype)), dtype=np.float32)
     if low == 0:
         return table[values]
+    if low > 0 and values.dtype.kind == "u":
+        padded = np.zeros(high + 1, np.float32)
+        padded[low:] = table
+        return padded[values]
     return table[values.astype(np.int32) - low] if low < 0 else table[values - values.dtype.type(low)]
 
 

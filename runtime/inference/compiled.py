@@ -32,6 +32,9 @@ class CompiledModel(abc.ABC):
         self.model_inputs = inputs
         self.model_outputs = outputs
         self.fallbacks: tuple[str, ...] = ()
+        #: the same model compiled for batch 1, which runs the tiles of a last, partial chunk one by one instead
+        #: of padding the chunk with zero images (a 10-tile view in chunks of 4 would compute 12)
+        self.single: CompiledModel | None = None
 
     def infer(self, batch: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run on an NCHW float32 batch (or a name -> array mapping); returns output name -> array.
@@ -61,6 +64,9 @@ class CompiledModel(abc.ABC):
         for start in range(0, total, size):
             chunk = {k: v[start:start + size] for k, v in feeds.items()}
             short = size - chunk[self.inputs[0].name].shape[0]
+            if short and self.single is not None:
+                parts += [self.single._run({k: v[i:i + 1] for k, v in chunk.items()}) for i in range(size - short)]
+                continue
             if short:
                 chunk = {k: np.concatenate([v, np.zeros((short, *v.shape[1:]), v.dtype)]) for k, v in chunk.items()}
             out = self._run(chunk)

@@ -65,12 +65,13 @@ class NoViewError(InputError):
 class ExamRun:
     """One exam through the pipeline: its result, the files of its analyzed views (same order as
     ``result.views``), their normalized images where this run read them (None: taken from a ``ViewStore``),
-    and the files refused."""
+    the files refused, and the overlay pictures (``overlay_base``) the store kept of views it had no image of."""
 
     result: ExamResult
     paths: tuple[Path, ...]
     views: tuple[NormalizedView | None, ...]
     rejected: tuple[Rejected, ...]
+    pictures: tuple[np.ndarray | None, ...] = ()
 
 
 class ExamPipeline:
@@ -183,6 +184,7 @@ class ExamPipeline:
                     reads[i] = pool.submit(read, i)
 
         read_s = normalize_s = 0.0
+        pictures: dict[int, np.ndarray | None] = {}
         slots: dict[int, tuple[Path, NormalizedView | None, ViewAnalysis] | Rejected] = {}
         try:  # the views another thread is analyzing last: by then they are likely done
             for i in sorted(range(len(paths)), key=lambda i: i not in mine):
@@ -194,6 +196,8 @@ class ExamPipeline:
                     found = recent[1] if recent else store.get(key)
                     if found is not None:
                         slots[i] = (path, recent[0] if recent else None, found)
+                        if recent is None:
+                            pictures[i] = store.picture(key)
                         on_step(Step.REUSED)
                         continue
                 if i in todo:
@@ -222,12 +226,14 @@ class ExamPipeline:
                     if key is not None:
                         store.end(key)
         on_step(Step.VIEWS)
+        kept: list[np.ndarray | None] = []
         for i in sorted(slots):  # in the order of ``paths``
             slot = slots[i]
             if isinstance(slot, Rejected):
                 rejected.append(slot)
             else:
                 analyzed.append(slot)
+                kept.append(pictures.get(i))
         if not analyzed:
             raise NoViewError(f"none of the study's {len(paths)} file(s) could be read")
         risk_views = self._risk_views(analyzed)
@@ -240,7 +246,7 @@ class ExamPipeline:
                                normalized=risk_views)
         on_step(Step.EXAM_STEPS)
         return ExamRun(result=result, paths=tuple(p for p, _, _ in analyzed), views=tuple(v for _, v, _ in analyzed),
-                       rejected=tuple(rejected))
+                       rejected=tuple(rejected), pictures=tuple(kept))
 
     def _risk_views(self, analyzed: Sequence[tuple[Path, NormalizedView | None, ViewAnalysis]]
                     ) -> list[NormalizedView]:
@@ -266,13 +272,25 @@ class ExamPipeline:
             return None
         return f"{header.laterality.value}{header.view.value}"
 
-    def write_outputs(self, run: ExamRun, directory: Path) -> tuple[ExamResult, Path]:
-        """Overlays, saliency pictures and ``<study key>.json`` in ``directory``. A view taken from a store is
-        read again for its picture (and analyzed again for its saliency maps, which are not stored)."""
+    def write_outputs(self, run: ExamRun, directory: Path,
+                      models_lock: AbstractContextManager[Any] | None = None) -> tuple[ExamResult, Path]:
+        """Overlays, saliency pictures and ``<study key>.json`` in ``directory``. A view taken from a store without
+        its image is drawn on the overlay picture the store kept (``run.pictures``); it is read again only when
+        there is none, or for the asymmetry pictures, and analyzed again (holding ``models_lock``) only when it
+        has clusters the morphology model made saliency maps of (those maps are not stored)."""
         views, normalized = list(run.result.views), list(run.views)
+        pictures = list(run.pictures) or [None] * len(views)
+        risk = run.result.risk
+        asymmetry = risk is not None and bool(risk.asymmetry)  # its pictures draw on every normalized view
         for i, (path, image) in enumerate(zip(run.paths, run.views)):
-            if image is None:
-                normalized[i] = image = self.read(path)
-                views[i] = dataclasses.replace(views[i], saliency=self.view(image).saliency)
+            if image is not None:
+                continue
+            saliency = self.models.morphology is not None and bool(views[i].clusters)
+            if pictures[i] is not None and not saliency and not asymmetry:
+                continue
+            normalized[i] = image = self.read(path)
+            if saliency:
+                with models_lock if models_lock is not None else nullcontext():
+                    views[i] = dataclasses.replace(views[i], saliency=self.view(image).saliency)
         result = dataclasses.replace(run.result, views=tuple(views))
-        return write_exam_outputs(result, normalized, directory)
+        return write_exam_outputs(result, normalized, directory, bases=pictures)

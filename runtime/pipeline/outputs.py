@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..analysis import StageTiming, ViewAnalysis, write_overlay
 from ..morphology import write_saliency
 from ..results import ExamResult, write_result
@@ -27,10 +29,11 @@ def overlay_names(views: Sequence[ViewAnalysis], study_key: str) -> list[str]:
     return names
 
 
-def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any],
-                       directory: str | Path) -> tuple[ExamResult, Path]:
+def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any], directory: str | Path, *,
+                       bases: Sequence[np.ndarray | None] = ()) -> tuple[ExamResult, Path]:
     """Write one overlay per view (same order as ``result.views``), one saliency PNG per assessed cluster
-    and ``<study key>.json``.
+    and ``<study key>.json``. A view's overlay is drawn on ``bases[i]`` (its ``overlay_base``) when that is
+    given; ``normalized_views[i]`` may then be None.
 
     Returns the result with the ``overlay`` and ``saliency`` file names filled in, and the JSON path.
     """
@@ -38,15 +41,19 @@ def write_exam_outputs(result: ExamResult, normalized_views: Sequence[Any],
         raise ValueError(f"{len(normalized_views)} images for {len(result.views)} analysed views")
     directory = Path(directory)
     started = time.perf_counter()
+    bases = list(bases) or [None] * len(result.views)
 
-    def write_view(name: str, view: ViewAnalysis, normalized: Any) -> ViewAnalysis:
-        write_overlay(directory / name, normalized.image, view, normalized.mask)
+    def write_view(name: str, view: ViewAnalysis, normalized: Any, base: np.ndarray | None) -> ViewAnalysis:
+        if normalized is None:
+            write_overlay(directory / name, None, view, base=base)
+        else:
+            write_overlay(directory / name, normalized.image, view, normalized.mask)
         return dataclasses.replace(view, overlay=name, clusters=_write_saliency(view, directory, name))
 
     # PNG encoding releases the GIL: the views are drawn and written side by side
     with ThreadPoolExecutor(max_workers=min(len(result.views), os.cpu_count() or 1) or 1) as pool:
         named = list(pool.map(write_view, overlay_names(result.views, result.study_key), result.views,
-                              normalized_views))
+                              normalized_views, bases))
     timings = (*result.timings, StageTiming(stage="overlays", seconds=time.perf_counter() - started))
     result = dataclasses.replace(result, views=tuple(named), timings=timings,
                                  risk=_write_asymmetry(result, normalized_views, directory))

@@ -14,7 +14,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from ..analysis import ViewAnalysis
+import numpy as np
+
+from ..analysis import ViewAnalysis, overlay_base
 from ..digest import file_sha256
 from ..errors import MammoedgeError
 from ..intake.durable import write_durable
@@ -31,11 +33,14 @@ WAIT_S = 120.0
 class ViewStore:
     """``<directory>/<key>.json``: one analyzed view per (instance bytes, pipeline fingerprint). The last
     ``keep`` views put are also kept in memory with their normalized image and saliency maps, so their
-    exam's pictures need not read them again."""
+    exam's pictures need not read them again; a view pushed out of those before its exam's pictures are written
+    (:meth:`release`) keeps its overlay's grey picture (``overlay_base``, a tenth of the size), the last
+    ``keep_pictures`` of them."""
 
-    def __init__(self, directory: Path, fingerprint: str, *, keep: int = 0) -> None:
-        self.directory, self.fingerprint, self.keep = directory, fingerprint, keep
+    def __init__(self, directory: Path, fingerprint: str, *, keep: int = 0, keep_pictures: int = 0) -> None:
+        self.directory, self.fingerprint, self.keep, self.keep_pictures = directory, fingerprint, keep, keep_pictures
         self._recent: OrderedDict[str, tuple[NormalizedView, ViewAnalysis]] = OrderedDict()
+        self._pictures: OrderedDict[str, np.ndarray] = OrderedDict()
         self._keys: OrderedDict[tuple[str, int, int, int, int], str] = OrderedDict()
         self._busy: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -97,13 +102,30 @@ class ViewStore:
         with self._lock:
             return self._recent.get(key)
 
+    def picture(self, key: str) -> np.ndarray | None:
+        """The overlay's grey picture of a view pushed out of the recent views before its exam's pictures."""
+        with self._lock:
+            return self._pictures.get(key)
+
     def put(self, key: str, view: ViewAnalysis, normalized: NormalizedView | None = None) -> None:
         write_durable(self.directory / f"{key}.json", json.dumps(to_dict(view)).encode())
         if self.keep and normalized is not None:
             with self._lock:
                 self._recent[key] = (normalized, view)
-                while len(self._recent) > self.keep:
-                    self._recent.popitem(last=False)
+                self._pictures.pop(key, None)
+                pushed = [self._recent.popitem(last=False) for _ in range(len(self._recent) - self.keep)]
+            for old, (image, _) in pushed if self.keep_pictures else ():  # outside the lock: ~0.03 CPU-s each
+                base = overlay_base(image.image, image.mask)
+                with self._lock:
+                    self._pictures[old] = base
+                    while len(self._pictures) > self.keep_pictures:
+                        self._pictures.popitem(last=False)
+
+    def release(self, key: str) -> None:
+        """The view's exam has its pictures: its image and picture need not be kept any longer."""
+        with self._lock:
+            self._recent.pop(key, None)
+            self._pictures.pop(key, None)
 
     def forget(self, key: str) -> None:
         (self.directory / f"{key}.json").unlink(missing_ok=True)

@@ -14,7 +14,9 @@ import numpy as np
 WORK_SPACING_MM = 1.0
 
 
-def _downsample(image: np.ndarray, spacing_mm: float) -> np.ndarray:
+def downsample(image: np.ndarray, spacing_mm: float) -> np.ndarray:
+    """The image at about ``WORK_SPACING_MM`` (area-resampled by a whole factor), lightly blurred: what both
+    masks are found on (computed once and passed to both as ``small``)."""
     factor = max(1, int(round(WORK_SPACING_MM / spacing_mm)))
     small = cv2.resize(image, (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
                        interpolation=cv2.INTER_AREA)
@@ -42,9 +44,9 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return (mask | (flood[1:-1, 1:-1] == 0))
 
 
-def breast_mask(image: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """Boolean breast mask of a chest-wall-left image with denser brighter."""
-    small = _downsample(image, spacing_mm)
+def breast_mask(image: np.ndarray, spacing_mm: float, *, small: np.ndarray | None = None) -> np.ndarray:
+    """Boolean breast mask of a chest-wall-left image with denser brighter (``small``: its ``downsample``)."""
+    small = downsample(image, spacing_mm) if small is None else small
     otsu = _otsu(small)
     background = float(np.median(small[small < otsu])) if (small < otsu).any() else otsu
     # Halfway between the air level and Otsu keeps the thin, dark breast edge.
@@ -60,9 +62,11 @@ def breast_mask(image: np.ndarray, spacing_mm: float) -> np.ndarray:
     return _upsample(_fill_holes(mask), image.shape)
 
 
-def pectoral_mask(image: np.ndarray, breast: np.ndarray, spacing_mm: float) -> np.ndarray | None:
-    """The pectoral wedge of an oblique view (top-left), or None when no plausible one is found."""
-    small = _downsample(image, spacing_mm)
+def pectoral_mask(image: np.ndarray, breast: np.ndarray, spacing_mm: float, *,
+                  small: np.ndarray | None = None) -> np.ndarray | None:
+    """The pectoral wedge of an oblique view (top-left), or None when no plausible one is found (``small``: the
+    image's ``downsample``)."""
+    small = downsample(image, spacing_mm) if small is None else small
     inside = cv2.resize(breast.astype(np.uint8), (small.shape[1], small.shape[0]),
                         interpolation=cv2.INTER_NEAREST).astype(bool)
     rows, cols = small.shape

@@ -11,7 +11,7 @@ from ..codes import Laterality, View
 from ..config import PreprocessConfig
 from ..dicom import Mammogram, MammogramHeader
 from .intensity import standardize_intensity
-from .mask import breast_mask, pectoral_mask
+from .mask import breast_mask, downsample, pectoral_mask
 from .orientation import CC_LIKE, decide_flips
 from .transform import ViewTransform
 
@@ -46,19 +46,18 @@ def normalize(mammogram: Mammogram, config: PreprocessConfig) -> NormalizedView:
                      f"({'area' if shrinking else 'linear'} interpolation)")
     flip_h, flip_v, flip_decisions = decide_flips(header, image)
     decisions += flip_decisions
-    if flip_h:
-        image = image[:, ::-1]
-    if flip_v:
-        image = image[::-1, :]
-    image = np.ascontiguousarray(image)
-    mask = breast_mask(image, spacing)
+    if flip_h or flip_v:  # OpenCV flips into a new contiguous array in one pass
+        image = cv2.flip(image, -1 if flip_h and flip_v else 1 if flip_h else 0)
+    small = downsample(image, spacing)  # the ~1 mm image both masks are found on
+    mask = breast_mask(image, spacing, small=small)
     if not mask.any():
         decisions.append("breast mask: empty (no region brighter than the background)")
     pectoral = None
     if header.view not in CC_LIKE:
-        pectoral = pectoral_mask(image, mask, spacing)
+        pectoral = pectoral_mask(image, mask, spacing, small=small)
         decisions.append("pectoral muscle: " + ("found" if pectoral is not None else "not found"))
-    standardized = standardize_intensity(image, mask & ~pectoral if pectoral is not None else mask)
+    # the resampled image is this function's own: standardized in place
+    standardized = standardize_intensity(image, mask & ~pectoral if pectoral is not None else mask, out=image)
     transform = ViewTransform(original_shape=(rows, cols), original_spacing_mm=header.spacing_mm,
                               shape=(out_rows, out_cols), spacing_mm=spacing,
                               flip_horizontal=flip_h, flip_vertical=flip_v)

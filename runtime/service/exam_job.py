@@ -48,8 +48,11 @@ Analyzer = Callable[[list[Path], list[str]], AnalyzerOutput]
 ViewAnalyzer = Callable[[Path], str | None]
 
 models_in_use = threading.Lock()  # the compiled models are shared by the exam and view workers
-#: views kept in memory (image + saliency) for their exam's pictures: one four-view exam, ~100 MB
+#: views kept in memory (image + saliency) for their exam's pictures: one four-view exam, ~140 MB
 RECENT_VIEWS = 4
+#: views pushed out of those before their exam's pictures (a burst) keep the overlay's grey picture, ~3.4 MB
+#: each: four exams' worth, so a burst's pictures need not read and decode their views again
+RECENT_PICTURES = 16
 _stores: dict[tuple[Path, str], ViewStore] = {}
 #: views of an exam read and normalized at a time (threads) while the one before them runs the models
 READERS = 2
@@ -60,7 +63,7 @@ def _pipeline(config: Config) -> tuple[ExamPipeline, ViewStore]:
     pipeline = ExamPipeline(shared_models(config), config)
     where = (ServicePaths.of(config.service).views, pipeline.fingerprint)
     with _stores_lock:
-        store = _stores.setdefault(where, ViewStore(*where, keep=RECENT_VIEWS))
+        store = _stores.setdefault(where, ViewStore(*where, keep=RECENT_VIEWS, keep_pictures=RECENT_PICTURES))
     return pipeline, store
 
 
@@ -150,8 +153,10 @@ def analyze_screening(instances: list[Path], missing_views: list[str], *, config
                                  on_step=lambda step: timeline.mark(timeline.Step(step.value)))
 
     def outputs() -> dict[str, Any]:
-        with models_in_use:  # a view taken from the store is read (and its saliency made) again
-            result, _ = pipeline.write_outputs(run, paths.results / "exams")
+        # the models are taken only to make again the saliency maps of a view taken from the store
+        result, _ = pipeline.write_outputs(run, paths.results / "exams", models_lock=models_in_use)
+        for path in run.paths:  # the exam's pictures are out: its views' images need not be kept
+            store.release(store.key(path))
         timeline.mark(timeline.Step.PICTURES)
         return to_dict(result)
 
