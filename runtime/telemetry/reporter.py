@@ -188,18 +188,27 @@ class Reporter:
         self.outbox.set_state("running", "1")
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Say ``offline`` (retained), then disconnect; unsent events stay in the outbox."""
+        """Send what the outbox holds and say ``offline`` (retained) within ``timeout``, then disconnect.
+
+        Rows not acknowledged by then stay in the outbox for the next start.
+        """
+        deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
+        self._thread.join(timeout)
         if self.client.is_connected():
+            try:
+                self._flush(draining=True)
+            except sqlite3.Error as exc:
+                log.error("outbox not drained at stop (%s)", type(exc).__name__)
+            while self._inflight and self.client.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.02)
             info = self.client.publish(topic(self.config, self.device, "status"), self._status("offline"),
                                        qos=1, retain=True)
-            deadline = time.monotonic() + timeout
             while not info.is_published() and time.monotonic() < deadline:
                 time.sleep(0.02)
         self.client.disconnect()
         self.client.loop_stop()
-        self._thread.join(timeout)
         try:
             self.outbox.set_state("running", "0")
         except sqlite3.Error as exc:
@@ -302,9 +311,9 @@ class Reporter:
     def _publish_status(self) -> None:
         self.client.publish(topic(self.config, self.device, "status"), self._status("online"), qos=1, retain=True)
 
-    def _flush(self) -> None:
+    def _flush(self, *, draining: bool = False) -> None:
         """Hand outbox rows paho has never had to paho, in order; at most :data:`HANDED_MAX` at a time."""
-        while self.client.is_connected() and not self._stopping.is_set():
+        while self.client.is_connected() and (draining or not self._stopping.is_set()):
             with self._lock:
                 after, room = self._sent_upto, HANDED_MAX - len(self._inflight)
             if room <= 0:

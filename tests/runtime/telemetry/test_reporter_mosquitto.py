@@ -39,6 +39,14 @@ DEVICE_SCRIPT = textwrap.dedent("""
         time.sleep(3)
         reporter.stop()
         print("stopped", flush=True)
+    elif mode == "queue-then-stop":  # events queued just before a clean stop
+        while not reporter.client.is_connected():
+            time.sleep(0.05)
+        for i in range(start + count, start + count + 20):
+            reporter.exam_analyzed(ExamEvent(study_key=f"{i:032x}", flag=False, clusters_by_birads={},
+                                             models={"calc-detector": "1.0.0"}, latency_s={"total": 1.0}))
+        reporter.stop()
+        print("stopped", flush=True)
     else:
         time.sleep(120)
 """)
@@ -85,6 +93,25 @@ def test_clean_stop_says_offline(tmp_path):
         assert proc.wait(20) == 0
         states = [m[1]["state"] for m in sub.messages if m[0].endswith("/status")]
         assert states[-1] == "offline" and "online" in states
+    finally:
+        proc.kill()
+        sub.close()
+        broker.stop()
+
+
+def test_a_clean_stop_sends_what_was_queued_before_it(tmp_path):
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port)
+    state = tmp_path / "state"
+    proc = device(broker.port, state, 0, 0, "queue-then-stop", tmp_path)
+    try:
+        assert proc.wait(20) == 0
+        assert sub.wait_for(lambda m: m[0].endswith("/status") and m[1]["state"] == "offline")
+        keys = list(dict.fromkeys(m[1]["study_key"] for m in sub.messages if m[0].endswith("/event")))
+        assert keys == [f"{i:032x}" for i in range(20)]
+        from mammoedge.runtime.telemetry import Outbox
+
+        assert len(Outbox(state / "telemetry-outbox.sqlite")) == 0
     finally:
         proc.kill()
         sub.close()
