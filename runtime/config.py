@@ -329,6 +329,9 @@ class ServiceConfig(Section):
     dimse_timeout_s: float = option(30.0, "Seconds to wait for DIMSE messages within an association.", gt=0)
     network_timeout_s: float = option(30.0, "Seconds an association may stay idle on the network.", gt=0)
     max_associations: int = option(8, "Most concurrent associations; more are rejected (local limit exceeded).", ge=1)
+    max_pdu_bytes: int = option(
+        1_048_576, "Largest PDU this AE receives (announced in A-ASSOCIATE-AC); larger PDUs cost the receiver less CPU "
+                   "per image (dcmtk sends at most 131072). 0: no limit.", ge=0)
     association_request_timeout_s: float = option(
         5.0, "A connection must deliver its whole A-ASSOCIATE-RQ (and TLS handshake) this many seconds after "
              "it is accepted, and be associated by then, or it is closed (stalled or idle peers).", gt=0)

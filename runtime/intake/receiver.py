@@ -168,6 +168,7 @@ class Receiver:
         ae.dimse_timeout = self.config.dimse_timeout_s
         ae.network_timeout = self.config.network_timeout_s
         ae.maximum_associations = self.config.max_associations
+        ae.maximum_pdu_size = self.config.max_pdu_bytes
         ae.require_calling_aet = [a.strip() for a in self.config.allowed_calling_aets]
         syntaxes = list(SUPPORTED_TRANSFER_SYNTAXES)
         for sop_class in (MG_FOR_PRESENTATION, MG_FOR_PROCESSING):
