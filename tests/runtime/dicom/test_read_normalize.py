@@ -98,3 +98,20 @@ def test_secondary_capture_only_when_configured(tmp_path):
     with pytest.raises(WrongSopClassError):
         read_header(ds, READER)
     assert read_header(ds, ReaderConfig(accept_secondary_capture=True)).view is View.MLO
+
+
+@pytest.mark.parametrize("dtype,low,high", [(np.uint16, 0, 4000), (np.uint16, 100, 4000), (np.int16, -500, 3000),
+                                            (np.int16, 20, 3000), (np.int32, -5, 70000), (np.uint8, 3, 200)])
+def test_the_value_table_gives_what_the_transform_gives_on_every_pixel(dtype, low, high):
+    """The banded table lookup (``_via_table``) against the transform applied to each pixel, bit for bit."""
+    from mammoedge.runtime.dicom.pixels import _via_table
+
+    def transform(v):
+        return (np.sqrt(np.abs(v.astype(np.float64)) + 1) * np.sign(v + 0.5)).astype(np.float32)
+
+    rng = np.random.default_rng(7)
+    for shape in [(37, 53), (1000,), (5, 17, 3)]:
+        values = rng.integers(low, high, size=shape).astype(dtype)
+        got = _via_table(values, transform)
+        assert got.shape == values.shape and got.dtype == np.float32
+        assert np.array_equal(got, transform(values))
