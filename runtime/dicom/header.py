@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, read_preamble
@@ -333,7 +334,9 @@ def _check_pixel_length(ds: Dataset, ts: str, rows: int, cols: int, bits_allocat
     frames = int(_get(ds, "NumberOfFrames", 1) or 1)
     samples = int(_get(ds, "SamplesPerPixel", 1) or 1)
     expected = rows * cols * frames * samples * bits_allocated // 8
-    actual = len(ds.PixelData)
+    element = ds.get_item("PixelData", keep_deferred=True)
+    # a value the parser deferred (the intake reads headers only) is not read here: its length is known
+    actual = element.length if isinstance(element, RawDataElement) and element.value is None else len(ds.PixelData)
     if actual < expected or actual > expected + 1:
         raise PixelLengthError(f"PixelData holds {actual} bytes but Rows {rows} x Columns {cols} x "
                                f"{bits_allocated} bits x {frames} frame(s) needs {expected}")

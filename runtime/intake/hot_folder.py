@@ -57,12 +57,7 @@ class HotFolder:
         return taken
 
     def _take(self, path: Path) -> bool:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            log.warning("hot folder file cannot be read: %s", exc.strerror)
-            return False
-        result = self.intake.accept(data, intake="hot-folder")
+        result = self.intake.accept(path, intake="hot-folder")
         if result.outcome in KEEP_OUTCOMES:
             return False
         try:

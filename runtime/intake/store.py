@@ -1,8 +1,8 @@
 """Take one DICOM instance in: check its header, spool it durably, queue it, or quarantine it.
 
-Both intakes (the Storage SCP and the hot folder) call :meth:`Intake.accept`
-with the instance's Part 10 bytes; the answer says what happened, and only
-``STORED``/``DUPLICATE`` mean the bytes are durably on disk.
+The Storage SCP calls :meth:`Intake.accept` with the instance's Part 10 bytes,
+the hot folder (and the recovery of spooled files) with the file; the answer says
+what happened, and only ``STORED``/``DUPLICATE`` mean the instance is durably on disk.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from pathlib import Path
 from collections.abc import Callable
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 
 from ..biopsy.route import marked_role
 from ..config import ReaderConfig
 from ..dicom import read_header
 from ..dicom.header import check_deflate
-from ..dicom.errors import NotDicomError
+from ..dicom.errors import NotDicomError, TruncatedError
 from ..errors import InputError
 from ..jobs.queue import JobQueue
 from ..privacy import instance_key, study_key
@@ -68,9 +69,15 @@ class Intake:
         self._full_unrecorded = 0
         self._full_recorded_at = 0.0
 
-    def accept(self, data: bytes, *, intake: str) -> IntakeResult:
-        """Check, spool and queue one instance given as DICOM Part 10 bytes (never raises on bad input)."""
-        if self.space is not None and not self.space.allows(2 * len(data)):  # the spool copy + its queue rows
+    def accept(self, data: bytes | Path, *, intake: str) -> IntakeResult:
+        """Check, spool and queue one instance given as a DICOM Part 10 file or its bytes (never raises on bad
+        input). A file is copied, never moved: the caller removes it."""
+        try:
+            size = data.stat().st_size if isinstance(data, Path) else len(data)
+        except OSError as exc:
+            log.error("file to take in cannot be read (%s): instance refused (intake %s)", exc.strerror, intake)
+            return IntakeResult(outcome=Outcome.WRITE_FAILED)
+        if self.space is not None and not self.space.allows(2 * size):  # the spool copy + its queue rows
             return self._disk_full(intake)
         self.flush_disk_full_count()
         try:
@@ -78,6 +85,9 @@ class Intake:
             header = read_header(dataset, self._reader)
         except InputError as exc:
             return self._quarantine(data, exc.reason, str(exc), intake)
+        except OSError as exc:  # a file given to take in cannot be read (it is left where it is)
+            log.error("file to take in cannot be read (%s): instance refused (intake %s)", exc.strerror, intake)
+            return IntakeResult(outcome=Outcome.WRITE_FAILED)
         stereo = marked_role(dataset)  # a stereotactic image is queued by its role (its set completes the exam)
         skey = study_key(header.study_instance_uid, self._secret)
         ikey = instance_key(header.sop_instance_uid, self._secret)
@@ -104,10 +114,10 @@ class Intake:
             log.info("duplicate instance %s of exam %s ignored (intake %s)", ikey[:8], skey[:8], intake)
         return IntakeResult(outcome=Outcome.STORED if added else Outcome.DUPLICATE, study_key=skey)
 
-    def _quarantine(self, data: bytes, reason: str, detail: str, intake: str) -> IntakeResult:
+    def _quarantine(self, data: bytes | Path, reason: str, detail: str, intake: str) -> IntakeResult:
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         note = {"reason": reason, "detail": detail, "intake": intake, "received_at": time.time(),
-                "bytes": len(data)}
+                "bytes": data.stat().st_size if isinstance(data, Path) else len(data)}
         try:
             write_durable(self.quarantine_dir / f"{name}.dcm", data)
             write_durable(self.quarantine_dir / f"{name}.json", json.dumps(note, indent=1).encode())
@@ -155,14 +165,27 @@ def _is_full(exc: sqlite3.Error) -> bool:
     return "full" in text or "disk i/o" in text
 
 
-def _parse(data: bytes, reader: ReaderConfig) -> pydicom.Dataset:
-    """Parse Part 10 bytes without decoding pixels; unreadable bytes (or a deflate bomb) are an InputError."""
-    buffer = io.BytesIO(data)
-    check_deflate(buffer, reader, "data set")
-    try:
-        ds = pydicom.dcmread(buffer, force=False)
-    except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
-        raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
+#: values longer than this are not read by the intake (its checks need the header and the pixel data's length)
+DEFER_BYTES = 1 << 20
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _parse(data: bytes | Path, reader: ReaderConfig) -> pydicom.Dataset:
+    """Parse a Part 10 file or bytes without reading the pixel data; unreadable input (or a deflate bomb) is an
+    InputError, and so is pixel data that the input ends before."""
+    with (open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)) as source:
+        check_deflate(source, reader, "data set")
+        size = source.seek(0, io.SEEK_END)
+        source.seek(0)
+        try:
+            ds = pydicom.dcmread(source, force=False, defer_size=DEFER_BYTES)
+        except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
+            raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
     if len(ds) == 0:
         raise NotDicomError("DICOM data set is empty")
+    pixels = ds.get_item("PixelData", keep_deferred=True) if "PixelData" in ds else None
+    if isinstance(pixels, RawDataElement) and pixels.value is None and pixels.length != UNDEFINED_LENGTH:
+        if pixels.value_tell + pixels.length > size:  # a deferred value is skipped, not read: check it is there
+            raise TruncatedError(f"PixelData says {pixels.length} bytes but the data set ends "
+                                 f"{pixels.value_tell + pixels.length - size} bytes before; the instance is truncated")
     return ds

@@ -97,3 +97,24 @@ def test_address_allow_list():
     assert allow.allows("10.1.2.3") and allow.allows("192.168.1.5") and allow.allows("::ffff:10.1.0.9")
     assert not allow.allows("127.0.0.1") and not allow.allows("garbage")
     assert AddressAllowList.parse(()).allows("127.0.0.1")
+
+
+def test_a_file_is_spooled_byte_identical_and_truncated_pixel_data_is_quarantined(intake, tmp_path, monkeypatch):
+    """The SCP hands the intake the file pynetdicom received into; the pixel data is never read, only checked."""
+    from mammoedge.runtime.intake import store
+
+    data = _bytes(tmp_path, laterality="L", view="MLO")
+    received = tmp_path / "received.dcm"
+    received.write_bytes(data)
+    assert intake.accept(received, intake="test").outcome == Outcome.STORED
+    (spooled,) = (tmp_path / "spool").glob("*/*.dcm")
+    assert spooled.read_bytes() == data and received.exists()  # copied: the caller removes its file
+    monkeypatch.setattr(store, "DEFER_BYTES", 1024)  # the test image's pixel data is deferred as a mammogram's is
+    for source in (data[:-100], tmp_path / "cut.dcm"):
+        if isinstance(source, type(received)):
+            source.write_bytes(data[:-100])
+        cut = intake.accept(source, intake="test")
+        assert cut.outcome == Outcome.QUARANTINED and cut.reason == "truncated"
+    assert sorted(p.stat().st_size for p in (tmp_path / "quarantine").glob("*.dcm")) == [len(data) - 100] * 2
+    monkeypatch.setattr(store, "DEFER_BYTES", 1 << 30)  # read whole, the same cut is the pixel length rule's
+    assert intake.accept(data[:-100], intake="test").reason == "pixel-length"
