@@ -40,8 +40,9 @@ class Step(enum.StrEnum):
     EXAM_STEPS = "exam-steps"  #: the exam-level steps done
 
 
-#: views read and normalized at a time in one process (a 3328x4096 view holds ~150 MB while it is read)
-READS_AT_ONCE = 2
+#: views read and normalized at a time in one process (a 3328x4096 view holds ~150 MB while it is read; two at
+#: once kept the peak RSS above 1 GB in a burst with the retained heap, runtime/service/memory.py, for no gain)
+READS_AT_ONCE = 1
 _reading = threading.BoundedSemaphore(READS_AT_ONCE)
 
 

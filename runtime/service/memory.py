@@ -1,9 +1,10 @@
-"""Give freed image buffers back to the system: glibc's malloc, set once when the service starts.
+"""glibc's malloc for the service, set once when it starts: freed image buffers are reused, not zeroed again.
 
-glibc raises its mmap threshold each time a large mmapped block is freed (up to 32 MB on 64-bit), after which
-the service's 20-60 MB image arrays come from the heap arenas of whichever thread made them and stay resident
-when freed. Fixing the threshold keeps every block from ``MMAP_THRESHOLD_BYTES`` up in its own mapping,
-returned on free (measured with ``mammoedge bench --service``: docs/bench.md).
+Every view allocates ~150 MB of 20-60 MB arrays. Left to glibc, blocks from 32 MB are mmapped and each new
+one is page-faulted and zeroed by the kernel: measured with ``perf`` in the worker, 29 % of its CPU went to
+``clear_page_erms``. So blocks below ``MMAP_THRESHOLD_BYTES`` come from one heap (``ARENAS``), whose free
+memory is kept (``TRIM_THRESHOLD_BYTES``) for the next view: worker CPU per 3328x4096 exam 1.69 -> 1.12 s.
+The price is a resident heap at its high-water mark (docs/bench.md: peak RSS with a 20-exam burst).
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import logging
 
 log = logging.getLogger(__name__)
 
-#: allocations at least this large are mmapped and unmapped on free (glibc's M_MMAP_THRESHOLD)
-MMAP_THRESHOLD_BYTES = 4 << 20
-_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+#: blocks at least this large are mmapped (the 54 MB float32 full-size views): they would fragment the heap
+MMAP_THRESHOLD_BYTES = 32 << 20
+#: free heap memory kept for reuse, not returned to the system
+TRIM_THRESHOLD_BYTES = 1 << 30
+#: one heap for every thread: a block freed by one thread is reused by the next view's, whichever thread it runs in
+ARENAS = 1
+# glibc malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
-def keep_large_blocks_unmapped() -> bool:
-    """Fix glibc's mmap threshold at ``MMAP_THRESHOLD_BYTES``; False where the C library is not glibc."""
+def reuse_freed_image_buffers() -> bool:
+    """Set glibc's malloc as the module docstring says; False where the C library is not glibc."""
     name = ctypes.util.find_library("c")
     if name is None:
         return False
@@ -30,7 +36,8 @@ def keep_large_blocks_unmapped() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    done = all([mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
+                mallopt(_M_ARENA_MAX, ARENAS)])
     if not done:
-        log.warning("malloc's mmap threshold could not be set; freed image buffers may stay resident")
+        log.warning("malloc could not be set up; image buffers are page-faulted and zeroed for every view")
     return done

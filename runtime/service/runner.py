@@ -28,7 +28,7 @@ from ..privacy import load_or_create_secret
 from . import sdnotify
 from .exam_job import Analyzer, ViewAnalyzer, default_analyzer, default_view_analyzer
 from .health import HealthSnapshot, snapshot_from_queue
-from .memory import keep_large_blocks_unmapped
+from .memory import reuse_freed_image_buffers
 from .paths import ServicePaths
 from .retention import prune
 from .worker import ViewWorker, Worker
@@ -135,7 +135,7 @@ class Service:
     def start(self) -> None:
         cfg = self.config.service
         install_thread_excepthook()
-        keep_large_blocks_unmapped()
+        reuse_freed_image_buffers()
         self.space.maintain()
         if self.runs_intake:
             removed = remove_stale_tmp(self.paths.spool) + remove_stale_tmp(self.paths.quarantine)
@@ -206,7 +206,7 @@ class Service:
         assert intake is not None  # built before orphans are recovered
         for path in sorted(self.paths.spool.glob("*/*.dcm")):
             if str(path) not in known:
-                result = intake.accept(path.read_bytes(), intake="recovered")
+                result = intake.accept(path, intake="recovered")
                 log.info("recovered spooled instance: %s", result.outcome)
 
     def _hot_folder_loop(self) -> None:
