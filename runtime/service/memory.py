@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 def reuse_freed_image_buffers() -> bool:
-    """Set glibc's malloc as the module docstring says; False where the C library is not glibc."""
+    """Set glibc's malloc as the module docstring says; False where the C library is not glibc, or where the
+    environment sets malloc's tunables itself (``GLIBC_TUNABLES`` with ``glibc.malloc.``: the operator's wins)."""
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        log.info("malloc left as GLIBC_TUNABLES sets it")
+        return False
     name = ctypes.util.find_library("c")
     if name is None:
         return False
