@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
+from typing import BinaryIO
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -83,12 +84,15 @@ class Intake:
         try:
             dataset = _parse(data, self._reader)
             header = read_header(dataset, self._reader)
+            stereo = marked_role(dataset)  # a stereotactic image is queued by its role (its set completes the exam)
         except InputError as exc:
             return self._quarantine(data, exc.reason, str(exc), intake)
         except OSError as exc:  # a file given to take in cannot be read (it is left where it is)
             log.error("file to take in cannot be read (%s): instance refused (intake %s)", exc.strerror, intake)
             return IntakeResult(outcome=Outcome.WRITE_FAILED)
-        stereo = marked_role(dataset)  # a stereotactic image is queued by its role (its set completes the exam)
+        except Exception as exc:  # pydicom on a mutated element it deferred: kept, as any unreadable input
+            error = NotDicomError(f"a header element cannot be read ({type(exc).__name__} in pydicom)")
+            return self._quarantine(data, error.reason, str(error), intake)
         skey = study_key(header.study_instance_uid, self._secret)
         ikey = instance_key(header.sop_instance_uid, self._secret)
         path = self.spool_dir / skey / f"{ikey}.dcm"
@@ -172,15 +176,22 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 
 def _parse(data: bytes | Path, reader: ReaderConfig) -> pydicom.Dataset:
     """Parse a Part 10 file or bytes without reading the pixel data; unreadable input (or a deflate bomb) is an
-    InputError, and so is pixel data that the input ends before."""
-    with (open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)) as source:
-        check_deflate(source, reader, "data set")
-        size = source.seek(0, io.SEEK_END)
-        source.seek(0)
-        try:
-            ds = pydicom.dcmread(source, force=False, defer_size=DEFER_BYTES)
-        except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
-            raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
+    InputError, and so is pixel data that the input ends before. A deferred value read later comes from the
+    file (by name) or from the bytes' buffer, which stays open for that."""
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            return _read(fh, reader)
+    return _read(io.BytesIO(data), reader)
+
+
+def _read(source: BinaryIO, reader: ReaderConfig) -> pydicom.Dataset:
+    check_deflate(source, reader, "data set")
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    try:
+        ds = pydicom.dcmread(source, force=False, defer_size=DEFER_BYTES)
+    except Exception as exc:  # pydicom raises many types on mutated input (FIELD-NOTES)
+        raise NotDicomError(f"bytes are not a readable DICOM Part 10 file ({type(exc).__name__})") from None
     if len(ds) == 0:
         raise NotDicomError("DICOM data set is empty")
     pixels = ds.get_item("PixelData", keep_deferred=True) if "PixelData" in ds else None

@@ -118,3 +118,15 @@ def test_a_file_is_spooled_byte_identical_and_truncated_pixel_data_is_quarantine
     assert sorted(p.stat().st_size for p in (tmp_path / "quarantine").glob("*.dcm")) == [len(data) - 100] * 2
     monkeypatch.setattr(store, "DEFER_BYTES", 1 << 30)  # read whole, the same cut is the pixel length rule's
     assert intake.accept(data[:-100], intake="test").reason == "pixel-length"
+
+
+def test_a_large_element_besides_the_pixel_data_is_deferred_and_the_instance_stored(intake, tmp_path):
+    ds, _ = make_dataset(laterality="R", view="MLO")
+    block = ds.private_block(0x0009, "MAMMOEDGE TEST", create=True)
+    block.add_new(0x10, "OB", b"\x01" * (3 << 20))  # 3 MB: over the intake's deferral size
+    path = tmp_path / "big.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    for source in (path, path.read_bytes()):
+        assert intake.accept(source, intake="test").outcome in (Outcome.STORED, Outcome.DUPLICATE)
+    (spooled,) = (tmp_path / "spool").glob("*/*.dcm")
+    assert spooled.read_bytes() == path.read_bytes()
