@@ -163,3 +163,18 @@ def test_hot_folder_intake_in_serve(serve, phantom_exam, tmp_path):
     assert json.loads(result.read_text())["complete"]
     assert list(hot.iterdir()) == []
     assert served.terminate() == 0
+
+
+def test_a_spooled_file_missing_from_the_queue_is_queued_at_start(serve, phantom_exam, tmp_path):
+    """A kill between the spool write and the queue row leaves an orphan: the next start queues it, once."""
+    served = serve()
+    orphan = served.state / "spool" / "orphaned-exam" / "view.dcm"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(phantom_exam.joinpath(sorted(p.name for p in phantom_exam.glob("*.dcm"))[0]).read_bytes())
+    served.start()
+    deadline = time.monotonic() + 30
+    while served.status()["instances"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert served.status()["instances"] == 1
+    assert orphan.read_bytes() == sorted(phantom_exam.glob("*.dcm"))[0].read_bytes()  # kept as it was
+    assert served.terminate() == 0
