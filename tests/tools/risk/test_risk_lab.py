@@ -164,3 +164,19 @@ def test_the_localization_term_is_lower_when_the_map_peaks_on_the_planted_region
     loss_on, _ = asymmetry_terms(model, on, torch.from_numpy(cells), texture)
     loss_off, _ = asymmetry_terms(model, off, torch.from_numpy(cells), texture)
     assert float(loss_on) < 1.0 < float(loss_off)
+
+
+def test_lab_and_runtime_inputs_of_the_same_exams_through_the_shipped_model():
+    """``evaluate risk --consistency-exams``: the runtime path (DICOM at the phantom's small size, the reader,
+    normalize, register) against the lab's render, on two RISK_TEST exams, one worker."""
+    from mammoedge.runtime.config import Config
+    from mammoedge.tools.risk.consistency import consistency
+    from mammoedge.tools.risk.data import make_cohort
+
+    test = make_cohort(Split.RISK_TEST, 2)
+    figures = consistency(test, 2, Config().inference.models_dir, workers=1, bootstrap_samples=20)
+    assert figures["exams"] == 2 and 0.0 <= figures["mean_abs_5y_risk_difference"] < 0.5
+    assert all(0.0 <= figures[k] <= 1.0 for k in ("density_runtime_equals_lab", "density_runtime_correct"))
+    runtime_mean, lab_mean = figures["mean_5y_risk_runtime_lab"]
+    assert 0.0 < runtime_mean < 1.0 and 0.0 < lab_mean < 1.0
+    assert ("c_index_runtime" in figures) == (figures["cancers_within_5_years"] > 0)
