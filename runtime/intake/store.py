@@ -86,13 +86,13 @@ class Intake:
             header = read_header(dataset, self._reader)
             stereo = marked_role(dataset)  # a stereotactic image is queued by its role (its set completes the exam)
         except InputError as exc:
-            return self._quarantine(data, exc.reason, str(exc), intake)
+            return self._quarantine(data, size, exc.reason, str(exc), intake)
         except OSError as exc:  # a file given to take in cannot be read (it is left where it is)
             log.error("file to take in cannot be read (%s): instance refused (intake %s)", exc.strerror, intake)
             return IntakeResult(outcome=Outcome.WRITE_FAILED)
         except Exception as exc:  # pydicom on a mutated element it deferred: kept, as any unreadable input
             error = NotDicomError(f"a header element cannot be read ({type(exc).__name__} in pydicom)")
-            return self._quarantine(data, error.reason, str(error), intake)
+            return self._quarantine(data, size, error.reason, str(error), intake)
         skey = study_key(header.study_instance_uid, self._secret)
         ikey = instance_key(header.sop_instance_uid, self._secret)
         path = self.spool_dir / skey / f"{ikey}.dcm"
@@ -118,10 +118,10 @@ class Intake:
             log.info("duplicate instance %s of exam %s ignored (intake %s)", ikey[:8], skey[:8], intake)
         return IntakeResult(outcome=Outcome.STORED if added else Outcome.DUPLICATE, study_key=skey)
 
-    def _quarantine(self, data: bytes | Path, reason: str, detail: str, intake: str) -> IntakeResult:
+    def _quarantine(self, data: bytes | Path, size: int, reason: str, detail: str, intake: str) -> IntakeResult:
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         note = {"reason": reason, "detail": detail, "intake": intake, "received_at": time.time(),
-                "bytes": data.stat().st_size if isinstance(data, Path) else len(data)}
+                "bytes": size}
         try:
             write_durable(self.quarantine_dir / f"{name}.dcm", data)
             write_durable(self.quarantine_dir / f"{name}.json", json.dumps(note, indent=1).encode())
